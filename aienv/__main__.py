@@ -1,0 +1,5 @@
+import sys
+
+from aienv.cli import main
+
+sys.exit(main())

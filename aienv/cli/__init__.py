@@ -1,0 +1,56 @@
+"""The `aienv` command line. The only place in the project that prints.
+
+Each sub-command lives in its own module exposing `register(subparsers)`; the parser sets
+`func(args) -> int` on the namespace. Every `AienvError` becomes clear lines on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from aienv import __version__
+from aienv.errors import AienvError
+
+# Sub-command modules, in the order `aienv --help` lists them.
+COMMANDS = ("validate", "schema", "plan", "check")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aienv",
+        description="Plan, validate and policy-check AI environments built from one typed stack spec.",
+    )
+    parser.add_argument("--version", action="version", version=f"aienv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"aienv.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"aienv.cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except AienvError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""`aienv schema [-o FILE]`: the JSON Schema of the stack spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aienv.spec.schema import schema_text
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("schema", help="print the JSON Schema of the stack spec",
+                       description="The JSON Schema of the stack spec, for editors (`$schema`) and CI.")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    text = schema_text()
+    if args.output:
+        out = Path(args.output)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    else:
+        sys.stdout.write(text)
+    return 0

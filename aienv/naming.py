@@ -1,0 +1,64 @@
+"""Physical names derived from the spec, and the cloud naming rules they must satisfy.
+
+Azure storage accounts, key vaults and container registries have short, global, character-limited
+names. aienv derives them from the environment name plus a short deterministic suffix (so a name
+cannot collide with another environment's, and never changes between runs), and the spec rules check
+them before anything is planned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+
+def suffix(*parts: str, length: int = 6) -> str:
+    """A short, deterministic, lowercase alphanumeric suffix from `parts`."""
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()
+    return digest[:length]
+
+
+def compact(name: str) -> str:
+    """Letters and digits only (Azure storage accounts and registries allow nothing else)."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def azure_storage_account(env: str, scope: str) -> str:
+    """3-24 lowercase letters and digits, globally unique."""
+    return f"{compact(env)[:14]}st{suffix(scope, env)}"[:24]
+
+
+def azure_key_vault(env: str, scope: str) -> str:
+    """3-24 letters, digits and hyphens, starting with a letter, globally unique."""
+    return f"{env[:13].rstrip('-')}-kv-{suffix(scope, env)}"[:24]
+
+
+def azure_container_registry(env: str, scope: str) -> str:
+    """5-50 letters and digits, globally unique."""
+    return f"{compact(env)[:30]}acr{suffix(scope, env)}"
+
+
+AZURE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "storage account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lowercase letters and digits"),
+    "key vault": (re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
+                  "3-24 letters, digits and single hyphens, starting with a letter"),
+    "container registry": (re.compile(r"^[a-zA-Z0-9]{5,50}$"), "5-50 letters and digits"),
+}
+
+
+def azure_names(env: str, scope: str) -> dict[str, str]:
+    return {
+        "storage account": azure_storage_account(env, scope),
+        "key vault": azure_key_vault(env, scope),
+        "container registry": azure_container_registry(env, scope),
+    }
+
+
+def azure_name_problems(env: str, scope: str) -> list[str]:
+    """Messages for derived Azure names that break Azure's rules (empty when all are valid)."""
+    problems = []
+    for kind, name in azure_names(env, scope).items():
+        pattern, rule = AZURE_RULES[kind]
+        if not pattern.match(name):
+            problems.append(f"the derived {kind} name `{name}` breaks Azure's rule ({rule})")
+    return problems

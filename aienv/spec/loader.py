@@ -1,0 +1,364 @@
+"""Load a spec: YAML (or a jinja2 `.yaml.j2` template) -> `extends` chain -> pydantic -> semantic rules.
+
+Every error becomes a `SpecIssue` with the file and line of the offending key, so the CLI prints
+`file:line: dotted.path: message`. Locations survive `extends`: each key remembers the file that
+set it last.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from aienv.errors import SpecError, SpecIssue
+from aienv.spec import defaults, rules
+from aienv.spec.model import StackSpec
+
+Key = str | int
+PathT = tuple[Key, ...]
+Location = tuple[str, int]  # (file, 1-based line)
+
+TEMPLATE_SUFFIX = ".yaml.j2"
+STACK_CONFIG_PREFIX = "Pulumi."
+
+
+@dataclass
+class LoadedSpec:
+    """A validated, resolved spec and where it came from."""
+
+    path: Path
+    spec: StackSpec
+    data: dict[str, Any]
+    locations: dict[PathT, Location]
+    chain: list[Path] = field(default_factory=list)  # the file, then its bases
+    abstract: bool = False  # an abstract base: validated for structure only, `spec` is not usable
+
+    def location_of(self, path: PathT) -> Location:
+        return _locate(self.locations, path, str(self.path))
+
+
+@dataclass
+class _Doc:
+    data: dict[str, Any]
+    locations: dict[PathT, Location]
+
+
+# --- YAML with line numbers ------------------------------------------------------------------------
+
+def _parse_yaml(text: str, file: str) -> _Doc:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise SpecError([SpecIssue(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecIssue(file, None, "", f"invalid YAML: {exc}")]) from None
+    if node is None:
+        raise SpecError([SpecIssue(file, 1, "", "the file is empty; a spec is a mapping of fields")])
+    locations: dict[PathT, Location] = {(): (file, node.start_mark.line + 1)}
+    issues: list[SpecIssue] = []
+    value = _construct(node, (), file, locations, issues)
+    if issues:
+        raise SpecError(issues)
+    if not isinstance(value, dict):
+        raise SpecError([SpecIssue(file, node.start_mark.line + 1, "",
+                                   "a spec must be a mapping of fields (name: ..., cloud: ...)")])
+    return _Doc(value, locations)
+
+
+def _construct(node: yaml.Node, path: PathT, file: str, locations: dict[PathT, Location],
+               issues: list[SpecIssue]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                issues.append(SpecIssue(file, line, format_path((*path, key)), "is set twice in the same mapping"))
+                continue
+            locations[(*path, key)] = (file, line)
+            out[key] = _construct(value_node, (*path, key), file, locations, issues)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            locations[(*path, i)] = (file, item.start_mark.line + 1)
+            items.append(_construct(item, (*path, i), file, locations, issues))
+        return items
+    return _scalar(node)
+
+
+_SCALARS = yaml.SafeLoader("")
+
+
+def _scalar(node: yaml.Node) -> Any:
+    """A plain value, typed by YAML's own resolver (int, float, bool, null, str, timestamp)."""
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            return _SCALARS.construct_object(node, deep=True)
+        finally:
+            _SCALARS.constructed_objects.clear()
+    return yaml.safe_load(yaml.serialize(node))
+
+
+# --- templates and extends -------------------------------------------------------------------------
+
+def _read(path: Path, variables: Mapping[str, Any], chain: list[Path]) -> _Doc:
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        via = " -> ".join(str(p) for p in chain)
+        raise SpecError([SpecIssue(shown, None, "", "file not found" + (f" (extended by {via})" if via else ""))]) \
+            from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([SpecIssue(shown, None, "", f"cannot read the file: {exc}")]) from None
+    if path.name.endswith(TEMPLATE_SUFFIX):
+        text = _render(text, path, variables)
+    return _parse_yaml(text, shown)
+
+
+def _render(text: str, path: Path, variables: Mapping[str, Any]) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                             loader=jinja2.FileSystemLoader(str(path.parent)))
+    try:
+        return env.from_string(text).render(**variables)
+    except jinja2.TemplateSyntaxError as exc:
+        raise SpecError([SpecIssue(str(path), exc.lineno, "", f"template syntax error: {exc.message}")]) from None
+    except jinja2.UndefinedError as exc:
+        raise SpecError([SpecIssue(str(path), None, "", f"template variable {exc.message}; pass it with "
+                                                        "--var NAME=VALUE or a --vars file")]) from None
+    except jinja2.TemplateError as exc:
+        raise SpecError([SpecIssue(str(path), None, "", f"template error: {exc}")]) from None
+
+
+def _load_chain(path: Path, variables: Mapping[str, Any], chain: list[Path]) -> tuple[_Doc, list[Path]]:
+    resolved = path.resolve()
+    if resolved in [p.resolve() for p in chain]:
+        cycle = " -> ".join(str(p) for p in [*chain, path])
+        raise SpecError([SpecIssue(str(chain[-1]), None, "extends", f"extends forms a cycle: {cycle}")])
+    doc = _read(path, variables, chain)
+    base_ref = doc.data.pop("extends", None)
+    if base_ref is None:
+        return doc, [path]
+    line = doc.locations[("extends",)][1]
+    if not isinstance(base_ref, str) or not base_ref:
+        raise SpecError([SpecIssue(str(path), line, "extends", "must be a relative path to a base spec")])
+    base_path = path.parent / base_ref
+    if not base_path.is_file():
+        via = " -> ".join(str(p) for p in [*chain, path])
+        raise SpecError([SpecIssue(str(path), line, "extends", f"base spec {base_path} not found (chain: {via})")])
+    base, base_chain = _load_chain(base_path, variables, [*chain, path])
+    base.data.pop("abstract", None)  # being a base is not inherited
+    data, locations = _merge(base.data, base.locations, doc.data, doc.locations, ())
+    return _Doc(data, locations), [path, *base_chain]
+
+
+def _merge(base: dict[str, Any], base_loc: dict[PathT, Location], over: dict[str, Any],
+           over_loc: dict[PathT, Location], prefix: PathT) -> tuple[dict[str, Any], dict[PathT, Location]]:
+    """Deep merge: maps merge, everything else (lists included) is replaced by the overlay."""
+    data = dict(base)
+    locations = {k: v for k, v in base_loc.items()}
+    for key, value in over.items():
+        here = (*prefix, key)
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            sub_base = {k[len(here):]: v for k, v in locations.items() if k[:len(here)] == here and len(k) > len(here)}
+            sub_over = {k[len(here):]: v for k, v in over_loc.items() if k[:len(here)] == here and len(k) > len(here)}
+            merged, merged_loc = _merge(data[key], sub_base, value, sub_over, ())
+            data[key] = merged
+            locations = {k: v for k, v in locations.items() if not (k[:len(here)] == here and len(k) > len(here))}
+            locations.update({(*here, *k): v for k, v in merged_loc.items()})
+            locations[here] = over_loc.get(here, locations.get(here, ("", 0)))
+        else:
+            data[key] = value
+            locations = {k: v for k, v in locations.items() if k[:len(here)] != here}
+            locations.update({k: v for k, v in over_loc.items() if k[:len(here)] == here})
+    return data, locations
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+def format_path(path: PathT) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _locate(locations: Mapping[PathT, Location], path: PathT, default_file: str) -> Location:
+    for n in range(len(path), -1, -1):
+        if path[:n] in locations:
+            return locations[path[:n]]
+    return (default_file, 1)
+
+
+def _model_at(path: PathT) -> type[BaseModel] | None:
+    """The model class that holds the field at `path` (for suggesting known keys)."""
+    model: Any = StackSpec
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if info is None:
+            return None
+        model = _inner_model(info.annotation)
+        if model is None:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _pydantic_issues(exc: ValidationError, locations: Mapping[PathT, Location], file: str,
+                     abstract: bool) -> list[SpecIssue]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        path: PathT = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.endswith("[key]")))
+        kind = err["type"]
+        if abstract and kind == "missing":
+            continue
+        message = err["msg"]
+        if kind == "extra_forbidden":
+            model = _model_at(path)
+            known = _field_names(model) if model else []
+            close = difflib.get_close_matches(str(path[-1]), known, n=1)
+            message = "is not a known field" + (f"; did you mean `{close[0]}`?" if close else "")
+            if known and not close:
+                message += f"; known fields: {', '.join(known)}"
+        elif kind == "missing":
+            message = "is required; set it"
+        elif kind in ("literal_error", "enum"):
+            message = f"{message} (got {err.get('input')!r})"
+        elif kind == "string_type" and isinstance(err.get("input"), int | float):
+            message = f"{message}; quote the value (YAML read {err['input']!r} as a number)"
+        elif kind == "string_pattern_mismatch":
+            message = f"{err.get('input')!r} does not have the required form ({message.split(' ', 3)[-1]})"
+        line_file, line = _locate(locations, path, file)
+        issues.append(SpecIssue(line_file, line, format_path(path), message))
+    return issues
+
+
+def validate_document(data: dict[str, Any], locations: Mapping[PathT, Location], file: str) -> StackSpec | None:
+    """Validate a merged document. Returns the resolved spec, or None for an abstract base."""
+    abstract = data.get("abstract") is True
+    try:
+        spec = StackSpec.model_validate(data)
+    except ValidationError as exc:
+        issues = _pydantic_issues(exc, locations, file, abstract)
+        if issues:
+            raise SpecError(issues) from None
+        return None  # an abstract base with only missing fields
+    if spec.abstract:
+        return None
+    spec = defaults.resolve(spec)
+    problems = rules.check(spec)
+    if problems:
+        issues = []
+        for path, message in problems:
+            line_file, line = _locate(locations, path, file)
+            issues.append(SpecIssue(line_file, line, format_path(path), message))
+        raise SpecError(issues)
+    return spec
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder holding Pulumi.yaml (the working directory when there is none)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return Path.cwd()
+
+
+def resolve_spec_path(ref: str | os.PathLike[str]) -> Path:
+    """A spec path, or a stack name resolved to `stacks/<name>.yaml` (or `.yaml.j2`)."""
+    path = Path(ref)
+    if path.exists() or path.suffix in (".yaml", ".yml", ".j2") or "/" in str(ref):
+        return path
+    for root in (Path.cwd(), project_root()):
+        for suffix in (".yaml", TEMPLATE_SUFFIX):
+            candidate = root / "stacks" / f"{ref}{suffix}"
+            if candidate.is_file():
+                return candidate
+    return path
+
+
+def read_vars_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    doc = _read(Path(path), {}, [])
+    return doc.data
+
+
+def parse_var_assignments(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SpecError([SpecIssue("--var", None, item, "must be NAME=VALUE")])
+        out[name.strip()] = value
+    return out
+
+
+def load_spec(ref: str | os.PathLike[str], variables: Mapping[str, Any] | None = None,
+              vars_file: str | os.PathLike[str] | None = None, *, allow_abstract: bool = False) -> LoadedSpec:
+    """Load, merge, render, validate and resolve a spec. Raises `SpecError` with every problem found.
+
+    `ref` may also be a Pulumi stack config file (`stacks/Pulumi.<stack>.yaml`): its `aienv:spec`
+    (and optional `aienv:vars`) config then names the spec.
+    """
+    path = resolve_spec_path(ref)
+    if path.name.startswith(STACK_CONFIG_PREFIX) and path.name.endswith((".yaml", ".yml")):
+        return _load_from_stack_config(path, variables, allow_abstract=allow_abstract)
+    merged_vars: dict[str, Any] = {}
+    if vars_file is not None:
+        merged_vars.update(read_vars_file(vars_file))
+    merged_vars.update(variables or {})
+    doc, chain = _load_chain(path, merged_vars, [])
+    spec = validate_document(doc.data, doc.locations, str(path))
+    if spec is None:
+        if not allow_abstract:
+            raise SpecError([SpecIssue(str(path), 1, "abstract",
+                                       "is an abstract base; plan a spec that extends it instead")])
+        return LoadedSpec(path=path, spec=StackSpec.model_construct(), data=doc.data, locations=doc.locations,
+                          chain=chain, abstract=True)
+    return LoadedSpec(path=path, spec=spec, data=doc.data, locations=doc.locations, chain=chain)
+
+
+def _load_from_stack_config(path: Path, variables: Mapping[str, Any] | None, *, allow_abstract: bool) -> LoadedSpec:
+    doc = _read(path, {}, [])
+    config = doc.data.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("aienv:spec"), str):
+        line = doc.locations.get(("config",), (str(path), 1))[1]
+        raise SpecError([SpecIssue(str(path), line, "config.aienv:spec",
+                                   "is required: the path of the stack's spec, relative to the project root")])
+    root = project_root(path.parent)
+    vars_ref = config.get("aienv:vars")
+    return load_spec(root / config["aienv:spec"], variables, root / vars_ref if isinstance(vars_ref, str) else None,
+                     allow_abstract=allow_abstract)

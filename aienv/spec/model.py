@@ -1,0 +1,509 @@
+"""The stack spec: one typed document that describes a whole AI environment.
+
+Pydantic v2, no Pulumi imports. Every field is documented: the descriptions feed the JSON Schema
+(`aienv schema`) and the spec reference in README.md. Unknown keys are errors everywhere.
+Fields whose default depends on `environment` are `None` in the document and resolved by
+`StackSpec.resolved()` (see `aienv.spec.defaults`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aienv.gpus import GPU_TYPES
+
+DNS_LABEL = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
+FEATURE_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+GpuTypeName = Literal["nvidia-t4", "nvidia-l4", "nvidia-a10g", "nvidia-a100-40gb", "nvidia-a100-80gb",
+                      "nvidia-h100-80gb"]
+assert set(GpuTypeName.__args__) == set(GPU_TYPES), "GpuTypeName must list the GPU catalogue"  # type: ignore[attr-defined]
+
+DnsName = Annotated[str, Field(pattern=DNS_LABEL, description="DNS-safe name: lowercase letters, digits and `-`, "
+                                                            "starting with a letter, at most 40 characters.")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=False)
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
+# --- identity and cloud ----------------------------------------------------------------------------
+
+class CloudSpec(Model):
+    """Where the environment lives. Set `provider` and the fields that cloud needs."""
+
+    provider: Literal["aws", "azure", "gcp"] = Field(description="The cloud: `aws`, `azure` or `gcp`.")
+    region: str | None = Field(default=None, description="AWS or GCP region (e.g. `us-east-1`, `europe-west4`). "
+                                                         "Required for `aws` and `gcp`.")
+    location: str | None = Field(default=None, description="Azure location (e.g. `westeurope`). Required for `azure`.")
+    subscription_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        description="Azure subscription id (a GUID). Required for `azure`.")
+    project: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+                                description="GCP project id. Required for `gcp`.")
+
+    @property
+    def place(self) -> str:
+        """The region or location, whichever this cloud uses."""
+        return (self.location if self.provider == "azure" else self.region) or ""
+
+
+class AwsOptions(Model):
+    """Options that only exist on AWS."""
+
+    account_id: str | None = Field(default=None, pattern=r"^\d{12}$",
+                                   description="Expected AWS account id; key policies and trust policies are scoped to it. "
+                                               "Default: the caller's account at deploy time.")
+    cluster_admin_role_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM role ARNs given cluster-admin through EKS access entries (in addition to the deployer).")
+    pod_identity: Literal["irsa"] = Field(default="irsa", description="How pods get AWS credentials: `irsa` "
+                                                                      "(IAM roles for service accounts via the cluster's OIDC provider).")
+
+
+class AzureOptions(Model):
+    """Options that only exist on Azure."""
+
+    tenant_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$",
+                                  description="Entra ID tenant for AKS Azure RBAC. Default: the deployer's tenant.")
+    admin_group_object_ids: list[str] = Field(default_factory=list,
+                                              description="Entra ID group object ids given cluster-admin on AKS.")
+    resource_lock: bool = Field(default=True, description="Put a CanNotDelete lock on the environment's resource "
+                                                          "group so stateful resources cannot be deleted by accident.")
+
+
+class GcpOptions(Model):
+    """Options that only exist on GCP."""
+
+    billing_account: str | None = Field(default=None, pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$",
+                                        description="Billing account id for the budget (`XXXXXX-XXXXXX-XXXXXX`). "
+                                                    "Required when `budget` is set on GCP.")
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(default="REGULAR",
+                                                                    description="GKE release channel.")
+    project_number: str | None = Field(default=None, pattern=r"^\d{6,20}$",
+                                       description="GCP project number, used to name service agents. "
+                                                   "Default: looked up at deploy time.")
+
+
+# --- network and cluster ---------------------------------------------------------------------------
+
+class NetworkSpec(Model):
+    """The private network the environment runs in."""
+
+    cidr: str = Field(default="10.40.0.0/16", description="The VPC/VNet address range (a /16 to /20).")
+    availability_zones: int = Field(default=3, ge=2, le=3, description="How many zones subnets span.")
+    private_endpoints: bool = Field(default=True, description="Reach cloud services (storage, registry, keys, "
+                                                              "model APIs) through private endpoints. Turning it off is "
+                                                              "an insecure choice the packs flag.")
+    egress: Literal["nat", "none"] = Field(default="nat", description="Outbound internet for nodes: `nat` through "
+                                                                      "NAT gateways, `none` for fully private clusters.")
+    nat_gateways: Literal["per_zone", "single"] | None = Field(
+        default=None, description="NAT gateways: one per zone (highly available) or a single one. "
+                                  "Default: `single` in dev, `per_zone` in staging and prod.")
+    flow_logs: bool = Field(default=True, description="Record network flow logs (encrypted).")
+
+
+class EndpointAccess(StrEnum):
+    private = "private"
+    public = "public"
+
+
+class NodePool(Model):
+    """The system node pool that runs platform add-ons."""
+
+    machine_type: str | None = Field(default=None, description="Machine type. Default per cloud: `m6i.xlarge`, "
+                                                                "`Standard_D4s_v5`, `e2-standard-4`.")
+    min_nodes: int | None = Field(default=None, ge=1, le=100,
+                                  description="Minimum nodes. Default: 1 in dev, 3 in staging and prod.")
+    max_nodes: int | None = Field(default=None, ge=1, le=100,
+                                  description="Maximum nodes. Default: 3 in dev, 6 in staging and prod.")
+    disk_gb: int = Field(default=100, ge=30, le=2048, description="Node OS disk size in GB (encrypted with the "
+                                                                   "environment's key).")
+
+
+class Taint(Model):
+    """An extra Kubernetes taint on a node pool."""
+
+    key: str = Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]{1,63}$", description="Taint key.")
+    value: str = Field(default="", max_length=63, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(default="NoSchedule",
+                                                                           description="Taint effect.")
+
+
+class GpuPool(Model):
+    """A GPU node pool. Nodes are tainted `nvidia.com/gpu=present:NoSchedule` and labelled with their GPU type."""
+
+    name: DnsName = Field(description="Pool name, unique in the spec.")
+    gpu_type: GpuTypeName = Field(description="Neutral GPU type from the catalogue (`aienv.gpus`).")
+    gpus_per_node: int = Field(default=1, ge=1, le=8, description="GPUs per node; must be a shape the cloud sells "
+                                                                  "for this GPU type.")
+    min_nodes: int | None = Field(default=None, ge=0, le=1000,
+                                  description="Minimum nodes. Default: 0 in dev (scale to zero), 1 in staging and prod.")
+    max_nodes: int = Field(ge=1, le=1000, description="Maximum nodes the autoscaler may add.")
+    spot: bool = Field(default=False, description="Use spot/preemptible capacity (cheaper, can be reclaimed).")
+    disk_gb: int = Field(default=200, ge=50, le=4096, description="Node disk in GB (model weights are cached here).")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
+    taints: list[Taint] = Field(default_factory=list, description="Extra taints besides the GPU taint.")
+
+
+class ClusterSpec(Model):
+    """The Kubernetes cluster: EKS, AKS or GKE."""
+
+    kubernetes_version: str = Field(default="1.32", pattern=r"^1\.(2[89]|3[0-9])$",
+                                    description="Kubernetes minor version, `1.28` to `1.39`.")
+    api_access: EndpointAccess = Field(default=EndpointAccess.private,
+                                       description="The API server endpoint: `private` (default) or `public` "
+                                                   "(then `api_allowed_cidrs` is required).")
+    api_allowed_cidrs: list[str] = Field(default_factory=list,
+                                         description="CIDRs allowed to reach a public API endpoint. `0.0.0.0/0` is "
+                                                     "an insecure choice the packs flag.")
+    system_pool: NodePool = Field(default_factory=NodePool, description="The system node pool.")
+    gpu_pools: list[GpuPool] = Field(default_factory=list, description="GPU node pools.")
+
+
+# --- model serving ---------------------------------------------------------------------------------
+
+class Runtime(StrEnum):
+    vllm = "vllm"
+    triton = "triton"
+    custom = "custom"
+
+
+class Exposure(StrEnum):
+    cluster = "cluster"
+    internal = "internal"
+    public = "public"
+
+
+class ModelInfo(Model):
+    """What the endpoint serves. Size and precision let aienv check the model fits the GPUs."""
+
+    name: str = Field(min_length=1, max_length=200, description="Model name or id (e.g. `meta-llama/Llama-3.1-8B-Instruct`).")
+    version: str = Field(default="1", max_length=64, description="Model version in the model registry.")
+    artifact_path: str | None = Field(default=None, description="Path of the weights under the model-artifact "
+                                                                "bucket. Default: `models/<endpoint>/<version>/`.")
+    size_billion_params: float | None = Field(default=None, gt=0, le=2000,
+                                              description="Parameter count in billions, when known.")
+    precision: Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"] = Field(
+        default="bf16", description="Weight precision served.")
+
+
+class GpuRequest(Model):
+    """GPUs each replica needs."""
+
+    type: GpuTypeName = Field(description="Neutral GPU type; a GPU pool of this type must exist.")
+    count: int = Field(default=1, ge=1, le=8, description="GPUs per replica (requests equal limits).")
+
+
+class Replicas(Model):
+    """Replica bounds for the autoscaler."""
+
+    min: int | None = Field(default=None, ge=0, le=1000, description="Minimum replicas. Default: 1 in dev, 2 in "
+                                                                    "staging and prod (prod requires at least 2).")
+    max: int = Field(default=4, ge=1, le=1000, description="Maximum replicas.")
+
+
+class Autoscaling(Model):
+    """Horizontal autoscaling of an endpoint."""
+
+    metric: Literal["cpu", "gpu_utilization", "requests_in_flight"] = Field(
+        default="gpu_utilization", description="What the HPA scales on.")
+    target: int = Field(default=70, ge=1, le=10000, description="Target value: percent for `cpu` and "
+                                                                "`gpu_utilization`, requests for `requests_in_flight`.")
+
+
+class Canary(Model):
+    """A canary version that receives a share of the traffic."""
+
+    version: str = Field(min_length=1, max_length=64, description="Model version served by the canary.")
+    image: str | None = Field(default=None, description="Container image of the canary. Default: the stable image.")
+    weight: int = Field(ge=0, le=100, description="Percent of traffic sent to the canary, 0 to 100.")
+
+
+class Auth(Model):
+    """How callers authenticate at the gateway."""
+
+    mode: Literal["none", "api_key", "jwt"] = Field(default="none", description="`api_key`, `jwt` (OIDC) or "
+                                                                                "`none` (only for `cluster` exposure).")
+    issuer: str | None = Field(default=None, pattern=r"^https://", description="JWT issuer URL (for `jwt`).")
+    audiences: list[str] = Field(default_factory=list, description="Accepted JWT audiences (for `jwt`).")
+    jwks_uri: str | None = Field(default=None, pattern=r"^https://", description="JWKS URL (for `jwt`). "
+                                                                                 "Default: `<issuer>/.well-known/jwks.json`.")
+
+
+class Resources(Model):
+    """CPU and memory per replica (requests equal limits for memory)."""
+
+    cpu: str = Field(default="4", pattern=r"^\d+(\.\d+)?m?$", description="CPU request, e.g. `4` or `3500m`.")
+    memory: str = Field(default="32Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request and limit, e.g. `32Gi`.")
+
+
+class ModelEndpoint(Model):
+    """A model served on the cluster behind the gateway."""
+
+    name: DnsName = Field(description="Endpoint name, unique in the spec.")
+    runtime: Runtime = Field(default=Runtime.vllm, description="`vllm` (OpenAI-compatible server), `triton` "
+                                                               "(model repository) or `custom` (`image` and `args`).")
+    image: str | None = Field(default=None, description="Container image (repository path and tag or digest). "
+                                                        "Required for `custom`; default per runtime otherwise, "
+                                                        "pulled through the environment's registry.")
+    image_family: DnsName | None = Field(default=None, description="Container registry repository the image lives "
+                                                                   "in. Default: the runtime name (`custom` uses the "
+                                                                   "endpoint name).")
+    args: list[str] = Field(default_factory=list, description="Extra server arguments.")
+    model: ModelInfo = Field(description="The model served.")
+    gpu: GpuRequest = Field(description="GPUs per replica.")
+    replicas: Replicas = Field(default_factory=Replicas, description="Replica bounds.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="Autoscaling target.")
+    canary: Canary | None = Field(default=None, description="Optional canary version and traffic weight.")
+    exposure: Exposure = Field(default=Exposure.cluster, description="`cluster` (in-cluster only), `internal` "
+                                                                     "(private load balancer) or `public`. "
+                                                                     "`internal` and `public` require `auth`.")
+    auth: Auth = Field(default_factory=Auth, description="Authentication at the gateway.")
+    resources: Resources = Field(default_factory=Resources, description="CPU and memory per replica.")
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+class Feature(Model):
+    """One feature of a feature view."""
+
+    name: str = Field(pattern=FEATURE_NAME, description="Feature name (snake_case).")
+    dtype: Literal["int64", "float32", "float64", "string", "bool", "bytes", "unix_timestamp"] = Field(
+        default="float32", description="Value type.")
+
+
+class FeatureView(Model):
+    """A group of features keyed by entities, materialised to the online store."""
+
+    name: str = Field(pattern=FEATURE_NAME, description="Feature view name (snake_case), unique in the spec.")
+    entities: list[Annotated[str, Field(pattern=FEATURE_NAME)]] = Field(min_length=1,
+                                                                        description="Entity join keys.")
+    features: list[Feature] = Field(min_length=1, description="The features.")
+    ttl_hours: int = Field(default=24, ge=1, le=8760, description="How long online values stay fresh.")
+
+
+class OnlineStore(Model):
+    """The low-latency online store (Redis)."""
+
+    enabled: bool = Field(default=True, description="Provision a managed Redis as the online store.")
+    size: Literal["small", "medium", "large"] = Field(default="small",
+                                                      description="Capacity class, mapped to each cloud's node size.")
+    high_availability: bool | None = Field(default=None, description="Replicas with automatic failover. "
+                                                                     "Default: on in staging and prod, off in dev.")
+
+
+class FeatureStoreSpec(Model):
+    """The feature store: offline store, online store and feature views."""
+
+    enabled: bool = Field(default=True, description="Build the feature store.")
+    offline_store: bool = Field(default=True, description="Keep an offline store (S3, ADLS or BigQuery) for "
+                                                          "training and backfills.")
+    online_store: OnlineStore = Field(default_factory=OnlineStore, description="The online store.")
+    feature_views: list[FeatureView] = Field(default_factory=list, description="Feature views.")
+
+
+class ContainerRegistry(Model):
+    """The container registry for serving images."""
+
+    image_families: list[DnsName] = Field(default_factory=list,
+                                          description="Extra repositories besides the ones endpoints use.")
+    immutable_tags: bool = Field(default=True, description="Tags cannot be overwritten. Turning it off is "
+                                                           "an insecure choice the packs flag.")
+    scan_on_push: bool = Field(default=True, description="Scan images for vulnerabilities when pushed.")
+
+
+class Registries(Model):
+    """Container and model registries."""
+
+    container: ContainerRegistry = Field(default_factory=ContainerRegistry, description="Container registry.")
+    model_registry: bool = Field(default=True, description="Provision the cloud's model registry "
+                                                           "(SageMaker model package groups, Azure ML registry, "
+                                                           "Vertex AI Model Registry).")
+
+
+class BucketPurpose(StrEnum):
+    training_data = "training_data"
+    model_artifacts = "model_artifacts"
+    feature_offline = "feature_offline"
+    logs = "logs"
+    access_logs = "access_logs"
+
+
+class StorageSpec(Model):
+    """Object storage by purpose."""
+
+    retention_days: dict[BucketPurpose, int] = Field(
+        default_factory=lambda: {BucketPurpose.logs: 365, BucketPurpose.access_logs: 365},
+        description="Days before objects expire, per bucket purpose; purposes not listed keep objects. "
+                    "Non-current versions expire after 30 days.")
+    versioning: bool = Field(default=True, description="Keep object versions.")
+    public_read: list[BucketPurpose] = Field(default_factory=list,
+                                             description="Buckets readable by anyone. An insecure choice the packs "
+                                                         "flag; empty by default.")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _positive(cls, value: dict[BucketPurpose, int]) -> dict[BucketPurpose, int]:
+        for purpose, days in value.items():
+            if days < 1:
+                raise ValueError(f"retention for {purpose.value} must be at least 1 day")
+        return value
+
+
+# --- monitoring, budget, compliance, security -----------------------------------------------------
+
+class AlertRoute(Model):
+    """Where alerts go."""
+
+    name: DnsName = Field(description="Route name.")
+    kind: Literal["email", "slack", "pagerduty", "webhook"] = Field(description="Channel kind.")
+    target: str = Field(min_length=3, description="Email address, or the webhook URL (https).")
+    severities: list[Literal["critical", "warning", "info"]] = Field(
+        default_factory=lambda: ["critical", "warning"], description="Alert severities routed here.")
+
+
+class Thresholds(Model):
+    """Alert thresholds for every endpoint."""
+
+    p95_latency_ms: int = Field(default=2000, ge=1, description="p95 request latency above which to alert.")
+    error_rate_percent: float = Field(default=2.0, gt=0, le=100, description="5xx rate above which to alert.")
+    gpu_utilization_percent: int = Field(default=90, ge=1, le=100, description="Sustained GPU utilisation alert.")
+    gpu_memory_percent: int = Field(default=95, ge=1, le=100, description="GPU memory use alert.")
+
+
+class DriftSpec(Model):
+    """Scheduled drift detection per endpoint."""
+
+    schedule: str = Field(default="0 * * * *", pattern=r"^(\S+\s+){4}\S+$", description="Cron schedule.")
+    metric: Literal["psi", "ks"] = Field(default="psi", description="Drift score alerted on: population "
+                                                                    "stability index or Kolmogorov-Smirnov statistic.")
+    threshold: float = Field(default=0.2, gt=0, le=1, description="Score above which drift is alerted.")
+    window_hours: int = Field(default=24, ge=1, le=720, description="Recent window compared with the baseline.")
+
+
+class MonitoringSpec(Model):
+    """Metrics, alerts, dashboards and drift."""
+
+    alert_routes: list[AlertRoute] = Field(default_factory=list, description="Alert destinations.")
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="Alert thresholds.")
+    drift: DriftSpec = Field(default_factory=DriftSpec, description="Drift detection.")
+    retention_days: int = Field(default=15, ge=1, le=400, description="Prometheus metric retention.")
+    storage_gb: int = Field(default=50, ge=10, le=10000, description="Prometheus volume size.")
+    log_retention_days: int = Field(default=365, ge=1, le=3653, description="Cloud log retention.")
+
+
+class BudgetSpec(Model):
+    """A monthly cost budget and GPU quota caps."""
+
+    monthly_amount: float = Field(gt=0, description="Monthly budget in `currency`.")
+    currency: Literal["USD", "EUR", "GBP"] = Field(default="USD", description="Budget currency.")
+    alert_thresholds_percent: list[Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: [50, 80, 100], description="Percent of the budget at which to notify.")
+    notify_emails: list[str] = Field(default_factory=list, description="Who the budget notifies.")
+    gpu_quota: dict[GpuTypeName, int] = Field(default_factory=dict,
+                                              description="Maximum GPUs per type the pools may reach together.")
+
+
+class PackName(StrEnum):
+    security = "aienv-security"
+    ai = "aienv-ai"
+    hipaa = "hipaa"
+    gdpr = "gdpr"
+    soc2 = "soc2"
+
+
+class ComplianceSpec(Model):
+    """Which policy packs gate this environment and where its data may live."""
+
+    packs: list[PackName] = Field(default_factory=lambda: [PackName.security, PackName.ai],
+                                  description="Policy packs `aienv check` runs by default.")
+    frameworks: list[Literal["hipaa", "gdpr", "soc2", "iso27001"]] = Field(
+        default_factory=list, description="Frameworks reported on.")
+    allowed_regions: list[str] = Field(default_factory=list,
+                                       description="Data residency: regions/locations allowed. Empty: any.")
+
+
+class SecuritySpec(Model):
+    """Security posture. Defaults are the secure choice; anything else is flagged by the packs."""
+
+    encryption: Literal["customer_managed", "provider_managed"] = Field(
+        default="customer_managed", description="Encrypt data with the environment's own keys, or the cloud's.")
+    deletion_protection: bool = Field(default=True, description="Protect stateful resources against deletion.")
+    audit_logs: bool = Field(default=True, description="Cloud audit logs (CloudTrail, diagnostic settings, "
+                                                       "Data Access logs).")
+    workload_permissions: Literal["scoped", "broad"] = Field(
+        default="scoped", description="`scoped`: each workload reaches exactly its resources. `broad`: "
+                                      "service-wide read (an insecure choice the packs flag).")
+    key_rotation_days: int = Field(default=90, ge=30, le=365, description="Key rotation period.")
+
+
+# --- the document ----------------------------------------------------------------------------------
+
+class StackSpec(Model):
+    """A whole AI environment on one cloud."""
+
+    schema_: str | None = Field(default=None, alias="$schema", description="JSON Schema URL for editors.")
+    extends: str | None = Field(default=None, description="Base spec to deep-merge under this one (relative path; "
+                                                          "maps merge, lists replace).")
+    abstract: bool = Field(default=False, description="A base that is only extended, never deployed; "
+                                                      "required fields may be missing.")
+    name: DnsName = Field(description="Environment name: the Pulumi stack name and the prefix of resource names. "
+                                      "At most 20 characters on Azure, so derived names fit Azure's limits.")
+    environment: Environment = Field(description="`dev`, `staging` or `prod`; sets the per-environment defaults.")
+    owner: str = Field(min_length=1, max_length=128, description="Owning team or contact, put in tags.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags/labels on every resource "
+                                                                   "(e.g. `cost-center`).")
+    cloud: CloudSpec = Field(description="Cloud and region.")
+    aws: AwsOptions = Field(default_factory=AwsOptions, description="AWS-only options.")
+    azure: AzureOptions = Field(default_factory=AzureOptions, description="Azure-only options.")
+    gcp: GcpOptions = Field(default_factory=GcpOptions, description="GCP-only options.")
+    network: NetworkSpec = Field(default_factory=NetworkSpec, description="Network.")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Kubernetes cluster and node pools.")
+    model_endpoints: list[ModelEndpoint] = Field(default_factory=list, description="Models served.")
+    feature_store: FeatureStoreSpec = Field(default_factory=lambda: FeatureStoreSpec(enabled=False),
+                                            description="Feature store (off unless set).")
+    registries: Registries = Field(default_factory=Registries, description="Container and model registries.")
+    storage: StorageSpec = Field(default_factory=StorageSpec, description="Object storage.")
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec, description="Monitoring and drift.")
+    budget: BudgetSpec | None = Field(default=None, description="Monthly budget and GPU quota caps.")
+    compliance: ComplianceSpec = Field(default_factory=ComplianceSpec, description="Policy packs and residency.")
+    security: SecuritySpec = Field(default_factory=SecuritySpec, description="Security posture.")
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment is Environment.prod
+
+    @property
+    def region(self) -> str:
+        return self.cloud.place
+
+    def gpu_pool(self, name: str) -> GpuPool | None:
+        return next((p for p in self.cluster.gpu_pools if p.name == name), None)
+
+    def pool_for(self, endpoint: ModelEndpoint) -> GpuPool | None:
+        """The first GPU pool that can schedule one replica of `endpoint`."""
+        return next((p for p in self.cluster.gpu_pools
+                     if p.gpu_type == endpoint.gpu.type and p.gpus_per_node >= endpoint.gpu.count), None)
+
+    def image_families(self) -> list[str]:
+        """Container repositories: every endpoint's family plus the extra ones, in spec order."""
+        families: list[str] = []
+        for endpoint in self.model_endpoints:
+            family = endpoint.image_family or (endpoint.name if endpoint.runtime is Runtime.custom
+                                               else endpoint.runtime.value)
+            if family not in families:
+                families.append(family)
+        for family in self.registries.container.image_families:
+            if family not in families:
+                families.append(family)
+        return families

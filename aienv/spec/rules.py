@@ -1,0 +1,217 @@
+"""Semantic rules: the mistakes that otherwise surface only after a cloud call, or as pods stuck Pending.
+
+Each rule yields `(path, message)` where `path` is a tuple of keys and list indices into the
+document; the loader turns it into `file:line: dotted.path: message`. All rules run, so a user
+sees every problem at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterator
+
+from aienv.gpus import CATALOGUE, model_memory_gib
+from aienv.naming import azure_name_problems
+from aienv.spec.model import EndpointAccess, Exposure, StackSpec
+
+Path = tuple[str | int, ...]
+Problem = tuple[Path, str]
+
+AZURE_MAX_NAME = 20
+
+
+def check(spec: StackSpec) -> list[Problem]:
+    """Every semantic problem of a resolved spec."""
+    problems: list[Problem] = []
+    for rule in (_cloud, _network, _cluster, _gpu_pools, _endpoints, _feature_store, _budget, _compliance,
+                 _monitoring):
+        problems.extend(rule(spec))
+    return problems
+
+
+def _cloud(spec: StackSpec) -> Iterator[Problem]:
+    cloud = spec.cloud
+    needs = {"aws": ("region",), "azure": ("location", "subscription_id"), "gcp": ("project", "region")}
+    for key in needs[cloud.provider]:
+        if getattr(cloud, key) is None:
+            yield ("cloud", key), f"is required when cloud.provider is `{cloud.provider}`; set it"
+    unused = {"aws": ("location", "subscription_id", "project"), "azure": ("region", "project"),
+              "gcp": ("location", "subscription_id")}
+    for key in unused[cloud.provider]:
+        if getattr(cloud, key) is not None:
+            yield ("cloud", key), f"does not apply to `{cloud.provider}`; remove it"
+    if cloud.provider == "azure":
+        if len(spec.name) > AZURE_MAX_NAME:
+            yield ("name",), (f"is {len(spec.name)} characters; Azure environments allow at most {AZURE_MAX_NAME} "
+                              "so storage account and key vault names fit Azure's limits")
+        else:
+            for problem in azure_name_problems(spec.name, cloud.subscription_id or ""):
+                yield ("name",), f"{problem}; choose another environment name"
+
+
+def _network(spec: StackSpec) -> Iterator[Problem]:
+    try:
+        net = ipaddress.ip_network(spec.network.cidr, strict=True)
+    except ValueError as exc:
+        yield ("network", "cidr"), f"is not a valid network ({exc}); use e.g. 10.40.0.0/16"
+        return
+    if not (16 <= net.prefixlen <= 20):
+        yield ("network", "cidr"), f"is a /{net.prefixlen}; use a /16 to /20 so pods, nodes and endpoints fit"
+    if not net.is_private:
+        yield ("network", "cidr"), "is not a private range; use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+    if spec.network.egress == "none" and spec.model_endpoints and spec.cloud.provider == "azure":
+        yield ("network", "egress"), "`none` needs an egress firewall on AKS for node bootstrap; use `nat`"
+
+
+def _cluster(spec: StackSpec) -> Iterator[Problem]:
+    cluster = spec.cluster
+    if cluster.api_access is EndpointAccess.public and not cluster.api_allowed_cidrs:
+        yield (("cluster", "api_allowed_cidrs"),
+               "is empty while api_access is `public`; list the CIDRs allowed to reach the API server")
+    if cluster.api_access is EndpointAccess.private and cluster.api_allowed_cidrs:
+        yield ("cluster", "api_allowed_cidrs"), "only applies when api_access is `public`; remove it"
+    for i, cidr in enumerate(cluster.api_allowed_cidrs):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            yield ("cluster", "api_allowed_cidrs", i), f"is not a valid CIDR ({exc})"
+    pool = cluster.system_pool
+    if pool.min_nodes is not None and pool.max_nodes is not None and pool.min_nodes > pool.max_nodes:
+        yield (("cluster", "system_pool", "min_nodes"),
+               f"is {pool.min_nodes}, more than max_nodes ({pool.max_nodes}); make min_nodes <= max_nodes")
+    if spec.is_prod and pool.min_nodes is not None and pool.min_nodes < 2:
+        yield ("cluster", "system_pool", "min_nodes"), "must be at least 2 in prod so add-ons survive a node loss"
+
+
+def _gpu_pools(spec: StackSpec) -> Iterator[Problem]:
+    provider, place = spec.cloud.provider, spec.region
+    names = Counter(p.name for p in spec.cluster.gpu_pools)
+    for i, pool in enumerate(spec.cluster.gpu_pools):
+        at: Path = ("cluster", "gpu_pools", i)
+        if names[pool.name] > 1:
+            yield (*at, "name"), f"`{pool.name}` is used by more than one GPU pool; pool names must be unique"
+        offer = CATALOGUE[pool.gpu_type].offer(provider)
+        if offer is None:
+            clouds = ", ".join(sorted(CATALOGUE[pool.gpu_type].offers))
+            yield (*at, "gpu_type"), f"{pool.gpu_type} is not offered on {provider} (only on {clouds}); pick another GPU type"
+        else:
+            if offer.regions and place and place not in offer.regions:
+                yield (*at, "gpu_type"), (f"{pool.gpu_type} is not offered in {place}; regions with it: "
+                                          f"{', '.join(sorted(offer.regions))}")
+            if offer.shape_for(pool.gpus_per_node) is None:
+                yield (*at, "gpus_per_node"), (f"{provider} sells {pool.gpu_type} machines with "
+                                               f"{_counts(offer.gpu_counts)} GPUs, not {pool.gpus_per_node}")
+        if pool.min_nodes is not None and pool.min_nodes > pool.max_nodes:
+            yield (*at, "min_nodes"), (f"is {pool.min_nodes}, more than max_nodes ({pool.max_nodes}); "
+                                       "make min_nodes <= max_nodes")
+        for key in pool.labels:
+            if key.startswith("aienv.io/"):
+                yield (*at, "labels", key), "uses the reserved `aienv.io/` prefix; aienv sets these labels itself"
+
+
+def _counts(counts: list[int]) -> str:
+    return " or ".join(str(n) for n in counts)
+
+
+def _endpoints(spec: StackSpec) -> Iterator[Problem]:
+    names = Counter(e.name for e in spec.model_endpoints)
+    for i, ep in enumerate(spec.model_endpoints):
+        at: Path = ("model_endpoints", i)
+        if names[ep.name] > 1:
+            yield (*at, "name"), f"`{ep.name}` is used by more than one endpoint; endpoint names must be unique"
+        if ep.runtime.value == "custom" and not ep.image:
+            yield (*at, "image"), "is required when runtime is `custom`; give the container image"
+        if spec.pool_for(ep) is None:
+            same_type = [p for p in spec.cluster.gpu_pools if p.gpu_type == ep.gpu.type]
+            if not same_type:
+                yield (*at, "gpu", "type"), (f"no GPU pool of type {ep.gpu.type}: its pods would stay Pending; add a "
+                                             f"pool with gpu_type {ep.gpu.type} to cluster.gpu_pools")
+            else:
+                biggest = max(p.gpus_per_node for p in same_type)
+                yield (*at, "gpu", "count"), (f"asks {ep.gpu.count} x {ep.gpu.type} per replica but the largest "
+                                              f"{ep.gpu.type} pool has {biggest} GPUs per node; its pods would stay "
+                                              f"Pending")
+        if ep.model.size_billion_params is not None:
+            need = model_memory_gib(ep.model.size_billion_params, ep.model.precision)
+            have = CATALOGUE[ep.gpu.type].memory_gib * ep.gpu.count
+            if need > have:
+                yield (*at, "model", "size_billion_params"), (
+                    f"a {ep.model.size_billion_params:g}B model at {ep.model.precision} needs about {need:.0f} GiB of "
+                    f"GPU memory but {ep.gpu.count} x {ep.gpu.type} has {have} GiB; raise gpu.count, use a larger GPU "
+                    f"or a lower precision")
+        reps = ep.replicas
+        if reps.min is not None and reps.min > reps.max:
+            yield (*at, "replicas", "min"), f"is {reps.min}, more than replicas.max ({reps.max}); make min <= max"
+        if spec.is_prod and reps.min is not None and reps.min < 2:
+            yield (*at, "replicas", "min"), "must be at least 2 in prod so one replica can fail or roll"
+        if ep.exposure is not Exposure.cluster and ep.auth.mode == "none":
+            yield (*at, "auth", "mode"), (f"is `none` but exposure is `{ep.exposure.value}`; endpoints outside the "
+                                          "cluster need `api_key` or `jwt`")
+        if ep.auth.mode == "jwt":
+            if not ep.auth.issuer:
+                yield (*at, "auth", "issuer"), "is required when auth.mode is `jwt`"
+            if not ep.auth.audiences:
+                yield (*at, "auth", "audiences"), "needs at least one audience when auth.mode is `jwt`"
+        if ep.canary is not None and ep.canary.version == ep.model.version and not ep.canary.image:
+            yield (*at, "canary", "version"), "is the stable version; a canary must serve another version or image"
+
+
+def _feature_store(spec: StackSpec) -> Iterator[Problem]:
+    fs = spec.feature_store
+    names = Counter(v.name for v in fs.feature_views)
+    for i, view in enumerate(fs.feature_views):
+        if names[view.name] > 1:
+            yield ("feature_store", "feature_views", i, "name"), f"`{view.name}` is used twice; names must be unique"
+        fnames = Counter(f.name for f in view.features)
+        for j, feature in enumerate(view.features):
+            if fnames[feature.name] > 1:
+                yield (("feature_store", "feature_views", i, "features", j, "name"),
+                       f"`{feature.name}` is used twice in `{view.name}`")
+    if fs.enabled and not fs.feature_views:
+        yield ("feature_store", "feature_views"), "is empty while the feature store is enabled; add a feature view"
+
+
+def _budget(spec: StackSpec) -> Iterator[Problem]:
+    if spec.budget is None:
+        return
+    pool_gpus: Counter[str] = Counter()
+    for pool in spec.cluster.gpu_pools:
+        pool_gpus[pool.gpu_type] += pool.max_nodes * pool.gpus_per_node
+    for gpu_type, cap in spec.budget.gpu_quota.items():
+        if pool_gpus[gpu_type] > cap:
+            yield (("budget", "gpu_quota", gpu_type),
+                   f"caps {gpu_type} at {cap} GPUs but the pools can reach {pool_gpus[gpu_type]}; lower the pools' "
+                   "max_nodes or raise the cap")
+    thresholds = spec.budget.alert_thresholds_percent
+    if thresholds != sorted(set(thresholds)):
+        yield ("budget", "alert_thresholds_percent"), "must be increasing without repeats, e.g. [50, 80, 100]"
+    if spec.cloud.provider == "gcp" and not spec.gcp.billing_account:
+        yield ("gcp", "billing_account"), "is required on GCP when `budget` is set (budgets belong to a billing account)"
+
+
+def _compliance(spec: StackSpec) -> Iterator[Problem]:
+    allowed = spec.compliance.allowed_regions
+    if allowed and spec.region and spec.region not in allowed:
+        key = "location" if spec.cloud.provider == "azure" else "region"
+        yield ("cloud", key), (f"{spec.region} is outside compliance.allowed_regions ({', '.join(allowed)}); "
+                               "data must stay in an allowed region")
+    packs = [p.value for p in spec.compliance.packs]
+    for framework in spec.compliance.frameworks:
+        if framework in ("hipaa", "gdpr", "soc2") and framework not in packs:
+            yield (("compliance", "frameworks"),
+                   f"lists {framework} but compliance.packs does not; add `{framework}` to compliance.packs")
+
+
+def _monitoring(spec: StackSpec) -> Iterator[Problem]:
+    names = Counter(r.name for r in spec.monitoring.alert_routes)
+    for i, route in enumerate(spec.monitoring.alert_routes):
+        at: Path = ("monitoring", "alert_routes", i)
+        if names[route.name] > 1:
+            yield (*at, "name"), f"`{route.name}` is used twice; route names must be unique"
+        if route.kind == "email" and "@" not in route.target:
+            yield (*at, "target"), "is not an email address"
+        if route.kind != "email" and not route.target.startswith("https://"):
+            yield (*at, "target"), f"must be an https:// URL for a {route.kind} route"
+    if spec.is_prod and spec.model_endpoints and not spec.monitoring.alert_routes:
+        yield ("monitoring", "alert_routes"), "is empty in prod; alerts would reach nobody — add a route"

@@ -1,0 +1,40 @@
+"""The workloads that get their own cloud identity, shared by the cloud identity components and the
+Kubernetes layer: the cloud side creates one role per workload bound to exactly this namespace and
+service account; the Kubernetes side creates the service account and asks the binder for its
+annotations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from aienv import conventions as c
+from aienv.spec.model import StackSpec
+
+WorkloadKind = Literal["serving", "feature-server", "drift-monitor", "cluster-autoscaler"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str  # unique, DNS-safe: "serving-chat", "feature-server", "drift-chat", "cluster-autoscaler"
+    kind: WorkloadKind
+    namespace: str
+    service_account: str
+    endpoint: str | None = None  # the spec endpoint for serving and drift workloads
+
+
+def workloads(spec: StackSpec) -> list[Workload]:
+    out: list[Workload] = []
+    for endpoint in spec.model_endpoints:
+        out.append(Workload(f"serving-{endpoint.name}", "serving", c.SERVING_NAMESPACE,
+                            f"{endpoint.name}-serving", endpoint.name))
+    for endpoint in spec.model_endpoints:
+        out.append(Workload(f"drift-{endpoint.name}", "drift-monitor", c.MONITORING_NAMESPACE,
+                            f"{endpoint.name}-drift", endpoint.name))
+    if spec.feature_store.enabled:
+        out.append(Workload("feature-server", "feature-server", c.FEATURES_NAMESPACE, "feature-server"))
+    if spec.cloud.provider == "aws" and spec.cluster.gpu_pools:
+        # EKS has no built-in node autoscaler: cluster-autoscaler runs in the cluster with its own role.
+        out.append(Workload("cluster-autoscaler", "cluster-autoscaler", c.AUTOSCALER_NAMESPACE, "cluster-autoscaler"))
+    return out
