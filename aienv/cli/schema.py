@@ -1,4 +1,4 @@
-"""`aienv schema [-o FILE]`: the JSON Schema of the stack spec."""
+"""`aienv schema [-o FILE] [--reference]`: the JSON Schema of the stack spec, or its Markdown reference."""
 
 from __future__ import annotations
 
@@ -6,18 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from aienv.spec.reference import reference_markdown
 from aienv.spec.schema import schema_text
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of the stack spec",
                        description="The JSON Schema of the stack spec, for editors (`$schema`) and CI.")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--reference", action="store_true",
+                   help="print the Markdown spec reference (the README's) instead of the JSON Schema")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    text = schema_text()
+    text = reference_markdown() if args.reference else schema_text()
     if args.output:
         out = Path(args.output)
         tmp = out.with_name(out.name + ".tmp")

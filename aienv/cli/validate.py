@@ -9,7 +9,7 @@ from aienv.errors import SpecError
 from aienv.spec import load_spec, parse_var_assignments
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="validate stack specs (no cloud, no Pulumi)",
                        description="Load and validate specs: one line per problem as `file:line: field: message`.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec file, stack name, or stacks/Pulumi.<stack>.yaml")

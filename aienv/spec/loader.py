@@ -8,7 +8,9 @@ set it last.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from aienv.errors import SpecError, SpecIssue
 from aienv.spec import defaults, rules
-from aienv.spec.model import StackSpec
+from aienv.spec.model import DNS_LABEL, FEATURE_NAME, StackSpec
 
 Key = str | int
 PathT = tuple[Key, ...]
@@ -189,13 +191,19 @@ def _merge(base: dict[str, Any], base_loc: dict[PathT, Location], over: dict[str
 
 # --- validation ------------------------------------------------------------------------------------
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$/:-][A-Za-z0-9_$./:-]*$")
+
+
 def format_path(path: PathT) -> str:
+    """`model_endpoints[0].gpu.count`; odd keys are quoted: `tags["a b"]`."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.match(part):
             out += ("." if out else "") + part
+        else:
+            out += f"[{json.dumps(part)}]"
     return out
 
 
@@ -235,6 +243,12 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+_PATTERN_RULES = {
+    DNS_LABEL: "DNS-safe: use lowercase letters, digits and `-`, starting with a letter, at most 40 characters",
+    FEATURE_NAME: "a valid name: use snake_case (lowercase letters, digits and `_`, starting with a letter)",
+}
+
+
 def _pydantic_issues(exc: ValidationError, locations: Mapping[PathT, Location], file: str,
                      abstract: bool) -> list[SpecIssue]:
     issues = []
@@ -258,7 +272,9 @@ def _pydantic_issues(exc: ValidationError, locations: Mapping[PathT, Location], 
         elif kind == "string_type" and isinstance(err.get("input"), int | float):
             message = f"{message}; quote the value (YAML read {err['input']!r} as a number)"
         elif kind == "string_pattern_mismatch":
-            message = f"{err.get('input')!r} does not have the required form ({message.split(' ', 3)[-1]})"
+            pattern = (err.get("ctx") or {}).get("pattern", "")
+            rule = _PATTERN_RULES.get(pattern, f"it must match {pattern}")
+            message = f"{err.get('input')!r} is not {rule}"
         line_file, line = _locate(locations, path, file)
         issues.append(SpecIssue(line_file, line, format_path(path), message))
     return issues
@@ -346,7 +362,8 @@ def load_spec(ref: str | os.PathLike[str], variables: Mapping[str, Any] | None =
         if not allow_abstract:
             raise SpecError([SpecIssue(str(path), 1, "abstract",
                                        "is an abstract base; plan a spec that extends it instead")])
-        return LoadedSpec(path=path, spec=StackSpec.model_construct(), data=doc.data, locations=doc.locations,
+        return LoadedSpec(path=path, spec=StackSpec.model_construct(),  # type: ignore[call-arg]
+                          data=doc.data, locations=doc.locations,
                           chain=chain, abstract=True)
     return LoadedSpec(path=path, spec=spec, data=doc.data, locations=doc.locations, chain=chain)
 

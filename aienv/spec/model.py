@@ -362,14 +362,18 @@ class StorageSpec(Model):
 
 # --- monitoring, budget, compliance, security -----------------------------------------------------
 
+Severity = Literal["critical", "warning", "info"]
+DEFAULT_SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
+
+
 class AlertRoute(Model):
     """Where alerts go."""
 
     name: DnsName = Field(description="Route name.")
     kind: Literal["email", "slack", "pagerduty", "webhook"] = Field(description="Channel kind.")
     target: str = Field(min_length=3, description="Email address, or the webhook URL (https).")
-    severities: list[Literal["critical", "warning", "info"]] = Field(
-        default_factory=lambda: ["critical", "warning"], description="Alert severities routed here.")
+    severities: list[Severity] = Field(default_factory=lambda: list(DEFAULT_SEVERITIES),
+                                       description="Alert severities routed here.")
 
 
 class Thresholds(Model):

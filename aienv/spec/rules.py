@@ -30,6 +30,17 @@ def check(spec: StackSpec) -> list[Problem]:
     return problems
 
 
+def _repeats(names: list[str]) -> set[int]:
+    """Indices of names already used earlier in the list (the first use is not an error)."""
+    seen: set[str] = set()
+    out: set[int] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            out.add(i)
+        seen.add(name)
+    return out
+
+
 def _cloud(spec: StackSpec) -> Iterator[Problem]:
     cloud = spec.cloud
     needs = {"aws": ("region",), "azure": ("location", "subscription_id"), "gcp": ("project", "region")}
@@ -86,10 +97,10 @@ def _cluster(spec: StackSpec) -> Iterator[Problem]:
 
 def _gpu_pools(spec: StackSpec) -> Iterator[Problem]:
     provider, place = spec.cloud.provider, spec.region
-    names = Counter(p.name for p in spec.cluster.gpu_pools)
+    repeats = _repeats([p.name for p in spec.cluster.gpu_pools])
     for i, pool in enumerate(spec.cluster.gpu_pools):
         at: Path = ("cluster", "gpu_pools", i)
-        if names[pool.name] > 1:
+        if i in repeats:
             yield (*at, "name"), f"`{pool.name}` is used by more than one GPU pool; pool names must be unique"
         offer = CATALOGUE[pool.gpu_type].offer(provider)
         if offer is None:
@@ -115,10 +126,10 @@ def _counts(counts: list[int]) -> str:
 
 
 def _endpoints(spec: StackSpec) -> Iterator[Problem]:
-    names = Counter(e.name for e in spec.model_endpoints)
+    repeats = _repeats([e.name for e in spec.model_endpoints])
     for i, ep in enumerate(spec.model_endpoints):
         at: Path = ("model_endpoints", i)
-        if names[ep.name] > 1:
+        if i in repeats:
             yield (*at, "name"), f"`{ep.name}` is used by more than one endpoint; endpoint names must be unique"
         if ep.runtime.value == "custom" and not ep.image:
             yield (*at, "image"), "is required when runtime is `custom`; give the container image"
@@ -159,13 +170,13 @@ def _endpoints(spec: StackSpec) -> Iterator[Problem]:
 
 def _feature_store(spec: StackSpec) -> Iterator[Problem]:
     fs = spec.feature_store
-    names = Counter(v.name for v in fs.feature_views)
+    repeats = _repeats([v.name for v in fs.feature_views])
     for i, view in enumerate(fs.feature_views):
-        if names[view.name] > 1:
+        if i in repeats:
             yield ("feature_store", "feature_views", i, "name"), f"`{view.name}` is used twice; names must be unique"
-        fnames = Counter(f.name for f in view.features)
+        feature_repeats = _repeats([f.name for f in view.features])
         for j, feature in enumerate(view.features):
-            if fnames[feature.name] > 1:
+            if j in feature_repeats:
                 yield (("feature_store", "feature_views", i, "features", j, "name"),
                        f"`{feature.name}` is used twice in `{view.name}`")
     if fs.enabled and not fs.feature_views:
@@ -204,10 +215,10 @@ def _compliance(spec: StackSpec) -> Iterator[Problem]:
 
 
 def _monitoring(spec: StackSpec) -> Iterator[Problem]:
-    names = Counter(r.name for r in spec.monitoring.alert_routes)
+    repeats = _repeats([r.name for r in spec.monitoring.alert_routes])
     for i, route in enumerate(spec.monitoring.alert_routes):
         at: Path = ("monitoring", "alert_routes", i)
-        if names[route.name] > 1:
+        if i in repeats:
             yield (*at, "name"), f"`{route.name}` is used twice; route names must be unique"
         if route.kind == "email" and "@" not in route.target:
             yield (*at, "target"), "is not an email address"

@@ -1,0 +1,219 @@
+"""Semantic rules: each catches a real mistake before any cloud call, with a message that says what to do."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aienv.errors import SpecError
+from aienv.spec import load_spec
+from tests.conftest import STACKS
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def reference(name: str) -> dict[str, Any]:
+    return copy.deepcopy(load_spec(STACKS / name).data)
+
+
+def problems(tmp_path: Path, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted path, message) of every problem of `data`; [] when it is valid."""
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        load_spec(path)
+    except SpecError as exc:
+        return [(i.path, i.message) for i in exc.issues]
+    return []
+
+
+def only(tmp_path: Path, base: str, mutate: Mutation) -> tuple[str, str]:
+    data = reference(base)
+    mutate(data)
+    found = problems(tmp_path, data)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_reference_specs_have_no_problems(tmp_path: Path) -> None:
+    for name in ("dev-aws.yaml", "prod-aws.yaml", "prod-azure.yaml", "prod-gcp.yaml"):
+        assert problems(tmp_path, reference(name)) == [], name
+
+
+def test_gpu_not_offered_on_cloud(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["cluster"]["gpu_pools"][0]["gpu_type"] = "nvidia-l4"
+        d["model_endpoints"][0]["gpu"]["type"] = "nvidia-l4"
+        d["model_endpoints"][2]["gpu"]["type"] = "nvidia-l4"
+        d["budget"]["gpu_quota"] = {}
+    path, message = only(tmp_path, "prod-azure.yaml", mutate)
+    assert path == "cluster.gpu_pools[0].gpu_type"
+    assert message == "nvidia-l4 is not offered on azure (only on aws, gcp); pick another GPU type"
+
+
+def test_gpu_not_offered_in_region(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["cloud"]["region"] = "eu-west-1"
+        d["compliance"]["allowed_regions"] = ["eu-west-1"]
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "cluster.gpu_pools[1].gpu_type"
+    assert message == "nvidia-a100-80gb is not offered in eu-west-1; regions with it: us-east-1, us-west-2"
+
+
+def test_gpus_per_node_must_be_a_shape_the_cloud_sells(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["cluster"]["gpu_pools"][1]["gpus_per_node"] = 3
+    path, message = only(tmp_path, "prod-gcp.yaml", mutate)
+    assert (path, message) == ("cluster.gpu_pools[1].gpus_per_node",
+                               "gcp sells nvidia-a100-80gb machines with 1 or 2 or 4 or 8 GPUs, not 3")
+
+
+def test_endpoint_without_matching_pool_would_stay_pending(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][2]["gpu"]["type"] = "nvidia-t4"
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[2].gpu.type"
+    assert "no GPU pool of type nvidia-t4: its pods would stay Pending" in message
+
+
+def test_endpoint_asking_more_gpus_than_any_node_has(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["gpu"]["count"] = 2
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[0].gpu.count"
+    assert "largest nvidia-l4 pool has 1 GPUs per node" in message
+
+
+def test_model_larger_than_gpu_memory(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][1]["gpu"]["count"] = 1
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[1].model.size_billion_params"
+    assert message.startswith("a 70B model at bf16 needs about 156 GiB of GPU memory but 1 x nvidia-a100-80gb has "
+                              "80 GiB")
+
+
+def test_lower_precision_makes_the_model_fit(tmp_path: Path) -> None:
+    data = reference("prod-aws.yaml")
+    data["model_endpoints"][1]["gpu"]["count"] = 2
+    data["model_endpoints"][1]["model"]["precision"] = "int8"  # 70B int8 ≈ 78 GiB fits 2 x 80
+    assert problems(tmp_path, data) == []
+
+
+@pytest.mark.parametrize("where", [("cluster", "gpu_pools", 0), ("cluster", "system_pool")])
+def test_min_greater_than_max(tmp_path: Path, where: tuple[Any, ...]) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        node = d
+        for key in where:
+            node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+        node["min_nodes"], node["max_nodes"] = 7, 5
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path.endswith("min_nodes") and message == "is 7, more than max_nodes (5); make min_nodes <= max_nodes"
+
+
+def test_replicas_min_greater_than_max(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["replicas"] = {"min": 5, "max": 3}
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "model_endpoints[0].replicas.min", "is 5, more than replicas.max (3); make min <= max")
+
+
+def test_prod_endpoints_need_two_replicas(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["replicas"]["min"] = 1
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "model_endpoints[0].replicas.min", "must be at least 2 in prod so one replica can fail or roll")
+
+
+def test_canary_weight_bounds(tmp_path: Path) -> None:
+    data = reference("prod-aws.yaml")
+    data["model_endpoints"][0]["canary"]["weight"] = 120
+    ((path, message),) = problems(tmp_path, data)
+    assert path == "model_endpoints[0].canary.weight" and "less than or equal to 100" in message
+
+
+def test_names_must_be_dns_safe(tmp_path: Path) -> None:
+    data = reference("prod-aws.yaml")
+    data["cluster"]["gpu_pools"][1]["name"] = "L4_pool"
+    assert problems(tmp_path, data) == [("cluster.gpu_pools[1].name", "'L4_pool' is not DNS-safe: use lowercase "
+                                         "letters, digits and `-`, starting with a letter, at most 40 characters")]
+
+
+def test_names_must_be_unique(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][1]["name"] = "chat"
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "model_endpoints[1].name", "`chat` is used by more than one endpoint; endpoint names must be unique")
+
+
+def test_region_outside_data_residency(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["compliance"]["allowed_regions"] = ["northeurope"]
+    path, message = only(tmp_path, "prod-azure.yaml", mutate)
+    assert path == "cloud.location"
+    assert message == ("westeurope is outside compliance.allowed_regions (northeurope); data must stay in an "
+                       "allowed region")
+
+
+def test_gpu_quota_below_pool_maximum(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["budget"]["gpu_quota"]["nvidia-a100-80gb"] = 10
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "budget.gpu_quota.nvidia-a100-80gb",
+        "caps nvidia-a100-80gb at 10 GPUs but the pools can reach 16; lower the pools' max_nodes or raise the cap")
+
+
+def test_public_endpoint_without_auth_is_impossible(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][1]["auth"] = {"mode": "none"}
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "model_endpoints[1].auth.mode",
+        "is `none` but exposure is `public`; endpoints outside the cluster need `api_key` or `jwt`")
+
+
+def test_public_api_needs_cidrs(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["cluster"]["api_access"] = "public"
+    path, message = only(tmp_path, "dev-aws.yaml", mutate)
+    assert path == "cluster.api_allowed_cidrs" and "list the CIDRs" in message
+
+
+def test_azure_name_too_long(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["name"] = "a-very-long-environment-name"
+    path, message = only(tmp_path, "prod-azure.yaml", mutate)
+    assert path == "name" and message.startswith("is 28 characters; Azure environments allow at most 20")
+
+
+def test_cloud_fields_required_per_provider(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["cloud"]["project"]
+    assert only(tmp_path, "prod-gcp.yaml", mutate) == (
+        "cloud.project", "is required when cloud.provider is `gcp`; set it")
+
+
+def test_gcp_budget_needs_billing_account(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["gcp"]["billing_account"]
+    path, _ = only(tmp_path, "prod-gcp.yaml", mutate)
+    assert path == "gcp.billing_account"
+
+
+def test_custom_runtime_needs_image(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["model_endpoints"][2]["image"]
+    assert only(tmp_path, "prod-gcp.yaml", mutate) == (
+        "model_endpoints[2].image", "is required when runtime is `custom`; give the container image")
+
+
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    data = reference("prod-aws.yaml")
+    data["model_endpoints"][0]["replicas"] = {"min": 9, "max": 3}
+    data["budget"]["gpu_quota"]["nvidia-l4"] = 1
+    data["network"]["cidr"] = "8.8.0.0/16"
+    assert len(problems(tmp_path, data)) == 3
