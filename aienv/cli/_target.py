@@ -1,0 +1,152 @@
+"""What `aienv plan` and `aienv check` plan: a spec (SPEC) or any Pulumi Python program (--program DIR).
+
+    source = add_target_arguments(parser)      # SPEC | --program DIR, --stack, --config, --stack-outputs...
+    target = plan_target(args, progress)       # Target(plan, source, kind, default_packs, policy_config)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from aienv.engine.model import Plan
+from aienv.engine.monitor import ProgressFn
+from aienv.errors import AienvError
+
+PROGRAM_DEFAULT_PACKS = ("aienv-security", "aienv-ai")
+
+
+@dataclass
+class Target:
+    """A planned spec or program, with what the commands downstream need to know about it."""
+
+    plan: Plan
+    source: Path  # the spec file, or the program's entry file (for SARIF locations)
+    kind: Literal["spec", "program"]
+    default_packs: list[str]  # the spec's compliance.packs; aienv-security + aienv-ai for programs
+    # Policy config the source implies (a spec's allowed regions -> data-residency); merge under the user's.
+    policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> Any:
+    """Add SPEC | --program DIR and their options; returns the mutually exclusive source group.
+
+    `check` adds `--plan FILE` to the returned group.
+    """
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument("spec", metavar="SPEC", nargs="?", help="a spec file or a stack name (stacks/<name>.yaml)")
+    source.add_argument("--program", metavar="DIR",
+                        help="an existing Pulumi Python project folder (Pulumi.yaml) to plan instead of a spec")
+    parser.add_argument("--var", action="append", default=[], metavar="K=V",
+                        help="spec template variable (repeatable)")
+    parser.add_argument("--vars", metavar="FILE", help="YAML/JSON file of spec template variables")
+    parser.add_argument("--stack", metavar="NAME",
+                        help="with --program: the stack (config from Pulumi.<NAME>.yaml; default: dev)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --program: a config value, as `pulumi preview --config` (repeatable)")
+    parser.add_argument("--stack-outputs", metavar="FILE",
+                        help='outputs of referenced stacks: JSON {"org/project/stack": {"name": value}}')
+    return source
+
+
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AienvError(f"--var {pair!r}: expected KEY=VALUE")
+        result[key.strip()] = value
+    return result
+
+
+def load_program(spec: str, variables: dict[str, str], vars_file: str | None) -> tuple[str, Callable[[], None]]:
+    """(stack name, program) for a spec path or stack name."""
+    stack, program, _ = _load_spec_program(spec, variables, vars_file)
+    return stack, program
+
+
+def _load_spec_program(spec: str, variables: dict[str, str],
+                       vars_file: str | None) -> tuple[str, Callable[[], None], Any]:
+    """(stack name, program, the `LoadedSpec`) for a spec path or stack name."""
+    try:
+        from aienv.spec import load_spec
+    except ImportError as exc:  # pragma: no cover - while the loader is being written
+        raise AienvError(f"cannot load specs: {exc}") from exc
+    loaded = load_spec(spec, variables=variables, vars_file=vars_file)
+    from components.environment import build_environment
+
+    stack_spec = loaded.spec
+
+    def program() -> None:
+        build_environment(stack_spec)
+
+    return str(stack_spec.name), program, loaded
+
+
+def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None) -> Target:
+    """Plan what the arguments name (a spec or `--program DIR`); warnings go to stderr."""
+    stack_outputs = None
+    if getattr(args, "stack_outputs", None):
+        from aienv.engine.program import load_stack_outputs
+
+        stack_outputs = load_stack_outputs(args.stack_outputs)
+    if getattr(args, "program", None):
+        target = _plan_program(args, progress, stack_outputs)
+    else:
+        target = _plan_spec(args, progress, stack_outputs)
+    print_diagnostics(target.plan)
+    return target
+
+
+def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
+                  stack_outputs: dict[str, dict[str, Any]] | None) -> Target:
+    from aienv.engine.program import DEFAULT_STACK, load_project, parse_config_overrides, plan_pulumi_program
+
+    if args.var or args.vars:
+        raise AienvError("--var/--vars set spec template variables; with --program use --config KEY=VALUE")
+    project = load_project(args.program)
+    plan = plan_pulumi_program(project, stack=args.stack or DEFAULT_STACK,
+                               config_overrides=parse_config_overrides(args.config),
+                               stack_outputs=stack_outputs, progress=progress)
+    return Target(plan=plan, source=project.entry_file, kind="program", default_packs=list(PROGRAM_DEFAULT_PACKS))
+
+
+def _plan_spec(args: argparse.Namespace, progress: ProgressFn | None,
+               stack_outputs: dict[str, dict[str, Any]] | None) -> Target:
+    if getattr(args, "stack", None) or getattr(args, "config", None):
+        raise AienvError("--stack and --config apply to --program; a spec names its stack and holds its settings")
+    if not getattr(args, "spec", None):
+        raise AienvError("give a SPEC or --program DIR")
+    from aienv.engine import plan_program
+
+    variables = parse_vars(args.var)
+    stack, program, loaded = _load_spec_program(args.spec, variables, args.vars)
+    plan = plan_program(program, project="aienv", stack=stack, progress=progress,
+                        stack_outputs_by_ref=stack_outputs)
+    packs: list[str] = []
+    policy_config: dict[str, dict[str, Any]] = {}
+    source = Path(args.spec)
+    if loaded is not None:
+        source = Path(loaded.path)
+        compliance = loaded.spec.compliance
+        packs = [str(getattr(p, "value", p)) for p in compliance.packs]
+        if compliance.allowed_regions:
+            policy_config["data-residency"] = {"allowedRegions": list(compliance.allowed_regions)}
+    return Target(plan=plan, source=source, kind="spec", default_packs=packs or list(PROGRAM_DEFAULT_PACKS),
+                  policy_config=policy_config)
+
+
+def print_diagnostics(plan: Plan) -> None:
+    """The plan's warnings and errors (SDK logs, unresolved stack references...) on stderr."""
+    stack_refs = False
+    for level, message in plan.diagnostics:
+        if level in ("warning", "error"):
+            print(f"{level}: {message}", file=sys.stderr)
+            stack_refs = stack_refs or message.startswith("stack reference `")
+    if stack_refs:
+        print('hint: give referenced stacks\' outputs with --stack-outputs FILE '
+              '({"org/project/stack": {"outputName": value}})', file=sys.stderr)

@@ -1,0 +1,118 @@
+"""`aienv check (SPEC | --plan FILE)`: run the policy packs on the resource graph, offline.
+
+Exit codes: 0 no mandatory violation, 1 at least one, 2 bad input (spec, plan file, pack, policy config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from aienv.errors import AienvError
+
+DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="run the policy packs on a spec's graph or a plan file (exit 1 on a mandatory violation)",
+        description="Plan the spec offline (or read a plan file: `aienv plan --export`, `pulumi stack export`, "
+                    "`pulumi preview --json`) and run the CrossGuard packs' policies on it.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("spec", metavar="SPEC", nargs="?", help="a spec file or a stack name (stacks/<name>.yaml)")
+    source.add_argument("--plan", metavar="FILE", help="a plan/state/preview JSON file instead of a spec")
+    parser.add_argument("--var", action="append", default=[], metavar="K=V", help="template variable (repeatable)")
+    parser.add_argument("--vars", metavar="FILE", help="YAML/JSON file of template variables")
+    parser.add_argument("--pack", action="append", default=[], metavar="P",
+                        help="policy pack to run (repeatable; default: the spec's compliance.packs, or "
+                             "aienv-security + aienv-ai with --plan)")
+    parser.add_argument("--policy-config", metavar="FILE",
+                        help="Pulumi --policy-pack-config JSON: {\"policy\": {\"enforcementLevel\": ..., ...}}")
+    parser.add_argument("--json", action="store_true", help="print violations and summary as JSON")
+    parser.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 results")
+    parser.add_argument("--report", metavar="FILE", help="write a compliance report (.md or .html)")
+    parser.set_defaults(func=run)
+
+
+def _spec_inputs(args: argparse.Namespace) -> tuple[Any, list[str], dict[str, dict[str, Any]], str]:
+    """(plan document, default packs, spec-derived policy config, artifact path) for a spec."""
+    from aienv.check import from_export
+    from aienv.cli.plan import parse_vars
+
+    try:
+        from aienv.spec import load_spec
+    except ImportError as exc:  # pragma: no cover - while the loader is being written
+        raise AienvError(f"cannot load specs: {exc}") from exc
+    loaded = load_spec(args.spec, variables=parse_vars(args.var), vars_file=args.vars)
+    spec = loaded.spec
+    from aienv.engine import plan_program
+    from components.environment import build_environment
+
+    def program() -> None:
+        build_environment(spec)
+
+    plan = plan_program(program, project="aienv", stack=str(spec.name))
+    doc = from_export(plan.to_export(), None)
+    compliance = spec.compliance
+    packs = [str(getattr(p, "value", p)) for p in compliance.packs]
+    extra: dict[str, dict[str, Any]] = {}
+    if compliance.allowed_regions:
+        extra["data-residency"] = {"allowedRegions": list(compliance.allowed_regions)}
+    return doc, packs, extra, str(loaded.path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aienv.check import load_policy_config, read_plan_file, run_packs
+    from aienv.check.render import render_json, render_report, render_sarif, render_table
+
+    if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
+        raise AienvError(f"--report {args.report}: use a .md or .html file name")
+    user_config = load_policy_config(args.policy_config) if args.policy_config else None
+    if args.plan:
+        doc = read_plan_file(args.plan)
+        default_packs: list[str] = list(DEFAULT_PLAN_PACKS)
+        extra: dict[str, dict[str, Any]] = {}
+        artifact = args.plan
+    else:
+        doc, default_packs, extra, artifact = _spec_inputs(args)
+    packs = args.pack or default_packs
+    result = run_packs(doc, packs, user_config=user_config, extra_config=extra,
+                       config_source=args.policy_config or "--policy-config")
+
+    if args.sarif:
+        _write(Path(args.sarif), json.dumps(render_sarif(result, _artifact_uri(artifact)), indent=2) + "\n")
+    if args.report:
+        _write(Path(args.report), render_report(result, args.report))
+    if args.json:
+        print(render_json(result))
+    else:
+        print(render_table(result))
+    return 1 if result.mandatory else 0
+
+
+def _artifact_uri(path: str) -> str:
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        from aienv.cli.plan import write_atomic
+
+        write_atomic(path, text)
+    except OSError as exc:
+        raise AienvError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from aienv.cli import main
+
+    sys.exit(main(["check", *sys.argv[1:]]))

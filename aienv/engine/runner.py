@@ -1,0 +1,275 @@
+"""Run a Pulumi program in-process against the recording mock monitor.
+
+Each run gets a fresh `contextvars.Context` (all SDK settings, the root stack, the config live in
+context variables) and a fresh event loop, so several programs can be planned in one process
+without sharing state. The loop's default executor runs monitor calls inline: the monitor is pure
+CPU work, and inline calls keep the registration order deterministic (no thread hops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import gc
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from types import FrameType, TracebackType
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as pulumi_config
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import set_mocks
+from pulumi.runtime.stack import run_in_stack
+
+from aienv.engine.model import STACK_REFERENCE_TYPE, STACK_TYPE, Plan, ProgramError
+from aienv.engine.monitor import EngineMocks, ProgressFn, RecordingMonitor
+from aienv.engine.outputs import MockContext
+from aienv.errors import AienvError, current_spec_field
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs submitted calls immediately on the calling thread (the event loop's)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            future.set_exception(exc)
+        return future
+
+
+class _Diagnostics(logging.Handler):
+    """Collects what the SDK logs through the mock engine (instead of printing it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname.lower(), record.getMessage()))
+
+
+def _quiet_logger(handler: logging.Handler) -> logging.Logger:
+    logger = logging.Logger("aienv.engine.pulumi", logging.INFO)  # not registered: no global state
+    logger.propagate = False
+    logger.addHandler(handler)
+    return logger
+
+
+def _component_on_stack(frame: FrameType | None, limit: int = 40) -> pulumi.ComponentResource | None:
+    while frame is not None and limit:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, pulumi.ComponentResource) and getattr(owner, "_type", None) != STACK_TYPE:
+            return owner
+        frame = frame.f_back
+        limit -= 1
+    return None
+
+
+_SDK_DIR = os.path.dirname(pulumi.__file__) + os.sep
+
+
+@contextlib.contextmanager
+def _attributed_applies() -> Iterator[None]:
+    """Tag exceptions raised in `apply` callbacks with the component and spec field that created them.
+
+    The callbacks run later, in tasks, where neither the constructor's frame nor the spec-field
+    context is on the stack any more; the tags let `ProgramError` name them.
+    """
+    original = pulumi.Output.apply
+
+    def apply(self: pulumi.Output[Any], func: Callable[[Any], Any], run_with_unknowns: bool = False) -> Any:
+        caller = sys._getframe(1)
+        if caller.f_code.co_filename.startswith(_SDK_DIR):  # the SDK's own plumbing
+            return original(self, func, run_with_unknowns)
+        component = _component_on_stack(caller)
+        if component is None:
+            return original(self, func, run_with_unknowns)
+        field = current_spec_field()
+
+        def tagged(value: Any) -> Any:
+            try:
+                return func(value)
+            except Exception as exc:
+                if not hasattr(exc, "aienv_component"):
+                    exc.aienv_component = component  # type: ignore[attr-defined]
+                if field is not None and not hasattr(exc, "aienv_spec_field"):
+                    exc.aienv_spec_field = field  # type: ignore[attr-defined]
+                raise
+
+        return original(self, tagged, run_with_unknowns)
+
+    pulumi.Output.apply = apply  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        pulumi.Output.apply = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the cyclic GC from re-traversing the (large) imported provider SDKs during a plan.
+
+    Everything alive before the plan moves to the permanent generation for its duration; a plan
+    allocates many short-lived tasks and futures, and full collections over the SDK modules were
+    a third of the plan time.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def plan_program(
+    program: Callable[[], None],
+    *,
+    project: str = "aienv",
+    stack: str = "dev",
+    config: Mapping[str, str] | None = None,
+    progress: ProgressFn | None = None,
+    stack_outputs_by_ref: Mapping[str, Mapping[str, Any]] | None = None,
+    secret_keys: Collection[str] | None = None,
+    root_directory: str | None = None,
+) -> Plan:
+    """Run `program` under the recording mock monitor and return the captured graph.
+
+    `root_directory` is what `pulumi.get_root_directory()` answers (the folder of `Pulumi.yaml`);
+    default: the working directory.
+    """
+    context = MockContext(project=project, stack=stack, config=dict(config or {}),
+                          stack_outputs_by_ref=dict(stack_outputs_by_ref or {}),
+                          secret_keys=frozenset(secret_keys or ()))
+    monitor = RecordingMonitor(EngineMocks(context), progress)
+    diagnostics = _Diagnostics()
+    ctx = contextvars.Context()
+    with _attributed_applies(), _frozen_heap():
+        error = ctx.run(_run, program, monitor, context, secret_keys or (), diagnostics,
+                        root_directory or os.getcwd())
+    if error is not None:
+        raise _to_program_error(error, monitor)
+    diagnostics.messages.extend(_unresolved_stack_references(monitor, context))
+    return Plan(project=project, stack=stack, resources=monitor.records, outputs=monitor.stack_outputs,
+                invokes=monitor.invokes, diagnostics=diagnostics.messages)
+
+
+def _unresolved_stack_references(monitor: RecordingMonitor, context: MockContext) -> list[tuple[str, str]]:
+    """A warning per `StackReference` whose stack has no outputs given (they read as empty)."""
+    warnings = []
+    for rec in monitor.records:
+        if rec.type == STACK_REFERENCE_TYPE and rec.id not in context.stack_outputs_by_ref:
+            warnings.append(("warning", f"stack reference `{rec.id}` (resource `{rec.name}`): no outputs were "
+                                        "given for this stack, so its outputs are empty offline"))
+    return warnings
+
+
+def _run(program: Callable[[], None], monitor: RecordingMonitor, context: MockContext,
+         secret_keys: Collection[str], diagnostics: _Diagnostics, root_directory: str) -> BaseException | None:
+    previous_loop = _current_loop()
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(_InlineExecutor())
+    loop.set_exception_handler(lambda _loop, _context: None)  # no "exception never retrieved" noise
+    asyncio.set_event_loop(loop)
+    try:
+        # A placeholder root keeps set_mocks from creating (and finishing) a Stack of its own:
+        # run_in_stack creates the real one, registers the program's exports and finishes it.
+        pulumi_settings.ROOT.set(object())  # type: ignore[arg-type]
+        set_mocks(EngineMocks(context), project=context.project, stack=context.stack, preview=False,
+                  logger=_quiet_logger(diagnostics), monitor=monitor)
+        settings = pulumi_settings.SETTINGS
+        settings.outputs = set()
+        settings.lock = threading.Lock()
+        settings.package_refs = {}
+        settings.base_providers_by_ref = {}
+        settings.legacy_apply_enabled = False
+        settings.root_directory = root_directory
+        settings.organization = "organization"
+        pulumi_settings.ROOT.set(None)
+        pulumi_config.set_all_config(dict(context.config), list(secret_keys))
+        try:
+            loop.run_until_complete(run_in_stack(program))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - converted to ProgramError by the caller
+            return exc
+        return None
+    finally:
+        _close_loop(loop)
+        asyncio.set_event_loop(previous_loop)
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    loop = getattr(local, "_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_closed() else None
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    finally:
+        loop.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+
+
+def _innermost_component(tb: TracebackType | None) -> tuple[str | None, str | None]:
+    """(type, name) of the innermost ComponentResource whose method is on the traceback."""
+    found: tuple[str | None, str | None] = (None, None)
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, pulumi.ComponentResource) and getattr(owner, "_type", None) != STACK_TYPE:
+            type_ = getattr(owner, "_type", None) or f"{type(owner).__module__}.{type(owner).__qualname__}"
+            name = getattr(owner, "_name", None)
+            if name is None:
+                local_name = frame.f_locals.get("name") or frame.f_locals.get("resource_name")
+                name = local_name if isinstance(local_name, str) else None
+            found = (type_, name)
+        tb = tb.tb_next
+    return found
+
+
+def _to_program_error(exc: BaseException, monitor: RecordingMonitor) -> BaseException:
+    if isinstance(exc, AienvError):
+        return exc
+    comp_type, comp_name = _innermost_component(exc.__traceback__)
+    tagged = getattr(exc, "aienv_component", None)
+    if comp_type is None and tagged is not None:
+        comp_type, comp_name = getattr(tagged, "_type", None), getattr(tagged, "_name", None)
+    field = getattr(exc, "aienv_spec_field", None)
+    if comp_type is None:
+        # Raised outside a constructor (an apply callback, a registration): the most recent
+        # component that has not registered its outputs yet is the one being built.
+        open_components = [r for r in monitor.records if r.is_component and r.registered_outputs is None]
+        if open_components:
+            comp_type, comp_name = open_components[-1].type, open_components[-1].name
+            field = field or open_components[-1].spec_field
+    elif field is None:
+        match = [r for r in monitor.records if r.type == comp_type and r.name == comp_name]
+        field = match[-1].spec_field if match else None
+    message = str(exc).strip()
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    where = f'{comp_type} "{comp_name}"' if comp_type else "the program"
+    if field:
+        where += f" (spec field {field})"
+    error = ProgramError(f"error while building {where}: {text}", component_type=comp_type,
+                         component_name=comp_name, spec_field=field, cause=exc)
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,191 @@
+"""The VPC: private and public subnets over the spec's zones, NAT, flow logs and private service endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from aienv.errors import ComponentInputError
+from aienv.spec.model import Exposure
+from components.aws._common import AwsEnv, child, log_retention, policy_json, stateful
+
+# Interface endpoints every environment gets, so nodes pull images and models without the internet.
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs", "sagemaker.runtime")
+# Extra endpoints for clusters without NAT egress (node bootstrap, load balancers, the autoscaler).
+NO_EGRESS_ENDPOINTS = ("ec2", "elasticloadbalancing", "autoscaling", "eks", "eks-auth")
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    env: AwsEnv
+    logs_key_arn: pulumi.Input[str] | None  # flow-log encryption; None with provider-managed encryption
+
+
+class Network(pulumi.ComponentResource):
+    """`aienv:aws:Network`: VPC, subnets per zone, NAT per zone (or one), flow logs, VPC endpoints."""
+
+    vpc: aws.ec2.Vpc
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_ids: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aienv:aws:Network", name, None, opts)
+        env = args.env
+        spec = env.spec
+        net = spec.network
+        if net.egress == "none" and not net.private_endpoints:
+            raise ComponentInputError("network.private_endpoints", "must be true when network.egress is `none`: "
+                                      "nodes could reach neither the internet nor ECR, S3 or STS")
+        zones = net.availability_zones
+        cluster_tag = f"kubernetes.io/cluster/{env.cluster_name}"
+
+        self.vpc = aws.ec2.Vpc(f"{name}-vpc", aws.ec2.VpcArgs(
+            cidr_block=net.cidr, enable_dns_support=True, enable_dns_hostnames=True, tags=env.tags("vpc"),
+        ), child(self))
+        self.vpc_id = self.vpc.id
+        # The default security group allows all traffic between its members: strip it of every rule.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", aws.ec2.DefaultSecurityGroupArgs(
+            vpc_id=self.vpc.id, tags=env.tags("default-sg-unused"),
+        ), child(self))
+
+        azs = aws.get_availability_zones_output(
+            state="available", opts=pulumi.InvokeOutputOptions(parent=self))
+        private_cidrs, public_cidrs = _subnet_cidrs(net.cidr, zones)
+
+        needs_public = net.egress == "nat" or any(e.exposure is Exposure.public for e in spec.model_endpoints)
+        igw = None
+        if needs_public:
+            igw = aws.ec2.InternetGateway(f"{name}-igw", aws.ec2.InternetGatewayArgs(
+                vpc_id=self.vpc.id, tags=env.tags("igw")), child(self))
+
+        self.private_subnet_ids = []
+        self.public_subnet_ids = []
+        private_route_tables: list[aws.ec2.RouteTable] = []
+        public_rt = None
+        if igw is not None:
+            public_rt = aws.ec2.RouteTable(f"{name}-public-rt", aws.ec2.RouteTableArgs(
+                vpc_id=self.vpc.id, tags=env.tags("public")), child(self))
+            aws.ec2.Route(f"{name}-public-default", aws.ec2.RouteArgs(
+                route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id), child(self))
+
+        nats: list[aws.ec2.NatGateway] = []
+        for i in range(zones):
+            az = azs.names[i]
+            private = aws.ec2.Subnet(f"{name}-private-{i}", aws.ec2.SubnetArgs(
+                vpc_id=self.vpc.id, cidr_block=private_cidrs[i], availability_zone=az,
+                map_public_ip_on_launch=False,
+                tags=env.tags(f"private-{i}", **{"kubernetes.io/role/internal-elb": "1", cluster_tag: "shared"}),
+            ), child(self))
+            self.private_subnet_ids.append(private.id)
+            rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", aws.ec2.RouteTableArgs(
+                vpc_id=self.vpc.id, tags=env.tags(f"private-{i}")), child(self))
+            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i}", aws.ec2.RouteTableAssociationArgs(
+                subnet_id=private.id, route_table_id=rt.id), child(self))
+            private_route_tables.append(rt)
+
+            if public_rt is None:
+                continue
+            public = aws.ec2.Subnet(f"{name}-public-{i}", aws.ec2.SubnetArgs(
+                vpc_id=self.vpc.id, cidr_block=public_cidrs[i], availability_zone=az,
+                map_public_ip_on_launch=False,  # only NAT gateways and load balancers live here
+                tags=env.tags(f"public-{i}", **{"kubernetes.io/role/elb": "1", cluster_tag: "shared"}),
+            ), child(self))
+            self.public_subnet_ids.append(public.id)
+            aws.ec2.RouteTableAssociation(f"{name}-public-rta-{i}", aws.ec2.RouteTableAssociationArgs(
+                subnet_id=public.id, route_table_id=public_rt.id), child(self))
+            if net.egress == "nat" and (net.nat_gateways == "per_zone" or i == 0):
+                eip = aws.ec2.Eip(f"{name}-nat-eip-{i}", aws.ec2.EipArgs(domain="vpc", tags=env.tags(f"nat-{i}")),
+                                  child(self, depends_on=[igw] if igw else None))
+                nats.append(aws.ec2.NatGateway(f"{name}-nat-{i}", aws.ec2.NatGatewayArgs(
+                    allocation_id=eip.id, subnet_id=public.id, connectivity_type="public", tags=env.tags(f"nat-{i}"),
+                ), child(self)))
+
+        for i, rt in enumerate(private_route_tables):
+            if nats:
+                nat = nats[i] if len(nats) > 1 else nats[0]
+                aws.ec2.Route(f"{name}-private-default-{i}", aws.ec2.RouteArgs(
+                    route_table_id=rt.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id), child(self))
+
+        if net.flow_logs:
+            self._flow_logs(name, env, args.logs_key_arn)
+        if net.private_endpoints:
+            self._endpoints(name, env, [rt.id for rt in private_route_tables])
+
+        self.register_outputs({
+            "vpcId": self.vpc.id,
+            "privateSubnetIds": self.private_subnet_ids,
+            "publicSubnetIds": self.public_subnet_ids,
+            "natGateways": len(nats),
+        })
+
+    def _flow_logs(self, name: str, env: AwsEnv, key_arn: pulumi.Input[str] | None) -> None:
+        spec = env.spec
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", aws.cloudwatch.LogGroupArgs(
+            name_prefix=f"/aienv/{spec.name}/vpc-flow-logs-",
+            retention_in_days=log_retention(spec.monitoring.log_retention_days),
+            kms_key_id=key_arn,
+            deletion_protection_enabled=spec.security.deletion_protection,
+            tags=env.tags("flow-logs"),
+        ), stateful(self, spec))
+        role = aws.iam.Role(f"{name}-flow-logs-role", aws.iam.RoleArgs(
+            description=f"VPC flow logs of {spec.name} write to their log group",
+            assume_role_policy=policy_json([{
+                "Effect": "Allow", "Principal": {"Service": env.service("vpc-flow-logs")},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": env.account_id}},
+            }]),
+            tags=env.tags("flow-logs"),
+        ), child(self))
+        aws.iam.RolePolicy(f"{name}-flow-logs-write", aws.iam.RolePolicyArgs(
+            role=role.id,
+            policy=policy_json([{
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [group.arn, pulumi.Output.concat(group.arn, ":log-stream:*")],
+            }]),
+        ), child(self))
+        aws.ec2.FlowLog(f"{name}-flow-log", aws.ec2.FlowLogArgs(
+            vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+            log_destination=group.arn, iam_role_arn=role.arn, max_aggregation_interval=60,
+            tags=env.tags("flow-log"),
+        ), child(self))
+
+    def _endpoints(self, name: str, env: AwsEnv, route_table_ids: list[pulumi.Output[str]]) -> None:
+        spec = env.spec
+        net = spec.network
+        prefix = "cn.com.amazonaws" if env.partition == "aws-cn" else "com.amazonaws"
+        aws.ec2.VpcEndpoint(f"{name}-s3", aws.ec2.VpcEndpointArgs(
+            vpc_id=self.vpc.id, service_name=f"{prefix}.{env.region}.s3", vpc_endpoint_type="Gateway",
+            route_table_ids=route_table_ids, tags=env.tags("s3-endpoint"),
+        ), child(self))
+        sg = aws.ec2.SecurityGroup(f"{name}-endpoints-sg", aws.ec2.SecurityGroupArgs(
+            vpc_id=self.vpc.id, name_prefix=f"{spec.name}-endpoints-",
+            description="HTTPS from inside the VPC to AWS service endpoints", tags=env.tags("endpoints"),
+        ), child(self))
+        aws.vpc.SecurityGroupIngressRule(f"{name}-endpoints-https", aws.vpc.SecurityGroupIngressRuleArgs(
+            security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4=net.cidr,
+            description="HTTPS from the VPC",
+        ), child(self))
+        services = list(INTERFACE_ENDPOINTS)
+        if spec.feature_store.enabled:
+            services.append("sagemaker.featurestore-runtime")
+        if net.egress == "none":
+            services += NO_EGRESS_ENDPOINTS
+        for service in services:
+            aws.ec2.VpcEndpoint(f"{name}-{service.replace('.', '-')}", aws.ec2.VpcEndpointArgs(
+                vpc_id=self.vpc.id, service_name=f"{prefix}.{env.region}.{service}", vpc_endpoint_type="Interface",
+                private_dns_enabled=True, subnet_ids=self.private_subnet_ids, security_group_ids=[sg.id],
+                tags=env.tags(f"{service}-endpoint"),
+            ), child(self))
+
+
+def _subnet_cidrs(cidr: str, zones: int) -> tuple[list[str], list[str]]:
+    """Private subnets take a quarter of the VPC each (pods get VPC addresses); public ones share the last quarter."""
+    quarters = list(ipaddress.IPv4Network(cidr).subnets(prefixlen_diff=2))
+    private = [str(q) for q in quarters[:zones]]
+    public = [str(s) for s in list(quarters[3].subnets(prefixlen_diff=2))[:zones]]
+    return private, public

@@ -1,0 +1,1 @@
+"""The GCP foundation: one ComponentResource per concern, composed by `foundation.GcpFoundation`."""

@@ -1,0 +1,169 @@
+"""`aienv:gcp:FeatureStore`: Vertex AI Feature Store on a CMEK BigQuery offline store (a table, feature
+group and feature view per spec feature view, served by an Optimized online store), plus Memorystore for
+Redis as the low-latency online store when asked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_gcp import bigquery, vertex
+from pulumi_gcp import redis as memorystore
+
+from aienv.spec.model import FeatureView, StackSpec
+from components.gcp import common
+
+BQ_TYPES = {"int64": "INT64", "float32": "FLOAT64", "float64": "FLOAT64", "string": "STRING", "bool": "BOOL",
+            "bytes": "BYTES", "unix_timestamp": "TIMESTAMP"}
+TIMESTAMP_COLUMN = "feature_timestamp"  # Vertex AI feature groups read point-in-time values from it
+REDIS_GB = {"small": 4, "medium": 16, "large": 64}
+REDIS_VERSION = "REDIS_7_2"
+
+
+def table_schema(view: FeatureView) -> str:
+    columns = [{"name": e, "type": "STRING", "mode": "REQUIRED"} for e in view.entities]
+    columns += [{"name": f.name, "type": BQ_TYPES[f.dtype], "mode": "NULLABLE"} for f in view.features]
+    columns.append({"name": TIMESTAMP_COLUMN, "type": "TIMESTAMP", "mode": "REQUIRED"})
+    return json.dumps(columns)
+
+
+def sync_cron(view: FeatureView) -> str:
+    """Sync the online store at least twice per TTL, so served values never go stale."""
+    step = max(1, view.ttl_hours // 2)
+    return "0 0 * * *" if step >= 24 else f"0 */{step} * * *"
+
+
+@dataclass(frozen=True)
+class FeatureStoreArgs:
+    spec: StackSpec
+    network: pulumi.Input[str]  # the VPC id Redis peers with
+    project_number: pulumi.Input[str]
+    keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    after: Sequence[pulumi.Resource] = ()
+
+
+class FeatureStore(pulumi.ComponentResource):
+    dataset: bigquery.Dataset | None
+    online_store: vertex.AiFeatureOnlineStore | None
+    redis: memorystore.Instance | None
+
+    def __init__(self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aienv:gcp:FeatureStore", name, None, opts)
+        spec = args.spec
+        fs = spec.feature_store
+        project = spec.cloud.project
+        protect = spec.security.deletion_protection
+        policy = "PREVENT" if protect else "DELETE"
+        stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect,
+                                          depends_on=list(args.after))
+        self.dataset = None
+        self.online_store = None
+        self.redis = None
+        self.tables: dict[str, bigquery.Table] = {}
+        self.feature_groups: dict[str, vertex.AiFeatureGroup] = {}
+        self.feature_views: dict[str, vertex.AiFeatureOnlineStoreFeatureview] = {}
+        snake = spec.name.replace("-", "_")
+
+        if common.bigquery_on(spec):
+            bq_key = args.keys.get(common.KEY_BIGQUERY)
+            self.dataset = bigquery.Dataset(f"{name}-offline", bigquery.DatasetArgs(
+                dataset_id=f"{snake}_features", location=spec.region, project=project,
+                description=f"aienv {spec.name} offline feature store",
+                default_encryption_configuration=bigquery.DatasetDefaultEncryptionConfigurationArgs(
+                    kms_key_name=bq_key) if bq_key is not None else None,
+                delete_contents_on_destroy=False, max_time_travel_hours="168", deletion_policy=policy,
+                labels=common.labels(spec)), stateful)
+            # Feature-view syncs read the offline tables as the Vertex AI service agent: that dataset only.
+            bigquery.DatasetIamMember(f"{name}-offline-vertex-reader", bigquery.DatasetIamMemberArgs(
+                dataset_id=self.dataset.dataset_id, project=project, role="roles/bigquery.dataViewer",
+                member=common.agent_email("aiplatform", args.project_number).apply(lambda e: f"serviceAccount:{e}")),
+                pulumi.ResourceOptions(parent=self))
+            self.online_store = self._online_store(name, spec, args.keys.get(common.KEY_VERTEX), policy, stateful)
+            for view in fs.feature_views:
+                self._feature_view(name, spec, view, bq_key, policy, stateful)
+
+        if common.redis_on(spec):
+            self.redis = self._redis(name, spec, args, stateful)
+
+        self.offline_location: pulumi.Output[str] | None = (
+            pulumi.Output.concat(project or "", ".", self.dataset.dataset_id) if self.dataset else None)
+        self.register_outputs({
+            "offlineStore": self.offline_location,
+            "onlineStore": self.online_store.id if self.online_store else None,
+            "featureViews": {k: v.id for k, v in self.feature_views.items()},
+            "redisHost": self.redis.host if self.redis else None,
+        })
+
+    def _online_store(self, name: str, spec: StackSpec, key: pulumi.Input[str] | None, policy: str,
+                      stateful: pulumi.ResourceOptions) -> vertex.AiFeatureOnlineStore:
+        # Optimized serving; with private endpoints it is reachable only through Private Service Connect
+        # from this project.
+        endpoint = vertex.AiFeatureOnlineStoreDedicatedServingEndpointArgs(
+            private_service_connect_config=vertex.AiFeatureOnlineStoreDedicatedServingEndpointPrivateServiceConnectConfigArgs(
+                enable_private_service_connect=True, project_allowlists=[spec.cloud.project or ""]),
+        ) if spec.network.private_endpoints else None
+        return vertex.AiFeatureOnlineStore(f"{name}-online", vertex.AiFeatureOnlineStoreArgs(
+            name=f"{spec.name.replace('-', '_')}_online", region=spec.region, project=spec.cloud.project,
+            optimized=vertex.AiFeatureOnlineStoreOptimizedArgs(), dedicated_serving_endpoint=endpoint,
+            encryption_spec=vertex.AiFeatureOnlineStoreEncryptionSpecArgs(kms_key_name=key) if key is not None else None,
+            force_destroy=False, deletion_policy=policy, labels=common.labels(spec)), stateful)
+
+    def _feature_view(self, name: str, spec: StackSpec, view: FeatureView, bq_key: pulumi.Input[str] | None,
+                      policy: str, stateful: pulumi.ResourceOptions) -> None:
+        assert self.dataset is not None and self.online_store is not None
+        project = spec.cloud.project
+        protect = spec.security.deletion_protection
+        role = view.name.replace("_", "-")
+        view_labels = common.labels(spec, {"feature-view": view.name})
+        table = bigquery.Table(f"{name}-{role}-table", bigquery.TableArgs(
+            dataset_id=self.dataset.dataset_id, table_id=view.name, project=project,
+            schema=table_schema(view), deletion_protection=protect, deletion_policy=policy,
+            time_partitioning=bigquery.TableTimePartitioningArgs(type="DAY", field=TIMESTAMP_COLUMN),
+            clusterings=list(view.entities[:4]),
+            encryption_configuration=bigquery.TableEncryptionConfigurationArgs(kms_key_name=bq_key)
+            if bq_key is not None else None,
+            labels=view_labels), stateful)
+        group = vertex.AiFeatureGroup(f"{name}-{role}-group", vertex.AiFeatureGroupArgs(
+            name=view.name, region=spec.region, project=project, deletion_policy=policy,
+            description=f"Feature view {view.name}",
+            big_query=vertex.AiFeatureGroupBigQueryArgs(
+                big_query_source=vertex.AiFeatureGroupBigQueryBigQuerySourceArgs(
+                    input_uri=pulumi.Output.concat("bq://", project or "", ".", self.dataset.dataset_id,
+                                                   ".", table.table_id)),
+                entity_id_columns=list(view.entities)),
+            labels=view_labels), stateful)
+        features = [vertex.AiFeatureGroupFeature(
+            f"{name}-{role}-{f.name.replace('_', '-')}", vertex.AiFeatureGroupFeatureArgs(
+                name=f.name, feature_group=group.name, region=spec.region, project=project, deletion_policy=policy),
+            pulumi.ResourceOptions(parent=self, protect=protect)) for f in view.features]
+        self.feature_views[view.name] = vertex.AiFeatureOnlineStoreFeatureview(
+            f"{name}-{role}-view", vertex.AiFeatureOnlineStoreFeatureviewArgs(
+                name=view.name, feature_online_store=self.online_store.name, region=spec.region,
+                project=project, deletion_policy=policy,
+                feature_registry_source=vertex.AiFeatureOnlineStoreFeatureviewFeatureRegistrySourceArgs(
+                    feature_groups=[vertex.AiFeatureOnlineStoreFeatureviewFeatureRegistrySourceFeatureGroupArgs(
+                        feature_group_id=group.name, feature_ids=[f.name for f in view.features])]),
+                sync_config=vertex.AiFeatureOnlineStoreFeatureviewSyncConfigArgs(cron=sync_cron(view)),
+                labels=view_labels),
+            pulumi.ResourceOptions(parent=self, protect=protect, depends_on=features))
+        self.tables[view.name] = table
+        self.feature_groups[view.name] = group
+
+    def _redis(self, name: str, spec: StackSpec, args: FeatureStoreArgs,
+               stateful: pulumi.ResourceOptions) -> memorystore.Instance:
+        online = spec.feature_store.online_store
+        protect = spec.security.deletion_protection
+        return memorystore.Instance(f"{name}-redis", memorystore.InstanceArgs(
+            region=spec.region, project=spec.cloud.project, display_name=f"aienv {spec.name} online store",
+            tier="STANDARD_HA" if online.high_availability else "BASIC",
+            memory_size_gb=REDIS_GB[online.size], redis_version=REDIS_VERSION,
+            # Private IP only, on the environment's VPC.
+            connect_mode="DIRECT_PEERING", authorized_network=args.network,
+            auth_enabled=True, transit_encryption_mode="SERVER_AUTHENTICATION",
+            customer_managed_key=args.keys.get(common.KEY_REDIS),
+            persistence_config=memorystore.InstancePersistenceConfigArgs(
+                persistence_mode="RDB", rdb_snapshot_period="ONE_HOUR" if spec.is_prod else "TWELVE_HOURS"),
+            deletion_protection=protect, deletion_policy="PREVENT" if protect else "DELETE",
+            labels=common.labels(spec)), stateful)

@@ -1,0 +1,85 @@
+"""`aienv:gcp:Storage`: one Cloud Storage bucket per purpose, encrypted with the storage key, private,
+versioned, expiring by retention and logging usage to the access-log bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_gcp import storage
+
+from aienv.spec.model import BucketPurpose, StackSpec
+from components.gcp import common
+
+NONCURRENT_DAYS = 30
+# GCS usage/storage logs are written by this Google group; with uniform access it needs objectCreator.
+USAGE_LOG_WRITER = "group:cloud-storage-analytics@google.com"
+
+
+def bucket_purposes(spec: StackSpec) -> list[BucketPurpose]:
+    """The buckets this spec needs: the offline-feature bucket only with an offline store."""
+    return [p for p in BucketPurpose
+            if p is not BucketPurpose.feature_offline or common.bigquery_on(spec)]
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    spec: StackSpec
+    keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # empty: Google-managed encryption
+    after: Sequence[pulumi.Resource] = ()  # API enablement and key grants
+
+
+class Storage(pulumi.ComponentResource):
+    buckets: dict[BucketPurpose, storage.Bucket]
+
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aienv:gcp:Storage", name, None, opts)
+        spec = args.spec
+        protect = spec.security.deletion_protection
+        key = args.keys.get(common.KEY_STORAGE)
+        self.buckets = {}
+
+        # The access-log bucket first: every other bucket logs to it.
+        ordered = sorted(bucket_purposes(spec), key=lambda p: p is not BucketPurpose.access_logs)
+        for purpose in ordered:
+            role = purpose.value.replace("_", "-")
+            public = purpose in spec.storage.public_read
+            rules = [storage.BucketLifecycleRuleArgs(
+                action=storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=storage.BucketLifecycleRuleConditionArgs(
+                    days_since_noncurrent_time=NONCURRENT_DAYS, with_state="ARCHIVED"))]
+            days = spec.storage.retention_days.get(purpose)
+            if days is not None:
+                rules.append(storage.BucketLifecycleRuleArgs(
+                    action=storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=storage.BucketLifecycleRuleConditionArgs(age=days, with_state="ANY")))
+            log_bucket = self.buckets.get(BucketPurpose.access_logs)
+            self.buckets[purpose] = storage.Bucket(f"{name}-{role}", storage.BucketArgs(
+                name=common.physical_name(spec, role, 63), location=spec.region.upper(),
+                project=spec.cloud.project, storage_class="STANDARD",
+                uniform_bucket_level_access=True,
+                # `inherited` lets the explicit allUsers grant below work; everything else is enforced.
+                public_access_prevention="inherited" if public else "enforced",
+                encryption=storage.BucketEncryptionArgs(default_kms_key_name=key) if key is not None else None,
+                versioning=storage.BucketVersioningArgs(enabled=spec.storage.versioning),
+                lifecycle_rules=rules,
+                logging=storage.BucketLoggingArgs(log_bucket=log_bucket.name, log_object_prefix=role)
+                if log_bucket is not None else None,
+                force_destroy=False,
+                deletion_policy="PREVENT" if protect else "DELETE",
+                labels=common.labels(spec, {"purpose": role})),
+                pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect,
+                                       depends_on=list(args.after), delete_before_replace=True))
+            if purpose is BucketPurpose.access_logs:
+                storage.BucketIAMMember(f"{name}-{role}-usage-writer", storage.BucketIAMMemberArgs(
+                    bucket=self.buckets[purpose].name, role="roles/storage.objectCreator",
+                    member=USAGE_LOG_WRITER), pulumi.ResourceOptions(parent=self))
+            if public:
+                storage.BucketIAMMember(f"{name}-{role}-public-read", storage.BucketIAMMemberArgs(
+                    bucket=self.buckets[purpose].name, role="roles/storage.objectViewer", member="allUsers"),
+                    pulumi.ResourceOptions(parent=self))
+
+        self.model_bucket = self.buckets[BucketPurpose.model_artifacts]
+        self.data_bucket = self.buckets[BucketPurpose.training_data]
+        self.register_outputs({p.value: b.url for p, b in self.buckets.items()})

@@ -1,0 +1,243 @@
+"""Shared building blocks of the Kubernetes layer: pinned charts, labels, restricted pod settings.
+
+Nothing here creates resources; components import these helpers so every pod the layer writes has
+the same restricted security context and every object the same labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from aienv import conventions as c
+from aienv.errors import ComponentInputError
+
+# --- pinned Helm charts ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChartRef:
+    """A Helm chart pinned to one version (`repo` empty for OCI charts, where `chart` is the URL)."""
+
+    chart: str
+    version: str
+    repo: str = ""
+
+    def release_args(self) -> dict[str, object]:
+        """The `chart`, `version` and `repository_opts` keywords of `helm.v3.ReleaseArgs`."""
+        args: dict[str, object] = {"chart": self.chart, "version": self.version}
+        if self.repo:
+            args["repository_opts"] = k8s.helm.v3.RepositoryOptsArgs(repo=self.repo)
+        return args
+
+
+# Versions checked against the projects' release indexes/PRs (see docs/kubernetes.md).
+GPU_OPERATOR = ChartRef("gpu-operator", "v25.10.1", "https://helm.ngc.nvidia.com/nvidia")
+DCGM_EXPORTER = ChartRef("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts")
+CLUSTER_AUTOSCALER = ChartRef("cluster-autoscaler", "9.52.1", "https://kubernetes.github.io/autoscaler")
+KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "78.1.0",
+                                 "https://prometheus-community.github.io/helm-charts")
+PROMETHEUS_ADAPTER = ChartRef("prometheus-adapter", "5.2.0", "https://prometheus-community.github.io/helm-charts")
+PUSHGATEWAY = ChartRef("prometheus-pushgateway", "3.6.1", "https://prometheus-community.github.io/helm-charts")
+ENVOY_GATEWAY = ChartRef("oci://docker.io/envoyproxy/gateway-helm", "v1.7.0")
+
+CHARTS: dict[str, ChartRef] = {
+    "gpu-operator": GPU_OPERATOR,
+    "dcgm-exporter": DCGM_EXPORTER,
+    "cluster-autoscaler": CLUSTER_AUTOSCALER,
+    "kube-prometheus-stack": KUBE_PROMETHEUS_STACK,
+    "prometheus-adapter": PROMETHEUS_ADAPTER,
+    "prometheus-pushgateway": PUSHGATEWAY,
+    "gateway-helm": ENVOY_GATEWAY,
+}
+
+# --- namespaces the layer adds besides the shared ones in aienv.conventions -------------------------
+# kube-prometheus-stack runs node-exporter (hostNetwork/hostPID), so it cannot share the restricted
+# MONITORING_NAMESPACE where the drift jobs and the Pushgateway run.
+PROMETHEUS_NAMESPACE = "aienv-prometheus"
+
+# Repository (in the environment's registry) for the layer's helper images: bucket sync tools,
+# the drift job's Python, the Feast feature server.
+TOOLS_FAMILY = "aienv-tools"
+TOOL_IMAGES = {
+    "aws": "aws-cli:2.31.13",
+    "gcp": "cloud-sdk:541.0.0-slim",
+    "azure": "azcopy:10.30.1",
+    "python": "python:3.12.11-slim",
+    "feast": "feature-server:0.49.0",
+}
+
+# Metrics the HPA and the alerts read (see observability.py for the adapter rules).
+GPU_UTIL_METRIC = "DCGM_FI_DEV_GPU_UTIL"
+IN_FLIGHT_METRIC = "aienv_requests_in_flight"
+DRIFT_METRIC = "aienv_drift_score"
+PUSHGATEWAY_SERVICE = "pushgateway"
+PUSHGATEWAY_PORT = 9091
+
+APP_PART_OF = "app.kubernetes.io/part-of"
+APP_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+def base_labels(environment: str) -> dict[str, str]:
+    """Labels on every object the layer writes."""
+    return {c.ENVIRONMENT_LABEL: environment, APP_PART_OF: "aienv", APP_MANAGED_BY: c.MANAGED_BY}
+
+
+def meta(name: str, namespace: str | None, labels: Mapping[str, str],
+         annotations: Mapping[str, pulumi.Input[str]] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels),
+                                      annotations=dict(annotations) if annotations else None)
+
+
+# --- restricted pods ---------------------------------------------------------------------------------
+
+NON_ROOT_UID = 65532
+
+
+def pod_security(uid: int = NON_ROOT_UID) -> k8s.core.v1.PodSecurityContextArgs:
+    """Pod Security Admission `restricted`: non-root, RuntimeDefault seccomp."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True, run_as_user=uid, run_as_group=uid, fs_group=uid,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"))
+
+
+def container_security() -> k8s.core.v1.SecurityContextArgs:
+    """No privilege escalation, read-only root filesystem, every capability dropped."""
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True, allow_privilege_escalation=False, read_only_root_filesystem=True, privileged=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"))
+
+
+# Plain-data forms of the same settings, for Helm values.
+POD_SECURITY_VALUES: dict[str, object] = {
+    "runAsNonRoot": True, "runAsUser": NON_ROOT_UID, "runAsGroup": NON_ROOT_UID, "fsGroup": NON_ROOT_UID,
+    "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY_VALUES: dict[str, object] = {
+    "runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def empty_dir(name: str, size: str | None = None, memory: bool = False) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(name=name, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+        medium="Memory" if memory else None, size_limit=size))
+
+
+def resources(cpu: str, memory: str, gpus: int = 0) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Requests equal limits (Guaranteed QoS); GPUs are requested and limited alike."""
+    amounts: dict[str, str] = {"cpu": cpu, "memory": memory}
+    if gpus:
+        amounts[c.GPU_RESOURCE] = str(gpus)
+    return k8s.core.v1.ResourceRequirementsArgs(requests=dict(amounts), limits=dict(amounts))
+
+
+GPU_TOLERATION_VALUES: dict[str, str] = {"key": c.GPU_TAINT_KEY, "operator": "Exists", "effect": c.GPU_TAINT_EFFECT}
+
+
+def gpu_toleration() -> k8s.core.v1.TolerationArgs:
+    return k8s.core.v1.TolerationArgs(key=c.GPU_TAINT_KEY, operator="Equal", value=c.GPU_TAINT_VALUE,
+                                      effect=c.GPU_TAINT_EFFECT)
+
+
+# --- images ------------------------------------------------------------------------------------------
+
+_PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$")
+
+
+def check_pinned(image: str, field: str) -> None:
+    """An image reference must carry a tag other than `latest`, or a digest."""
+    if not _PINNED.match(image):
+        raise ComponentInputError(field, f"`{image}` is not a valid image reference (path:tag or path@sha256:...)")
+    has_digest = "@sha256:" in image
+    tag = image.split("@")[0].rsplit("/", 1)[-1].partition(":")[2]
+    if not has_digest and (not tag or tag == "latest"):
+        raise ComponentInputError(field, f"`{image}` must be pinned to a tag other than `latest` or to a digest")
+
+
+def image_ref(registry_url: pulumi.Input[str], family: str, image: str) -> pulumi.Output[str]:
+    """`<registry>/<family>/<image>`: every image is pulled through the environment's registry."""
+    return pulumi.Output.concat(registry_url, "/", family, "/", image)
+
+
+def tool_image(registry_url: pulumi.Input[str], tool: str) -> pulumi.Output[str]:
+    return image_ref(registry_url, TOOLS_FAMILY, TOOL_IMAGES[tool])
+
+
+# --- bucket sync (init containers) ------------------------------------------------------------------
+
+def sync_command(cloud: str, source: pulumi.Input[str], target: str) -> list[pulumi.Input[str]]:
+    """A command copying `source` (a bucket URI prefix) into the local directory `target`."""
+    if cloud == "aws":
+        return ["aws", "s3", "sync", "--only-show-errors", source, target]
+    if cloud == "gcp":
+        return ["gcloud", "storage", "rsync", "--recursive", source, target]
+    # azcopy authenticates with the pod's workload identity (AZCOPY_AUTO_LOGIN_TYPE=WORKLOAD).
+    pattern = pulumi.Output.from_input(source).apply(lambda s: s.rstrip("/") + "/*")
+    return ["azcopy", "copy", "--recursive", "--log-level=ERROR", pattern, target]
+
+
+def sync_env(cloud: str) -> list[k8s.core.v1.EnvVarArgs]:
+    if cloud == "azure":
+        return [k8s.core.v1.EnvVarArgs(name="AZCOPY_AUTO_LOGIN_TYPE", value="WORKLOAD"),
+                k8s.core.v1.EnvVarArgs(name="AZCOPY_LOG_LOCATION", value="/tmp"),
+                k8s.core.v1.EnvVarArgs(name="AZCOPY_JOB_PLAN_LOCATION", value="/tmp")]
+    if cloud == "gcp":
+        return [k8s.core.v1.EnvVarArgs(name="CLOUDSDK_CONFIG", value="/tmp/gcloud")]
+    return [k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")]
+
+
+def join_uri(base: pulumi.Input[str], path: str) -> pulumi.Output[str]:
+    """`base` + `/` + `path` with exactly one slash between them."""
+    return pulumi.Output.from_input(base).apply(lambda b: b.rstrip("/") + "/" + path.lstrip("/"))
+
+
+# --- network policy peers ----------------------------------------------------------------------------
+
+def namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pod_labels)) if pod_labels else None)
+
+
+# The managed Redis TLS ports (ElastiCache, Azure Cache for Redis, Memorystore), used while the
+# foundation's port is not known (a first preview).
+DEFAULT_REDIS_PORT = {"aws": 6379, "azure": 6380, "gcp": 6378}
+
+
+def redis_port(cloud: str, port: pulumi.Input[int]) -> pulumi.Output[int]:
+    return pulumi.Output.from_input(port).apply(lambda p: int(p) if p else DEFAULT_REDIS_PORT[cloud])
+
+
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+def tcp_ports(*ports: pulumi.Input[int]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol="TCP") for p in ports]
+
+
+def https_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """HTTPS to cloud APIs (object storage, token exchange) whose addresses are not fixed."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0"))],
+        ports=tcp_ports(443))
+
+
+def metadata_egress(cloud: str) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """GKE Workload Identity hands out tokens through the node's metadata server."""
+    if cloud != "gcp":
+        return []
+    return [k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr="169.254.169.254/32"))],
+        ports=tcp_ports(80, 988))]
+
+
+_LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,52}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")
+
+
+def label_value_ok(key: str, value: str) -> bool:
+    """Whether `aienv.io/<key>: <value>` is a valid Kubernetes label."""
+    return bool(_LABEL_KEY.match(key) and _LABEL_VALUE.match(value))

@@ -1,0 +1,91 @@
+"""The layer's namespaces, with Pod Security Admission levels and default-deny network policies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from aienv import conventions as c
+from components.kubernetes import _common as common
+
+PSA = "pod-security.kubernetes.io"
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    name: str
+    # Pod Security Admission level enforced; audit and warn are always `restricted`.
+    enforce: str = "restricted"
+    # Workload namespaces get a default-deny policy plus DNS egress; add-on namespaces (operators that
+    # talk to the API server and the nodes) are left to the charts' own policies.
+    default_deny: bool = True
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class NamespacesArgs:
+    environment: str  # spec name
+    feature_store: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def namespace_specs(feature_store: bool) -> list[NamespaceSpec]:
+    specs = [
+        NamespaceSpec(c.SERVING_NAMESPACE),
+        NamespaceSpec(c.MONITORING_NAMESPACE),
+        NamespaceSpec(common.PROMETHEUS_NAMESPACE, enforce="privileged", default_deny=False,
+                      why="node-exporter needs hostNetwork, hostPID and hostPath"),
+        NamespaceSpec(c.GPU_NAMESPACE, enforce="privileged", default_deny=False,
+                      why="the GPU operator and DCGM exporter run privileged daemonsets on GPU nodes"),
+        NamespaceSpec(c.GATEWAY_NAMESPACE, enforce="baseline", default_deny=False,
+                      why="Envoy Gateway's controller and proxies (restricted is audited and warned)"),
+    ]
+    if feature_store:
+        specs.append(NamespaceSpec(c.FEATURES_NAMESPACE))
+    return specs
+
+
+class Namespaces(pulumi.ComponentResource):
+    """`aienv:kubernetes:Namespaces`: namespaces labelled for PSA, default-deny + DNS where workloads run."""
+
+    namespaces: dict[str, k8s.core.v1.Namespace]
+
+    def __init__(self, name: str, args: NamespacesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aienv:kubernetes:Namespaces", name, None, opts)
+        labels = {**common.base_labels(args.environment), **args.labels}
+        self.namespaces = {}
+        policies: list[k8s.networking.v1.NetworkPolicy] = []
+        for ns in namespace_specs(args.feature_store):
+            psa = {f"{PSA}/enforce": ns.enforce, f"{PSA}/enforce-version": "latest",
+                   f"{PSA}/audit": "restricted", f"{PSA}/warn": "restricted"}
+            annotations = {"aienv.io/pod-security-reason": ns.why} if ns.why else None
+            namespace = k8s.core.v1.Namespace(
+                f"{name}-{ns.name}",
+                metadata=common.meta(ns.name, None, {**labels, **psa}, annotations),
+                opts=pulumi.ResourceOptions(parent=self))
+            self.namespaces[ns.name] = namespace
+            if not ns.default_deny:
+                continue
+            child = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+            policies.append(k8s.networking.v1.NetworkPolicy(
+                f"{name}-{ns.name}-default-deny",
+                metadata=common.meta("default-deny", ns.name, labels),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]),
+                opts=child))
+            policies.append(k8s.networking.v1.NetworkPolicy(
+                f"{name}-{ns.name}-allow-dns",
+                metadata=common.meta("allow-dns", ns.name, labels),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                    policy_types=["Egress"],
+                    egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[common.namespace_peer("kube-system")],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="UDP"),
+                               k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="TCP")])]),
+                opts=child))
+        self.ready: list[pulumi.Resource] = [*self.namespaces.values(), *policies]
+        self.register_outputs({"namespaces": sorted(self.namespaces)})

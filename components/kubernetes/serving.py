@@ -1,0 +1,451 @@
+"""One model endpoint on the cluster: a Deployment, Service, HPA and PDB per version (stable, and canary
+when the spec has one), an HTTPRoute splitting traffic by the canary weight, authentication at the
+gateway, a ServiceAccount bound to the endpoint's cloud identity, and its network policy.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from aienv import conventions as c
+from aienv.errors import ComponentInputError
+from aienv.gpus import BYTES_PER_PARAM
+from aienv.spec.model import Exposure, GpuPool, Runtime
+from aienv.spec.model import ModelEndpoint as EndpointSpec
+from components.contracts import BoundIdentity, GpuPoolRef
+from components.kubernetes import _common as common
+from components.kubernetes.gateway import ENVOY_API, GATEWAY_API, gateway_name, listener_name
+
+# Default server images (pulled through the environment's registry, `<registry>/<family>/<image>`).
+DEFAULT_IMAGES = {Runtime.vllm: "vllm-openai:v0.11.0", Runtime.triton: "tritonserver:25.09-py3"}
+SERVING_UID = 1000
+SERVICE_PORT = 80
+METRICS_SERVICE_PORT = 9090
+API_KEY_HEADER = "x-api-key"
+MODEL_DIR = "/models/model"
+_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class RuntimeShape:
+    """How a runtime listens, reports metrics and says it is healthy."""
+
+    http_port: int
+    metrics_port: int
+    ready_path: str | None  # None: TCP probes
+    live_path: str | None
+
+
+RUNTIMES = {
+    Runtime.vllm: RuntimeShape(8000, 8000, "/health", "/health"),
+    Runtime.triton: RuntimeShape(8000, 8002, "/v2/health/ready", "/v2/health/live"),
+    Runtime.custom: RuntimeShape(8080, 8080, None, None),
+}
+
+VLLM_DTYPE = {"bf16": ["--dtype", "bfloat16"], "fp16": ["--dtype", "float16"], "fp32": ["--dtype", "float32"],
+              "fp8": ["--quantization", "fp8"]}
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str  # stable | canary
+    version: str
+    image: str  # path:tag or path@digest inside the image family
+    artifact_path: str
+    min_replicas: int
+    max_replicas: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class ModelEndpointArgs:
+    endpoint: EndpointSpec
+    index: int  # position in spec.model_endpoints, for error messages
+    environment: str
+    cloud: str
+    region: str
+    registry_url: pulumi.Input[str]
+    model_bucket_uri: pulumi.Input[str]
+    gpu_pools: Sequence[GpuPoolRef]
+    spec_pools: Sequence[GpuPool]
+    service_account: str
+    identity: BoundIdentity
+    online_store_port: pulumi.Input[int] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    depends_on: Sequence[pulumi.Resource] = ()  # namespaces and the gateway (HTTPRoute/SecurityPolicy CRDs)
+
+
+def label_value(value: str) -> str:
+    return _LABEL_VALUE_BAD.sub("-", value)[:63].strip("-._") or "none"
+
+
+def image_family(ep: EndpointSpec) -> str:
+    return ep.image_family or (ep.name if ep.runtime is Runtime.custom else ep.runtime.value)
+
+
+def tracks(ep: EndpointSpec, field_prefix: str) -> list[Track]:
+    """Stable, and the canary when the spec sets one, with their replica bounds and traffic weights."""
+    image = ep.image or DEFAULT_IMAGES.get(ep.runtime)
+    if image is None:
+        raise ComponentInputError(f"{field_prefix}.image", "is required when runtime is `custom`")
+    common.check_pinned(image, f"{field_prefix}.image")
+    artifact = ep.model.artifact_path or f"models/{ep.name}/{ep.model.version}/"
+    # The HPA needs at least one replica; scale to zero is left to the GPU pool (min_nodes 0).
+    stable_min = max(1, ep.replicas.min or 0)
+    weight = ep.canary.weight if ep.canary else 0
+    out = [Track(c.TRACK_STABLE, ep.model.version, image, artifact, stable_min, max(stable_min, ep.replicas.max),
+                 100 - weight)]
+    if ep.canary is not None:
+        canary_image = ep.canary.image or image
+        common.check_pinned(canary_image, f"{field_prefix}.canary.image")
+        stable_segment = f"/{ep.model.version}/"
+        canary_artifact = (artifact.replace(stable_segment, f"/{ep.canary.version}/", 1)
+                           if stable_segment in f"/{artifact}" else f"models/{ep.name}/{ep.canary.version}/")
+        canary_max = max(1, math.ceil(ep.replicas.max * weight / 100))
+        out.append(Track(c.TRACK_CANARY, ep.canary.version, canary_image, canary_artifact, 1, canary_max, weight))
+    return out
+
+
+def candidate_pools(ep: EndpointSpec, pools: Sequence[GpuPoolRef], field_prefix: str) -> list[GpuPoolRef]:
+    """The foundation's GPU pools that can hold one replica: the right GPU type, enough GPUs per node."""
+    fits = [p for p in pools if p.gpu_type == ep.gpu.type and p.gpus_per_node >= ep.gpu.count]
+    if not fits:
+        raise ComponentInputError(f"{field_prefix}.gpu.type", (
+            f"no GPU pool of the cluster has {ep.gpu.count} x {ep.gpu.type} per node "
+            f"(pools: {', '.join(f'{p.name}={p.gpus_per_node}x{p.gpu_type}' for p in pools) or 'none'})"))
+    return fits
+
+
+def node_affinity(pools: Sequence[GpuPoolRef]) -> k8s.core.v1.AffinityArgs:
+    """Required: a node labelled with one of these pools' GPU type and GPU count."""
+    types = sorted({p.node_labels.get(c.GPU_TYPE_LABEL, p.gpu_type) for p in pools})
+    counts = sorted({p.node_labels.get(c.GPU_COUNT_LABEL, str(p.gpus_per_node)) for p in pools})
+    return k8s.core.v1.AffinityArgs(node_affinity=k8s.core.v1.NodeAffinityArgs(
+        required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(node_selector_terms=[
+            k8s.core.v1.NodeSelectorTermArgs(match_expressions=[
+                k8s.core.v1.NodeSelectorRequirementArgs(key=c.GPU_TYPE_LABEL, operator="In", values=types),
+                k8s.core.v1.NodeSelectorRequirementArgs(key=c.GPU_COUNT_LABEL, operator="In", values=counts),
+            ])])))
+
+
+def tolerations(pools: Sequence[GpuPoolRef], spec_pools: Sequence[GpuPool]) -> list[k8s.core.v1.TolerationArgs]:
+    out = [common.gpu_toleration()]
+    seen: set[tuple[str, str, str]] = set()
+    names = {p.name for p in pools}
+    for pool in spec_pools:
+        if pool.name not in names:
+            continue
+        for taint in pool.taints:
+            key = (taint.key, taint.value, taint.effect)
+            if key not in seen:
+                seen.add(key)
+                out.append(k8s.core.v1.TolerationArgs(key=taint.key, operator="Equal", value=taint.value,
+                                                      effect=taint.effect))
+    return out
+
+
+def model_volume_size(ep: EndpointSpec) -> str:
+    """Room for the weights on the node's disk (weights x 1.2 + 10 GiB), 100 GiB when the size is unknown."""
+    if ep.model.size_billion_params is None:
+        return "100Gi"
+    weights_gib = ep.model.size_billion_params * 1e9 * BYTES_PER_PARAM[ep.model.precision] / 2**30
+    return f"{math.ceil(weights_gib * 1.2) + 10}Gi"
+
+
+def _probe(shape: RuntimeShape, path: str | None, period: int, failures: int,
+           initial: int = 0) -> k8s.core.v1.ProbeArgs:
+    if path is None:
+        action: dict[str, Any] = {"tcp_socket": k8s.core.v1.TCPSocketActionArgs(port="http")}
+    else:
+        action = {"http_get": k8s.core.v1.HTTPGetActionArgs(path=path, port="http")}
+    return k8s.core.v1.ProbeArgs(period_seconds=period, failure_threshold=failures, timeout_seconds=5,
+                                 initial_delay_seconds=initial or None, **action)
+
+
+class ModelEndpoint(pulumi.ComponentResource):
+    """`aienv:kubernetes:ModelEndpoint`: everything one spec endpoint runs on the cluster."""
+
+    def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aienv:kubernetes:ModelEndpoint", name, None, opts)
+        ep, ns = args.endpoint, c.SERVING_NAMESPACE
+        at = f"model_endpoints[{args.index}]"
+        if ep.exposure is not Exposure.cluster and ep.auth.mode == "none":
+            raise ComponentInputError(f"{at}.auth.mode", (
+                f"is `none` but exposure is `{ep.exposure.value}`; endpoints outside the cluster need "
+                "`api_key` or `jwt`"))
+        if ep.auth.mode == "jwt" and (not ep.auth.issuer or not ep.auth.audiences):
+            raise ComponentInputError(f"{at}.auth", "`jwt` needs an issuer and at least one audience")
+        shape = RUNTIMES[ep.runtime]
+        self.tracks = tracks(ep, at)
+        pools = candidate_pools(ep, args.gpu_pools, at)
+        labels = {**common.base_labels(args.environment), **args.labels,
+                  c.ENDPOINT_LABEL: ep.name, c.COMPONENT_LABEL: c.COMPONENT_SERVING}
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
+            # Cloud credentials come from projected tokens (IRSA, Azure WI) or the metadata server (GKE);
+            # the servers never call the Kubernetes API.
+            automount_service_account_token=False,
+            opts=after)
+
+        self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
+        self.services: dict[str, k8s.core.v1.Service] = {}
+        for track in self.tracks:
+            track_labels = {**labels, c.TRACK_LABEL: track.name}
+            selector = {c.ENDPOINT_LABEL: ep.name, c.TRACK_LABEL: track.name}
+            pod_labels = {**track_labels, **args.identity.pod_labels, "app.kubernetes.io/name": ep.name,
+                          "app.kubernetes.io/version": label_value(track.version)}
+            resource_name = f"{ep.name}-{track.name}"
+            deployment = k8s.apps.v1.Deployment(
+                f"{name}-{track.name}-deployment",
+                metadata=common.meta(resource_name, ns, track_labels,
+                                     {"aienv.io/model": ep.model.name, "aienv.io/model-version": track.version}),
+                spec=k8s.apps.v1.DeploymentSpecArgs(
+                    replicas=track.min_replicas,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                        type="RollingUpdate",
+                        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0)),
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations={
+                            "aienv.io/model-version": track.version}),
+                        spec=self._pod_spec(args, track, shape, pools))),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, self.service_account],
+                                            ignore_changes=["spec.replicas"],  # the HPA owns it
+                                            delete_before_replace=True))
+            self.deployments[track.name] = deployment
+            ports = [k8s.core.v1.ServicePortArgs(name="http", port=SERVICE_PORT, target_port="http",
+                                                 protocol="TCP"),
+                     k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_SERVICE_PORT,
+                                                 target_port=shape.metrics_port, protocol="TCP")]
+            self.services[track.name] = k8s.core.v1.Service(
+                f"{name}-{track.name}-service",
+                metadata=common.meta(resource_name, ns, track_labels),
+                spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector, ports=ports),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on),
+                                            delete_before_replace=True))
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-{track.name}-hpa",
+                metadata=common.meta(resource_name, ns, track_labels),
+                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=resource_name),
+                    min_replicas=track.min_replicas, max_replicas=track.max_replicas,
+                    metrics=[self._metric(ep)],
+                    behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+                        # GPU replicas start slowly (node + weights): scale up promptly, down cautiously.
+                        scale_up=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                            stabilization_window_seconds=60,
+                            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=2,
+                                                                              period_seconds=120)]),
+                        scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                            stabilization_window_seconds=900,
+                            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=1,
+                                                                              period_seconds=300)]))),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, deployment]))
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-{track.name}-pdb",
+                metadata=common.meta(resource_name, ns, track_labels),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
+                opts=after)
+
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=common.meta(f"{ep.name}-serving", ns, labels),
+            spec=self._network_policy(args, shape),
+            opts=after)
+
+        self.route_path = f"/{ep.name}"
+        self.api_key: pulumi.Output[str] | None = None
+        self._route(name, args, labels)
+        self.register_outputs({
+            "endpoint": ep.name,
+            "exposure": ep.exposure.value,
+            "auth": ep.auth.mode,
+            "path": self.route_path,
+            "gateway": gateway_name(ep.exposure),
+            "services": {t: f"{ep.name}-{t}.{ns}.svc" for t in self.services},
+            "weights": {t.name: t.weight for t in self.tracks},
+            "apiKey": self.api_key,
+        })
+
+    # --- pods ----------------------------------------------------------------------------------------
+
+    def _pod_spec(self, args: ModelEndpointArgs, track: Track, shape: RuntimeShape,
+                  pools: Sequence[GpuPoolRef]) -> k8s.core.v1.PodSpecArgs:
+        ep = args.endpoint
+        image = common.image_ref(args.registry_url, image_family(ep), track.image)
+        source = common.join_uri(args.model_bucket_uri, track.artifact_path)
+        direct = ep.runtime is Runtime.triton and args.cloud in ("aws", "gcp")  # Triton reads s3:// and gs://
+        volumes = [common.empty_dir("tmp", "2Gi"), common.empty_dir("cache", "20Gi"),
+                   common.empty_dir("shm", "8Gi" if ep.gpu.count > 1 else "2Gi", memory=True)]
+        mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                  k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
+                  k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm")]
+        init: list[k8s.core.v1.ContainerArgs] = []
+        if not direct:
+            volumes.append(common.empty_dir("model", model_volume_size(ep)))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="model", mount_path="/models", read_only=True))
+            init.append(k8s.core.v1.ContainerArgs(
+                name="fetch-model",
+                image=common.tool_image(args.registry_url, args.cloud),
+                command=common.sync_command(args.cloud, source, MODEL_DIR),
+                env=common.sync_env(args.cloud),
+                resources=common.resources("1", "2Gi"),
+                security_context=common.container_security(),
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="model", mount_path="/models"),
+                               k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]))
+        command, server_args = self._server(args, track, source if direct else None)
+        env = [k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+               k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value="/cache"),
+               k8s.core.v1.EnvVarArgs(name="HF_HOME", value="/cache/huggingface"),
+               k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
+               k8s.core.v1.EnvVarArgs(name="MODEL_DIR", value=MODEL_DIR),
+               k8s.core.v1.EnvVarArgs(name="MODEL_VERSION", value=track.version)]
+        if ep.runtime is Runtime.vllm:
+            env.append(k8s.core.v1.EnvVarArgs(name="VLLM_NO_USAGE_STATS", value="1"))
+        if args.cloud == "aws":
+            env.append(k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region))
+        ports = [k8s.core.v1.ContainerPortArgs(name="http", container_port=shape.http_port, protocol="TCP")]
+        if shape.metrics_port != shape.http_port:
+            ports.append(k8s.core.v1.ContainerPortArgs(name="metrics", container_port=shape.metrics_port,
+                                                       protocol="TCP"))
+        server = k8s.core.v1.ContainerArgs(
+            name="server", image=image, command=command, args=server_args, env=env, ports=ports,
+            resources=common.resources(ep.resources.cpu, ep.resources.memory, ep.gpu.count),
+            security_context=common.container_security(),
+            volume_mounts=mounts,
+            # Loading weights onto the GPUs can take many minutes: allow up to 60 of them.
+            startup_probe=_probe(shape, shape.ready_path, period=10, failures=360),
+            readiness_probe=_probe(shape, shape.ready_path, period=10, failures=3),
+            liveness_probe=_probe(shape, shape.live_path, period=20, failures=3))
+        return k8s.core.v1.PodSpecArgs(
+            service_account_name=args.service_account,
+            automount_service_account_token=False,
+            enable_service_links=False,
+            host_network=False, host_pid=False, host_ipc=False,
+            security_context=common.pod_security(SERVING_UID),
+            init_containers=init or None,
+            containers=[server],
+            volumes=volumes,
+            tolerations=tolerations(pools, args.spec_pools),
+            affinity=node_affinity(pools),
+            topology_spread_constraints=[k8s.core.v1.TopologySpreadConstraintArgs(
+                max_skew=1, topology_key="topology.kubernetes.io/zone", when_unsatisfiable="ScheduleAnyway",
+                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={
+                    c.ENDPOINT_LABEL: ep.name, c.TRACK_LABEL: track.name}))],
+            termination_grace_period_seconds=60)
+
+    @staticmethod
+    def _server(args: ModelEndpointArgs, track: Track,
+                repository: pulumi.Output[str] | None) -> tuple[list[str] | None, list[Any]]:
+        ep = args.endpoint
+        if ep.runtime is Runtime.vllm:
+            return (["python3", "-m", "vllm.entrypoints.openai.api_server"],
+                    ["--model", MODEL_DIR, "--served-model-name", ep.model.name, "--host", "0.0.0.0",
+                     "--port", str(RUNTIMES[Runtime.vllm].http_port),
+                     "--tensor-parallel-size", str(ep.gpu.count), *VLLM_DTYPE.get(ep.model.precision, []),
+                     *ep.args])
+        if ep.runtime is Runtime.triton:
+            return (["tritonserver"],
+                    [pulumi.Output.concat("--model-repository=", repository if repository is not None else MODEL_DIR),
+                     "--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", "--allow-metrics=true",
+                     "--allow-gpu-metrics=true", "--metrics-config=summary_latencies=true", *ep.args])
+        return None, list(ep.args)
+
+    @staticmethod
+    def _metric(ep: EndpointSpec) -> k8s.autoscaling.v2.MetricSpecArgs:
+        target = ep.autoscaling.target
+        if ep.autoscaling.metric == "cpu":
+            return k8s.autoscaling.v2.MetricSpecArgs(type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=target)))
+        name = common.GPU_UTIL_METRIC if ep.autoscaling.metric == "gpu_utilization" else common.IN_FLIGHT_METRIC
+        return k8s.autoscaling.v2.MetricSpecArgs(type="Pods", pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
+            metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=name),
+            target=k8s.autoscaling.v2.MetricTargetArgs(type="AverageValue", average_value=str(target))))
+
+    @staticmethod
+    def _network_policy(args: ModelEndpointArgs, shape: RuntimeShape) -> k8s.networking.v1.NetworkPolicySpecArgs:
+        ep = args.endpoint
+        ingress = [
+            # Clients come through the gateway's Envoy proxies, for every exposure.
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[common.namespace_peer(c.GATEWAY_NAMESPACE)],
+                                                           ports=common.tcp_ports(shape.http_port)),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE)],
+                                                           ports=common.tcp_ports(shape.metrics_port)),
+        ]
+        egress = [common.https_egress(), *common.metadata_egress(args.cloud)]
+        if args.online_store_port is not None:
+            egress.append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                    for cidr in common.PRIVATE_RANGES],
+                ports=common.tcp_ports(args.online_store_port)))
+        return k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={c.ENDPOINT_LABEL: ep.name,
+                                                                      c.COMPONENT_LABEL: c.COMPONENT_SERVING}),
+            policy_types=["Ingress", "Egress"], ingress=ingress, egress=egress)
+
+    # --- edge ----------------------------------------------------------------------------------------
+
+    def _route(self, name: str, args: ModelEndpointArgs, labels: Mapping[str, str]) -> None:
+        ep, ns = args.endpoint, c.SERVING_NAMESPACE
+        after = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *self.services.values()])
+        backends = [{"group": "", "kind": "Service", "name": f"{ep.name}-{t.name}", "port": SERVICE_PORT,
+                     "weight": t.weight} for t in self.tracks]
+        route = k8s.apiextensions.CustomResource(
+            f"{name}-route", api_version=GATEWAY_API, kind="HTTPRoute",
+            metadata=common.meta(ep.name, ns, labels),
+            spec={
+                "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                "name": gateway_name(ep.exposure), "namespace": c.GATEWAY_NAMESPACE,
+                                "sectionName": listener_name(ep.exposure)}],
+                "rules": [{
+                    "matches": [{"path": {"type": "PathPrefix", "value": self.route_path}}],
+                    "filters": [{"type": "URLRewrite", "urlRewrite": {
+                        "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+                    "backendRefs": backends,
+                    "timeouts": {"request": "300s"},
+                }],
+            },
+            opts=after)
+        if ep.auth.mode == "none":
+            return
+        policy: dict[str, Any] = {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                                  "name": ep.name}]}
+        depends: list[pulumi.Resource] = [route]
+        if ep.auth.mode == "api_key":
+            key = random.RandomPassword(f"{name}-api-key", random.RandomPasswordArgs(length=48, special=False),
+                                        opts=pulumi.ResourceOptions(parent=self))
+            secret = k8s.core.v1.Secret(
+                f"{name}-api-keys",
+                metadata=common.meta(f"{ep.name}-api-keys", ns, labels),
+                type="Opaque", string_data={"default": key.result},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+            depends.append(secret)
+            self.api_key = pulumi.Output.secret(key.result)
+            policy["apiKeyAuth"] = {
+                "credentialRefs": [{"group": "", "kind": "Secret", "name": f"{ep.name}-api-keys"}],
+                "extractFrom": [{"headers": [API_KEY_HEADER]}],
+            }
+        else:
+            issuer = (ep.auth.issuer or "").rstrip("/")
+            policy["jwt"] = {"providers": [{
+                "name": ep.name, "issuer": issuer, "audiences": list(ep.auth.audiences),
+                "remoteJWKS": {"uri": ep.auth.jwks_uri or f"{issuer}/.well-known/jwks.json"},
+            }]}
+        k8s.apiextensions.CustomResource(
+            f"{name}-auth", api_version=ENVOY_API, kind="SecurityPolicy",
+            metadata=common.meta(f"{ep.name}-auth", ns, labels),
+            spec=policy,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *depends]))

@@ -1,0 +1,11 @@
+"""Rule modules, one per area. Each exposes `RULES: tuple[Rule, ...]`; importing has no side effects."""
+
+from __future__ import annotations
+
+from policies.rules import ai, aws, azure, gcp, kubernetes, stack
+from policies.rules._base import Rule
+
+ALL_RULES: tuple[Rule, ...] = (*aws.RULES, *azure.RULES, *gcp.RULES, *kubernetes.RULES, *ai.RULES, *stack.RULES)
+RULES_BY_NAME: dict[str, Rule] = {r.meta.name: r for r in ALL_RULES}
+
+__all__ = ["ALL_RULES", "RULES_BY_NAME", "Rule"]

@@ -1,0 +1,296 @@
+"""GCP rules (pulumi-gcp 10 type tokens and wire names)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+
+from policies import meta as m
+from policies.meta import RuleMeta
+from policies.rules._base import get, items, resource_rule, stack_rule, subject
+
+GKE = "gcp:container/cluster:Cluster"
+GKE_POOL = "gcp:container/nodePool:NodePool"
+GCS = "gcp:storage/bucket:Bucket"
+KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
+KMS_IAM = frozenset({"gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding"})
+AR_REPO = "gcp:artifactregistry/repository:Repository"
+AR_IAM = frozenset({"gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+                    "gcp:artifactregistry/repositoryIamBinding:RepositoryIamBinding"})
+REDIS = "gcp:redis/instance:Instance"
+VERTEX_DATASET = "gcp:vertex/aiDataset:AiDataset"
+VERTEX_FEATURESTORE = "gcp:vertex/aiFeatureStore:AiFeatureStore"
+VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
+VERTEX_ONLINE_STORE = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
+AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
+
+
+def _s(args: ResourceValidationArgs) -> str:
+    return subject(args.resource_type, args.name)
+
+
+# --- GKE --------------------------------------------------------------------------------------------------
+@resource_rule(RuleMeta(
+    name="gcp-gke-private-cluster",
+    description="Use private nodes on GKE and restrict the control plane to authorized networks.",
+    severity="high", area="gcp", controls=m.NETWORK_EXPOSURE,
+    checks=("CKV_GCP_64", "CKV_GCP_25", "CKV_GCP_18", "CKV_GCP_20"),
+    remediation="Set privateClusterConfig.enablePrivateNodes true and either enablePrivateEndpoint true or "
+                "masterAuthorizedNetworksConfig.cidrBlocks without 0.0.0.0/0.",
+), [GKE])
+def gke_private(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "privateClusterConfig.enablePrivateNodes") is not True:
+        yield f"{_s(args)} must use private nodes (`privateClusterConfig.enablePrivateNodes`)."
+    if get(args.props, "privateClusterConfig.enablePrivateEndpoint") is True:
+        return
+    blocks = [get(b, "cidrBlock") for b in items(args.props, "masterAuthorizedNetworksConfig.cidrBlocks")]
+    if not blocks or "0.0.0.0/0" in blocks:
+        yield f"{_s(args)} must restrict its control plane to authorized networks."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-gke-workload-identity",
+    description="Use Workload Identity and the GKE metadata server instead of node credentials.",
+    severity="high", area="gcp", controls=m.merge(m.ACCESS_CONTROL, m.AUTHENTICATION), checks=("CKV_GCP_69",),
+    remediation="Set workloadIdentityConfig.workloadPool on the cluster and nodeConfig.workloadMetadataConfig.mode "
+                "`GKE_METADATA` on node pools.",
+), [GKE, GKE_POOL])
+def gke_wi(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == GKE:
+        if not get(args.props, "workloadIdentityConfig.workloadPool"):
+            yield f"{_s(args)} must enable Workload Identity (`workloadIdentityConfig.workloadPool`)."
+    elif get(args.props, "nodeConfig.workloadMetadataConfig.mode") != "GKE_METADATA":
+        yield f"{_s(args)} must use the GKE metadata server (`workloadMetadataConfig.mode: GKE_METADATA`)."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-gke-shielded-nodes",
+    description="Run GKE nodes as shielded VMs with secure boot and integrity monitoring.",
+    severity="medium", area="gcp", controls=m.WORKLOAD_HARDENING, checks=("CKV_GCP_71", "CKV_GCP_68"),
+    remediation="Keep enableShieldedNodes true on the cluster; set nodeConfig.shieldedInstanceConfig.enableSecureBoot "
+                "and enableIntegrityMonitoring true on node pools.",
+), [GKE, GKE_POOL])
+def gke_shielded(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == GKE:
+        if get(args.props, "enableShieldedNodes") is False:
+            yield f"{_s(args)} must keep shielded nodes enabled."
+        return
+    if get(args.props, "nodeConfig.shieldedInstanceConfig.enableSecureBoot") is not True:
+        yield f"{_s(args)} must enable secure boot."
+    if get(args.props, "nodeConfig.shieldedInstanceConfig.enableIntegrityMonitoring") is False:
+        yield f"{_s(args)} must keep integrity monitoring enabled."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-gke-network-policy",
+    description="Enforce Kubernetes network policies on GKE.",
+    severity="medium", area="gcp", controls=m.NETWORK_EXPOSURE, checks=("CKV_GCP_12",),
+    remediation="Use datapathProvider `ADVANCED_DATAPATH` (Dataplane V2) or networkPolicy.enabled true.",
+), [GKE])
+def gke_netpol(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "datapathProvider") == "ADVANCED_DATAPATH" or get(args.props, "networkPolicy.enabled") is True:
+        return
+    yield f"{_s(args)} must enforce network policies (Dataplane V2 or `networkPolicy.enabled`)."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-gke-secrets-encryption",
+    description="Encrypt GKE secrets at the application layer with Cloud KMS.",
+    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST, checks=("CKV_GCP_39",),
+    remediation="Set databaseEncryption {state: ENCRYPTED, keyName: <crypto key id>}.",
+), [GKE])
+def gke_secrets(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "databaseEncryption.state") != "ENCRYPTED" or not get(args.props, "databaseEncryption.keyName"):
+        yield f"{_s(args)} must encrypt secrets with Cloud KMS (`databaseEncryption`)."
+
+
+# --- GCS -------------------------------------------------------------------------------------------------
+@resource_rule(RuleMeta(
+    name="gcp-gcs-no-public-access",
+    description="Enforce public access prevention and uniform bucket-level access on GCS buckets.",
+    severity="critical", area="gcp", controls=m.merge(m.NETWORK_EXPOSURE, m.ACCESS_CONTROL),
+    checks=("CKV_GCP_114", "CKV_GCP_29"),
+    remediation="Set publicAccessPrevention `enforced` and uniformBucketLevelAccess true.",
+), [GCS])
+def gcs_public(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "publicAccessPrevention") != "enforced":
+        yield f"{_s(args)} must enforce public access prevention."
+    if get(args.props, "uniformBucketLevelAccess") is not True:
+        yield f"{_s(args)} must use uniform bucket-level access."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-gcs-cmek",
+    description="Encrypt GCS buckets with a customer-managed Cloud KMS key.",
+    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST,
+    remediation="Set encryption.defaultKmsKeyName to the environment's crypto key.",
+), [GCS])
+def gcs_cmek(args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(args.props, "encryption.defaultKmsKeyName"):
+        yield f"{_s(args)} must encrypt with a customer-managed key (`encryption.defaultKmsKeyName`)."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-gcs-versioning",
+    description="Enable object versioning on GCS buckets.",
+    severity="medium", area="gcp", controls=m.merge(m.INTEGRITY, m.AVAILABILITY), checks=("CKV_GCP_78",),
+    remediation="Set versioning.enabled true.",
+), [GCS])
+def gcs_versioning(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "versioning.enabled") is not True:
+        yield f"{_s(args)} must enable object versioning."
+
+
+# --- Cloud KMS -------------------------------------------------------------------------------------------
+def _seconds(value: object) -> float | None:
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+@resource_rule(RuleMeta(
+    name="gcp-kms-rotation",
+    description="Rotate Cloud KMS keys at least every 90 days.",
+    severity="medium", area="gcp", controls=m.KEY_MANAGEMENT, checks=("CKV_GCP_43",),
+    config={"maximumDays": {"type": "integer", "default": 90, "minimum": 1}},
+    remediation="Set rotationPeriod to `7776000s` (90 days) or shorter.",
+), [KMS_KEY])
+def kms_rotation(args: ResourceValidationArgs) -> Iterator[str]:
+    days = float(args.get_config().get("maximumDays") or 90)
+    period = _seconds(get(args.props, "rotationPeriod"))
+    if get(args.props, "purpose") not in (None, "ENCRYPT_DECRYPT"):
+        return  # asymmetric keys cannot rotate automatically
+    if period is None or period > days * 86400:
+        yield f"{_s(args)} must rotate at least every {int(days)} days (`rotationPeriod`)."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-kms-not-public",
+    description="Do not grant Cloud KMS key roles to allUsers or allAuthenticatedUsers.",
+    severity="critical", area="gcp", controls=m.merge(m.KEY_MANAGEMENT, m.ACCESS_CONTROL), checks=("CKV_GCP_112",),
+    remediation="Grant the role to specific service accounts.",
+), KMS_IAM)
+def kms_public(args: ResourceValidationArgs) -> Iterator[str]:
+    members = [get(args.props, "member")] + items(args.props, "members")
+    if PUBLIC_MEMBERS & {m_ for m_ in members if isinstance(m_, str)}:
+        yield f"{_s(args)} must not grant the key to allUsers or allAuthenticatedUsers."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-kms-destroy-protection",
+    description="Protect Cloud KMS keys from deletion (Pulumi protect and a scheduled-destroy delay).",
+    severity="high", area="gcp", controls=m.merge(m.KEY_MANAGEMENT, m.AVAILABILITY), checks=("CKV_GCP_82",),
+    remediation="Create the key with `protect=True` (ResourceOptions) and keep destroyScheduledDuration ≥ 30 days.",
+), [KMS_KEY])
+def kms_protected(args: ResourceValidationArgs) -> Iterator[str]:
+    if not args.opts.protect:
+        yield f"{_s(args)} must be protected against deletion (`protect=True`)."
+    period = _seconds(get(args.props, "destroyScheduledDuration"))
+    if period is not None and period < 30 * 86400:
+        yield f"{_s(args)} must wait at least 30 days before destroying key versions."
+
+
+# --- Artifact Registry -------------------------------------------------------------------------------------
+@resource_rule(RuleMeta(
+    name="gcp-artifact-registry-not-public",
+    description="Do not grant Artifact Registry repositories to allUsers or allAuthenticatedUsers.",
+    severity="critical", area="gcp", controls=m.merge(m.ACCESS_CONTROL, m.SUPPLY_CHAIN), checks=("CKV_GCP_101",),
+    remediation="Grant reader roles to the cluster's node or workload service accounts only.",
+), AR_IAM)
+def ar_public(args: ResourceValidationArgs) -> Iterator[str]:
+    members = [get(args.props, "member")] + items(args.props, "members")
+    if PUBLIC_MEMBERS & {m_ for m_ in members if isinstance(m_, str)}:
+        yield f"{_s(args)} must not make the repository public."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-artifact-registry-cmek",
+    description="Encrypt Artifact Registry repositories with a customer-managed key.",
+    severity="medium", area="gcp", controls=m.ENCRYPTION_AT_REST,
+    remediation="Set kmsKeyName to the environment's crypto key.",
+), [AR_REPO])
+def ar_cmek(args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(args.props, "kmsKeyName"):
+        yield f"{_s(args)} must encrypt with a customer-managed key (`kmsKeyName`)."
+
+
+# --- Memorystore ----------------------------------------------------------------------------------------
+@resource_rule(RuleMeta(
+    name="gcp-redis-auth-tls",
+    description="Require AUTH and TLS on Memorystore Redis instances.",
+    severity="high", area="gcp", controls=m.merge(m.AUTHENTICATION, m.ENCRYPTION_IN_TRANSIT),
+    checks=("CKV_GCP_95", "CKV_GCP_97"),
+    remediation="Set authEnabled true and transitEncryptionMode `SERVER_AUTHENTICATION`.",
+), [REDIS])
+def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "authEnabled") is not True:
+        yield f"{_s(args)} must require AUTH (`authEnabled: true`)."
+    if get(args.props, "transitEncryptionMode") != "SERVER_AUTHENTICATION":
+        yield f"{_s(args)} must encrypt traffic in transit (`transitEncryptionMode: SERVER_AUTHENTICATION`)."
+
+
+# --- Vertex AI ------------------------------------------------------------------------------------------
+@resource_rule(RuleMeta(
+    name="gcp-vertex-cmek",
+    description="Encrypt Vertex AI datasets, feature stores and endpoints with customer-managed keys.",
+    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST, checks=("CKV_GCP_92", "CKV_GCP_96"),
+    remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key.",
+), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT])
+def vertex_cmek(args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(args.props, "encryptionSpec.kmsKeyName"):
+        yield f"{_s(args)} must encrypt with a customer-managed key (`encryptionSpec.kmsKeyName`)."
+
+
+@resource_rule(RuleMeta(
+    name="gcp-vertex-private-endpoint",
+    description="Serve Vertex AI endpoints and online stores privately (VPC peering or Private Service Connect).",
+    severity="high", area="gcp", controls=m.NETWORK_EXPOSURE,
+    remediation="Set network (VPC peering) or privateServiceConnectConfig.enablePrivateServiceConnect true on "
+                "endpoints; dedicatedServingEndpoint.privateServiceConnectConfig on online stores.",
+), [VERTEX_ENDPOINT, VERTEX_ONLINE_STORE])
+def vertex_private(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == VERTEX_ENDPOINT:
+        if get(args.props, "network") or get(args.props, "privateServiceConnectConfig.enablePrivateServiceConnect") is True:
+            return
+    elif get(args.props, "dedicatedServingEndpoint.privateServiceConnectConfig.enablePrivateServiceConnect") is True:
+        return
+    yield f"{_s(args)} must be reachable only privately (VPC peering or Private Service Connect)."
+
+
+# --- Audit logs ------------------------------------------------------------------------------------------
+AUDITED_SERVICES = ("storage.googleapis.com", "cloudkms.googleapis.com", "aiplatform.googleapis.com")
+
+
+@stack_rule(RuleMeta(
+    name="gcp-data-access-audit-logs",
+    description="Turn on Data Access audit logs (read and write) for Cloud Storage, Cloud KMS and Vertex AI.",
+    severity="medium", area="gcp", controls=m.AUDIT_LOGGING, checks=("CKV_GCP_32",),
+    remediation="Add gcp.projects.IAMAuditConfig per service (or `allServices`) with DATA_READ and DATA_WRITE log types.",
+), [AUDIT_CONFIG])
+def data_access_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    if not any(r.resource_type.startswith("gcp:") and r.resource_type != AUDIT_CONFIG for r in args.resources):
+        return
+    covered: dict[str, set[str]] = {}
+    for r in args.resources:
+        if r.resource_type != AUDIT_CONFIG:
+            continue
+        service = get(r.props, "service")
+        kinds = {get(c, "logType") for c in items(r.props, "auditLogConfigs")}
+        covered.setdefault(str(service), set()).update(k for k in kinds if isinstance(k, str))
+    for service in AUDITED_SERVICES:
+        kinds = covered.get(service, set()) | covered.get("allServices", set())
+        missing = [k for k in ("DATA_READ", "DATA_WRITE") if k not in kinds]
+        if missing:
+            yield f"The stack must enable {' and '.join(missing)} audit logs for `{service}`.", None
+
+
+RULES = (
+    gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
+    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, redis_auth_tls, vertex_cmek, vertex_private,
+    data_access_logs,
+)

@@ -1,0 +1,120 @@
+"""Identity: node roles with managed policies only; one IRSA role per workload, trusted by one service account,
+allowed exactly its resources."""
+
+from __future__ import annotations
+
+import pytest
+
+from aienv.workloads import Workload, workloads
+from components.aws._common import UNSCOPED_ACTIONS
+
+from .awsplan import AwsPlan, as_list, statements
+
+ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/"
+
+
+def _roles(plan: AwsPlan) -> dict[str, object]:
+    return {r.inputs["tags"]["aienv-workload"]: r for r in plan.of("Role") if "aienv-workload" in r.inputs["tags"]}
+
+
+def _policy(plan: AwsPlan, key: str) -> list[dict]:
+    return statements(next(p for p in plan.of("RolePolicy") if p.name.endswith(f"-identity-{key}-access")))
+
+
+def test_node_role_has_only_the_node_managed_policies(prod: AwsPlan) -> None:
+    node_role = prod.one("Role", "node-identity-node")
+    attached = sorted(a.inputs["policyArn"].rsplit("/", 1)[1] for a in prod.of("RolePolicyAttachment")
+                      if "node-identity-node" in a.name)
+    assert attached == ["AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]
+    assert not [p for p in prod.of("RolePolicy") if p.inputs["role"] == node_role.outputs.get("id")]
+
+
+def test_one_role_per_workload_bound_to_exactly_its_service_account(prod: AwsPlan) -> None:
+    roles = _roles(prod)
+    expected = workloads(prod.spec)
+    assert set(roles) == {w.key for w in expected}
+    for w in expected:
+        (st,) = statements(roles[w.key], "assumeRolePolicy")
+        assert st["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert st["Principal"]["Federated"].startswith("arn:aws:iam::123456789012:oidc-provider/" + ISSUER)
+        cond = st["Condition"]["StringEquals"]
+        sub = next(k for k in cond if k.endswith(":sub"))
+        assert sub.startswith(ISSUER)
+        assert cond[sub] == f"system:serviceaccount:{w.namespace}:{w.service_account}"
+        assert cond[sub.replace(":sub", ":aud")] == "sts.amazonaws.com"
+
+
+def test_graph_grows_with_endpoints(variant) -> None:
+    endpoints = [{"name": f"ep{i}", "model": {"name": "m"}, "gpu": {"type": "nvidia-l4"}} for i in range(4)]
+    plan = variant("dev-aws", {"model_endpoints": endpoints})
+    serving = [k for k in _roles(plan) if k.startswith("serving-")]
+    assert sorted(serving) == [f"serving-ep{i}" for i in range(4)]
+    assert len([k for k in _roles(plan) if k.startswith("drift-")]) == 4
+
+
+def test_serving_reads_only_its_model_prefix_and_decrypts_through_s3(prod: AwsPlan) -> None:
+    models = next(b for b in prod.of("Bucket") if b.inputs["tags"]["aienv-bucket-purpose"] == "model_artifacts")
+    bucket_arn = models.outputs["arn"]
+    sts = {s["Sid"]: s for s in _policy(prod, "serving-chat")}
+    assert sorted(sts["ReadModelArtifacts"]["Resource"]) == sorted([f"{bucket_arn}/models/chat/3/*",
+                                                                   f"{bucket_arn}/models/chat/4/*"])  # + canary
+    assert sts["ListModelPrefix"]["Resource"] == bucket_arn
+    assert sts["DecryptThroughS3"]["Resource"].startswith("arn:aws:kms:")
+    assert sts["DecryptThroughS3"]["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+    summarize = {s["Sid"]: s for s in _policy(prod, "serving-summarize")}
+    assert summarize["ReadModelArtifacts"]["Resource"] == [f"{bucket_arn}/models/summarize/1/*"]
+
+
+def test_feature_server_reaches_its_feature_groups_and_redis(prod: AwsPlan) -> None:
+    sts = {s["Sid"]: s for s in _policy(prod, "feature-server")}
+    groups = {g.outputs["arn"] for g in prod.of("FeatureGroup")}
+    assert set(sts["FeatureGroupRecords"]["Resource"]) == groups
+    assert sts["DescribeOnlineStore"]["Resource"] == prod.one("ReplicationGroup").outputs["arn"]
+
+
+def test_autoscaler_scales_only_groups_tagged_for_this_cluster(prod: AwsPlan) -> None:
+    sts = {s["Sid"]: s for s in _policy(prod, "cluster-autoscaler")}
+    scale = sts["ScaleOwnNodeGroups"]
+    assert scale["Condition"]["StringEquals"]["aws:ResourceTag/k8s.io/cluster-autoscaler/prod-aws"] == "owned"
+    assert sts["DescribeOwnNodeGroups"]["Resource"] == "arn:aws:eks:us-east-1:123456789012:nodegroup/prod-aws/*/*"
+
+
+def test_scoped_policies_use_wildcards_only_where_iam_has_no_scope(prod: AwsPlan) -> None:
+    for policy in prod.of("RolePolicy"):
+        for st in statements(policy):
+            actions = as_list(st["Action"])
+            assert not any(a == "*" or a.endswith(":*") for a in actions), policy.name
+            if "*" in as_list(st["Resource"]):
+                assert set(actions) <= UNSCOPED_ACTIONS, (policy.name, actions)
+            if "cloudwatch:PutMetricData" in actions:
+                assert st["Condition"]["StringEquals"]["cloudwatch:namespace"] == "aienv/prod-aws/drift"
+
+
+def test_broad_permissions_widen_to_service_wide_read(variant) -> None:
+    plan = variant("dev-aws", {"security": {"workload_permissions": "broad"}})
+    sts = {s["Sid"]: s for s in _policy(plan, "serving-chat")}
+    assert sts["BroadS3Read"]["Resource"] == "*"
+    fs = {s["Sid"]: s for s in _policy(plan, "feature-server")}
+    assert fs["BroadFeatureStore"]["Resource"] == "*"
+
+
+def test_binder_returns_the_role_annotation_and_refuses_strangers(tmp_path) -> None:
+    from .awsplan import load_variant, plan_spec
+
+    captured = {}
+    spec = load_variant(tmp_path, "dev-aws", {})
+
+    def export(foundation) -> None:
+        binder = foundation.outputs.binder
+        chat = next(w for w in workloads(spec) if w.key == "serving-chat")
+        captured["annotations"] = binder.bind(chat).service_account_annotations
+        import pulumi
+        pulumi.export("chatRole", captured["annotations"]["eks.amazonaws.com/role-arn"])
+        with pytest.raises(KeyError):
+            binder.bind(Workload("serving-ghost", "serving", "aienv-serving", "ghost-serving", "ghost"))
+        with pytest.raises(KeyError):  # right key, wrong service account
+            binder.bind(Workload("serving-chat", "serving", "default", "chat-serving", "chat"))
+
+    plan = plan_spec(spec, export)
+    role = _roles(plan)["serving-chat"]
+    assert plan.outputs["chatRole"] == role.outputs["arn"]

@@ -1,0 +1,99 @@
+"""Plan the GCP foundation offline for the reference spec and its variants (cached per variant).
+
+Helpers live here, not in conftest.py, so every test module shares one cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aienv.engine import Plan, RecordedResource, plan_program
+from aienv.engine.wire import is_secret
+from aienv.spec import StackSpec, load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class GcpPlan:
+    plan: Plan
+    foundation: Any
+
+    @property
+    def resources(self) -> list[RecordedResource]:
+        return self.plan.resources
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.plan.resources if r.type == type_]
+
+    def one(self, type_: str, name_suffix: str = "") -> RecordedResource:
+        found = [r for r in self.of_type(type_) if r.name.endswith(name_suffix)]
+        assert len(found) == 1, f"{len(found)} {type_} named *{name_suffix}: {[r.name for r in found]}"
+        return found[0]
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The Foundation component's registered outputs, secrets revealed."""
+        return reveal(self.one("aienv:gcp:Foundation").registered_outputs or {})
+
+    def named(self, name: str) -> RecordedResource:
+        return next(r for r in self.plan.resources if r.name == name)
+
+    def children_of(self, component_type: str) -> list[RecordedResource]:
+        parent = {r.urn for r in self.plan.resources if r.type == component_type}
+        return [r for r in self.plan.resources if r.parent in parent]
+
+
+def reveal(value: Any) -> Any:
+    """`value` with every wire secret unwrapped."""
+    if is_secret(value):
+        return reveal(value["value"])
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def inputs(resource: RecordedResource) -> dict[str, Any]:
+    """Inputs with secrets revealed (wire-encoded otherwise)."""
+    return reveal(resource.inputs)
+
+
+def prod_spec() -> StackSpec:
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return load_spec("stacks/prod-gcp.yaml").spec
+    finally:
+        os.chdir(cwd)
+
+
+def variant(edit: Callable[[StackSpec], None] | None = None) -> StackSpec:
+    spec = prod_spec().model_copy(deep=True)
+    if edit is not None:
+        edit(spec)
+    return spec
+
+
+_CACHE: dict[str, GcpPlan] = {}
+
+
+def plan_gcp(spec: StackSpec, key: str | None = None) -> GcpPlan:
+    """Plan `GcpFoundation(spec)` alone (the Kubernetes layer is not needed for the foundation)."""
+    from components.gcp.foundation import GcpFoundation, GcpFoundationArgs
+
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    holder: dict[str, Any] = {}
+
+    def program() -> None:
+        holder["f"] = GcpFoundation(spec.name, GcpFoundationArgs(spec=spec))
+
+    result = GcpPlan(plan_program(program, project="aienv", stack=spec.name), holder["f"])
+    if key is not None:
+        _CACHE[key] = result
+    return result

@@ -1,0 +1,64 @@
+"""Audit and monitoring (Data Access logs, archive, channels, alerts) and the billing budget."""
+
+from __future__ import annotations
+
+from tests.gcp.gcpplan import inputs, plan_gcp, variant
+
+AUDIT = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+BUDGET = "gcp:billing/budget:Budget"
+
+
+def test_data_access_logs_for_the_data_services(prod):
+    configs = {inputs(a)["service"]: inputs(a) for a in prod.of_type(AUDIT)}
+    assert {"storage.googleapis.com", "cloudkms.googleapis.com", "aiplatform.googleapis.com",
+            "artifactregistry.googleapis.com"} <= set(configs)
+    for config in configs.values():
+        assert {c["logType"] for c in config["auditLogConfigs"]} == {"ADMIN_READ", "DATA_READ", "DATA_WRITE"}
+    sink = inputs(prod.one("gcp:logging/projectSink:ProjectSink"))
+    logs = next(inputs(b)["name"] for b in prod.of_type("gcp:storage/bucket:Bucket") if b.name.endswith("-storage-logs"))
+    assert sink["destination"] == f"storage.googleapis.com/{logs}" and sink["uniqueWriterIdentity"] is True
+
+
+def test_audit_logs_off_removes_them():
+    plan = plan_gcp(variant(lambda s: setattr(s.security, "audit_logs", False)), "no-audit")
+    assert not plan.of_type(AUDIT) and not plan.of_type("gcp:logging/projectSink:ProjectSink")
+
+
+def test_channels_from_routes_and_alerts_routed_by_severity(prod):
+    audit_channels = [c for c in prod.children_of("aienv:gcp:Audit") if c.type == CHANNEL]
+    by_name = {c.name.split("-channel-")[1]: c for c in audit_channels}
+    assert set(by_name) == {"oncall", "ml-team"}
+    assert inputs(by_name["ml-team"]) ["labels"] == {"email_address": "ml-team@example.com"}
+    slack = by_name["oncall"]
+    assert inputs(slack)["type"] == "webhook_tokenauth"
+    assert "4dabf18193072939515e22adb298388d" in slack.inputs["labels"]["url"]  # the webhook URL is a secret
+    policies = {inputs(p)["displayName"]: inputs(p) for p in prod.of_type(POLICY)}
+    assert any("Online store" in name for name in policies)
+    assert any("GKE" in name for name in policies)
+    for policy in policies.values():
+        assert len(policy["notificationChannels"]) == 2  # both routes take critical and warning
+
+
+def test_info_only_route_gets_no_alerts():
+    def edit(s):
+        s.monitoring.alert_routes[1].severities = ["critical"]
+    plan = plan_gcp(variant(edit), "critical-only")
+    counts = {inputs(p)["severity"]: len(inputs(p)["notificationChannels"]) for p in plan.of_type(POLICY)}
+    assert counts == {"CRITICAL": 2, "WARNING": 1}
+
+
+def test_budget_on_the_project_with_thresholds(prod):
+    b = inputs(prod.one(BUDGET))
+    assert b["billingAccount"] == "0A1B2C-3D4E5F-6A7B8C"
+    assert b["budgetFilter"]["projects"] == ["projects/123456789012"]
+    assert b["amount"]["specifiedAmount"]["units"] == "50000"
+    assert b["amount"]["specifiedAmount"]["currencyCode"] == "USD"
+    assert [t["thresholdPercent"] for t in b["thresholdRules"]] == [0.5, 0.8, 1.0]
+    assert len(b["allUpdatesRule"]["monitoringNotificationChannels"]) == 1
+
+
+def test_no_budget_no_budget_resource():
+    plan = plan_gcp(variant(lambda s: setattr(s, "budget", None)), "no-budget")
+    assert not plan.of_type(BUDGET)

@@ -1,0 +1,105 @@
+"""Cluster: private GKE with Workload Identity, shielded nodes, KMS secrets, Dataplane V2, managed Prometheus,
+a least-privilege node identity, and GPU pools with accelerators, driver, taints, labels and autoscaling."""
+
+from __future__ import annotations
+
+from aienv import conventions as c
+from aienv.spec.model import EndpointAccess, GpuPool, Taint
+from tests.gcp.gcpplan import inputs, plan_gcp, variant
+
+CLUSTER = "gcp:container/cluster:Cluster"
+POOL = "gcp:container/nodePool:NodePool"
+
+
+def pools(plan):
+    return {r.name.rsplit("-pool-", 1)[1]: inputs(r) for r in plan.of_type(POOL)}
+
+
+def test_cluster_is_private_and_hardened(prod):
+    cl = inputs(prod.one(CLUSTER))
+    assert cl["minMasterVersion"] == "1.32" and cl["releaseChannel"] == {"channel": "REGULAR"}
+    assert cl["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert cl["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    assert cl["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
+    assert cl["workloadIdentityConfig"] == {"workloadPool": "acme-ml-prod.svc.id.goog"}
+    assert cl["enableShieldedNodes"] is True and cl["enableLegacyAbac"] is False
+    assert cl["databaseEncryption"]["state"] == "ENCRYPTED"
+    assert cl["databaseEncryption"]["keyName"].endswith("/cryptoKeys/gke-secrets")
+    assert cl["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert {"SYSTEM_COMPONENTS", "WORKLOADS"} <= set(cl["loggingConfig"]["enableComponents"])
+    assert cl["monitoringConfig"]["managedPrometheus"] == {"enabled": True}
+    assert cl["removeDefaultNodePool"] is True and cl["deletionProtection"] is True
+    assert cl["masterAuth"]["clientCertificateConfig"]["issueClientCertificate"] is False
+
+
+def test_public_api_uses_exactly_the_allowed_cidrs():
+    def edit(s):
+        s.cluster.api_access = EndpointAccess.public
+        s.cluster.api_allowed_cidrs = ["203.0.113.0/24"]
+    cl = inputs(plan_gcp(variant(edit), "public-api").one(CLUSTER))
+    assert cl["privateClusterConfig"]["enablePrivateEndpoint"] is False
+    assert cl["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert [b["cidrBlock"] for b in cl["masterAuthorizedNetworksConfig"]["cidrBlocks"]] == ["203.0.113.0/24"]
+
+
+def test_nodes_use_a_dedicated_least_privilege_identity(prod):
+    node_sa = inputs(prod.one("gcp:serviceaccount/account:Account", "-cluster-nodes"))
+    email = f"{node_sa['accountId']}@acme-ml-prod.iam.gserviceaccount.com"
+    for pool in pools(prod).values():
+        assert pool["nodeConfig"]["serviceAccount"] == email
+    project_roles = [inputs(m) for m in prod.of_type("gcp:projects/iAMMember:IAMMember")]
+    assert [m["role"] for m in project_roles] == ["roles/container.defaultNodeServiceAccount"]
+    for role in project_roles:
+        assert role["role"] not in ("roles/editor", "roles/owner")
+
+
+def test_every_pool_is_shielded_with_gke_metadata_and_cmek_disks(prod):
+    for pool in pools(prod).values():
+        node = pool["nodeConfig"]
+        assert node["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableIntegrityMonitoring": True}
+        assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+        assert node["bootDiskKmsKey"].endswith("/cryptoKeys/disks")
+        assert pool["management"] == {"autoRepair": True, "autoUpgrade": True}
+
+
+def test_system_pool_is_labelled_and_untainted(prod):
+    system = pools(prod)["system"]
+    assert system["nodeConfig"]["labels"] == {c.POOL_LABEL: "system"}
+    assert "taints" not in system["nodeConfig"] and "guestAccelerators" not in system["nodeConfig"]
+    assert system["autoscaling"]["totalMinNodeCount"] == 3 and system["autoscaling"]["totalMaxNodeCount"] == 6
+    assert system["initialNodeCount"] == 1  # per zone: three zones reach the minimum of three
+    assert "initialNodeCount" not in pools(prod)["a100"]  # GPU pools grow with GPU workloads
+
+
+def test_gpu_pools_have_accelerators_driver_taint_labels_and_sizes(prod):
+    by = pools(prod)
+    l4, a100 = by["l4"], by["a100"]
+    assert l4["nodeConfig"]["machineType"] == "g2-standard-8"
+    assert a100["nodeConfig"]["machineType"] == "a2-ultragpu-4g"
+    assert a100["nodeConfig"]["guestAccelerators"] == [
+        {"type": "nvidia-a100-80gb", "count": 4, "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"}}]
+    for name, pool, gpus, gpu in (("l4", l4, 1, "nvidia-l4"), ("a100", a100, 4, "nvidia-a100-80gb")):
+        node = pool["nodeConfig"]
+        assert node["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+        assert node["labels"] == {c.GPU_TYPE_LABEL: gpu, c.GPU_COUNT_LABEL: str(gpus), c.POOL_LABEL: name}
+    assert l4["autoscaling"]["totalMinNodeCount"] == 2 and l4["autoscaling"]["totalMaxNodeCount"] == 8
+    assert a100["autoscaling"]["totalMinNodeCount"] == 1 and a100["autoscaling"]["totalMaxNodeCount"] == 2
+    refs = {p.name: p for p in prod.foundation.outputs.gpu_pools}
+    assert refs["a100"].node_labels[c.GPU_TYPE_LABEL] == "nvidia-a100-80gb"
+    assert refs["a100"].node_labels["cloud.google.com/gke-accelerator"] == "nvidia-a100-80gb"
+    assert refs["l4"].gpus_per_node == 1
+
+
+def test_added_pool_scales_to_zero_on_spot_with_extra_labels_and_taints(prod):
+    extra = GpuPool(name="batch", gpu_type="nvidia-t4", gpus_per_node=2, min_nodes=0, max_nodes=4, spot=True,
+                    labels={"team": "vision"}, taints=[Taint(key="batch", value="yes", effect="NoExecute")])
+    plan = plan_gcp(variant(lambda s: s.cluster.gpu_pools.append(extra)), "batch-pool")
+    assert len(plan.of_type(POOL)) == len(prod.of_type(POOL)) + 1
+    batch = pools(plan)["batch"]
+    node = batch["nodeConfig"]
+    assert batch["autoscaling"]["totalMinNodeCount"] == 0 and batch["autoscaling"]["totalMaxNodeCount"] == 4
+    assert node["spot"] is True and node["machineType"] == "n1-standard-16"
+    assert node["guestAccelerators"][0]["type"] == "nvidia-tesla-t4" and node["guestAccelerators"][0]["count"] == 2
+    assert node["labels"]["team"] == "vision" and node["labels"][c.POOL_LABEL] == "batch"
+    assert {"key": "batch", "value": "yes", "effect": "NO_EXECUTE"} in node["taints"]
+    assert node["taints"][0]["key"] == c.GPU_TAINT_KEY

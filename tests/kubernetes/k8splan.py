@@ -1,0 +1,145 @@
+"""Test bed for the Kubernetes layer: a CloudFoundation built without any cloud, and plan helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from aienv import conventions as c
+from aienv.engine import Plan, RecordedResource, plan_program
+from aienv.engine.wire import reveal
+from aienv.gpus import DRIVER_MODES
+from aienv.spec import load_spec
+from aienv.spec.model import StackSpec
+from aienv.workloads import Workload, workloads
+from components.contracts import BoundIdentity, CloudFoundation, GpuPoolRef, OfflineStore, OnlineStoreEndpoint
+from components.kubernetes.layer import KubernetesLayer, KubernetesLayerArgs
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}
+users:
+- name: test
+  user: {token: test}
+contexts:
+- name: test
+  context: {cluster: test, user: test}
+current-context: test
+"""
+
+REGISTRY = {"aws": "123456789012.dkr.ecr.us-east-1.amazonaws.com/test",
+            "azure": "testacr.azurecr.io", "gcp": "europe-west4-docker.pkg.dev/acme-ml-prod/test"}
+MODEL_BUCKET = {"aws": "s3://test-models", "azure": "https://testsa.blob.core.windows.net/models",
+                "gcp": "gs://test-models"}
+DATA_BUCKET = {"aws": "s3://test-data", "azure": "https://testsa.blob.core.windows.net/data",
+               "gcp": "gs://test-data"}
+REDIS_PORT = {"aws": 6379, "azure": 6380, "gcp": 6378}
+OFFLINE = {"aws": ("s3", "s3://test-data/offline/"), "azure": ("adls", "abfss://offline@testsa.dfs.core.windows.net/"),
+           "gcp": ("bigquery", "acme-ml-prod.features")}
+ANNOTATION = {"aws": "eks.amazonaws.com/role-arn", "azure": "azure.workload.identity/client-id",
+              "gcp": "iam.gke.io/gcp-service-account"}
+
+
+class FakeBinder:
+    """Binds exactly the workloads of the spec, as the cloud identity components do."""
+
+    def __init__(self, cloud: str, known: list[Workload]):
+        self.cloud = cloud
+        self.known = {w.key: w for w in known}
+        self.calls: list[str] = []
+
+    def bind(self, workload: Workload) -> BoundIdentity:
+        if self.known.get(workload.key) != workload:
+            raise KeyError(workload.key)
+        self.calls.append(workload.key)
+        labels = {"azure.workload.identity/use": "true"} if self.cloud == "azure" else {}
+        return BoundIdentity({ANNOTATION[self.cloud]: pulumi.Output.from_input(f"identity-{workload.key}")}, labels)
+
+
+def pool_refs(spec: StackSpec) -> list[GpuPoolRef]:
+    return [GpuPoolRef(p.name, p.gpu_type, p.gpus_per_node,
+                       {c.GPU_TYPE_LABEL: p.gpu_type, c.GPU_COUNT_LABEL: str(p.gpus_per_node), c.POOL_LABEL: p.name,
+                        **p.labels})
+            for p in spec.cluster.gpu_pools]
+
+
+def foundation(spec: StackSpec, **overrides: Any) -> CloudFoundation:
+    """A CloudFoundation for `spec` without a cloud (call inside a Pulumi program)."""
+    cloud = spec.cloud.provider
+    provider = k8s.Provider("test-k8s", kubeconfig=KUBECONFIG)
+    fs = spec.feature_store
+    values: dict[str, Any] = dict(
+        cloud=cloud, cluster_name=pulumi.Output.from_input(f"{spec.name}-cluster"),
+        kubeconfig=pulumi.Output.secret(KUBECONFIG), kube_provider=provider,
+        binder=FakeBinder(cloud, workloads(spec)),
+        model_bucket_uri=pulumi.Output.from_input(MODEL_BUCKET[cloud]),
+        data_bucket_uri=pulumi.Output.from_input(DATA_BUCKET[cloud]),
+        registry_url=pulumi.Output.from_input(REGISTRY[cloud]),
+        gpu_pools=pool_refs(spec), driver_mode=DRIVER_MODES[cloud],
+        autoscaler="cluster-autoscaler" if cloud == "aws" else "cloud",
+        storage_class="aienv-encrypted", region=spec.region,
+        online_store=OnlineStoreEndpoint(host=pulumi.Output.from_input(f"redis.{cloud}.internal"),
+                                         port=REDIS_PORT[cloud], password=pulumi.Output.secret("redis-pass"))
+        if fs.enabled and fs.online_store.enabled else None,
+        offline_store=OfflineStore(OFFLINE[cloud][0], pulumi.Output.from_input(OFFLINE[cloud][1]))
+        if fs.enabled and fs.offline_store else None,
+    )
+    values.update(overrides)
+    return CloudFoundation(**values)
+
+
+def layer_program(spec: StackSpec, **overrides: Any) -> Callable[[], None]:
+    def program() -> None:
+        fdn = foundation(spec, **overrides)
+        KubernetesLayer(f"{spec.name}-k8s", KubernetesLayerArgs(spec=spec, foundation=fdn),
+                        pulumi.ResourceOptions(providers={"kubernetes": fdn.kube_provider}))
+    return program
+
+
+def plan_layer(spec: StackSpec, **overrides: Any) -> Plan:
+    return plan_program(layer_program(spec, **overrides), project="aienv", stack=spec.name)
+
+
+def reference(name: str) -> StackSpec:
+    return load_spec(f"stacks/{name}.yaml").spec
+
+
+# --- plan queries ------------------------------------------------------------------------------------
+
+def of_type(plan: Plan, type_: str) -> list[RecordedResource]:
+    return [r for r in plan.resources if r.type == type_]
+
+
+def one(plan: Plan, type_: str, name: str) -> RecordedResource:
+    found = [r for r in of_type(plan, type_) if r.name == name]
+    assert len(found) == 1, f"{type_} {name}: {[r.name for r in of_type(plan, type_)]}"
+    return found[0]
+
+
+def plain(value: Any) -> Any:
+    """Inputs with secrets revealed (recursively)."""
+    value = reveal(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def pod_specs(plan: Plan) -> Iterator[tuple[RecordedResource, dict[str, Any]]]:
+    """Every pod template the layer writes (Deployments and CronJobs)."""
+    for r in of_type(plan, "kubernetes:apps/v1:Deployment"):
+        yield r, plain(r.inputs)["spec"]["template"]["spec"]
+    for r in of_type(plan, "kubernetes:batch/v1:CronJob"):
+        yield r, plain(r.inputs)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+SECURITY_POLICY = "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy"
+RELEASE = "kubernetes:helm.sh/v3:Release"

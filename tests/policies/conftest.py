@@ -1,0 +1,26 @@
+"""Helpers for the policy tests: run one policy, through the same runner `aienv check` uses, on an export
+produced from real provider resources (`mockplan.plan`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from aienv.check.plan import from_export  # noqa: E402
+from aienv.check.runner import Violation, run_policies  # noqa: E402
+from policies.rules import RULES_BY_NAME  # noqa: E402
+from policies.rules._base import build_policy  # noqa: E402
+
+
+def run_policy(export: dict, name: str, config: dict[str, Any] | None = None) -> list[Violation]:
+    policy = build_policy(RULES_BY_NAME[name])
+    violations, _ = run_policies(from_export(export), "test", [policy],
+                                 user_config={name: config} if config else None)
+    return violations
+
+
+def failing_names(export: dict, name: str, config: dict[str, Any] | None = None) -> set[str]:
+    return {v.name for v in run_policy(export, name, config)}

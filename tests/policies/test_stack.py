@@ -1,0 +1,141 @@
+"""Cross-cloud stack rules, fail-closed handling of unknown values, and rule metadata."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pulumi_aws as aws
+import pytest
+from conftest import failing_names, run_policy
+from mockplan import plan
+from test_aws import _secure as aws_secure
+
+from policies.meta import FRAMEWORKS
+from policies.rules import ALL_RULES, stack
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@pytest.fixture(scope="module")
+def secure() -> dict:
+    return plan(aws_secure)
+
+
+def _insecure() -> None:
+    bucket = aws.s3.Bucket("bad-bucket")
+    aws.s3.BucketServerSideEncryptionConfiguration("bad-sse", bucket=bucket.id, rules=[{
+        "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                    "kms_master_key_id": "arn:aws:kms:us-east-1:999999999999:key/foreign"}}])
+    aws.elasticache.ReplicationGroup("bad-cache", description="x", node_type="cache.t3.micro")
+    aws.kms.Key("bad-key")
+
+
+@pytest.fixture(scope="module")
+def insecure() -> dict:
+    return plan(_insecure)
+
+
+NAMES = [r.meta.name for r in stack.RULES]
+FAILING = {
+    "stateful-resources-protected": {"bad-bucket", "bad-cache", "bad-key"},
+    "stores-encrypted-with-stack-keys": {"bad-sse", "bad-cache"},
+    "data-residency": set(),  # below: needs allowedRegions
+    "data-access-logging": {"bad-bucket"},
+    "cloud-resources-tagged": {"bad-bucket", "bad-cache", "bad-key"},
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_passes_on_secure_program(secure: dict, name: str) -> None:
+    assert run_policy(secure, name, {"allowedRegions": ["us-east-1"]} if name == "data-residency" else None) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fails_on_insecure_program(insecure: dict, name: str) -> None:
+    assert FAILING[name] <= failing_names(insecure, name)
+
+
+def test_data_residency_flags_resources_outside_the_allowed_regions(secure: dict) -> None:
+    failing = failing_names(secure, "data-residency", {"allowedRegions": ["eu-west-1"]})
+    assert {"data", "key", "models"} <= failing
+    assert failing_names(secure, "data-residency") == set()  # no list configured: any region
+
+
+def test_retain_on_delete_counts_as_protection() -> None:
+    import pulumi
+
+    export = plan(lambda: aws.kms.Key("kept", opts=pulumi.ResourceOptions(retain_on_delete=True)))
+    for r in export["deployment"]["resources"]:  # as `pulumi stack export` writes it
+        if r["urn"].endswith("::kept"):
+            r["retainOnDelete"] = True
+    assert failing_names(export, "stateful-resources-protected") == set()
+
+
+# --- Unknown values at preview fail closed --------------------------------------------------------------------
+def _with(export: dict, name: str, mutate) -> dict:  # noqa: ANN001
+    export = copy.deepcopy(export)
+    for r in export["deployment"]["resources"]:
+        if r["urn"].endswith(f"::{name}"):
+            for key in ("inputs", "outputs"):
+                mutate(r[key])
+            return export
+    raise AssertionError(name)
+
+
+def test_unknown_value_fails_a_mandatory_resource_policy_closed(secure: dict) -> None:
+    export = _with(secure, "data-pab", lambda p: p.__setitem__("blockPublicAcls", UNKNOWN))
+    violations = run_policy(export, "aws-s3-block-public-access")
+    assert [v.enforcement for v in violations] == ["mandatory"]
+    assert "`blockPublicAcls`" in violations[0].message and "unknown" in violations[0].message
+
+
+def test_unknown_nested_value_names_its_path(secure: dict) -> None:
+    export = _with(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
+    (violation,) = run_policy(export, "aws-eks-secrets-encryption")
+    assert "`encryptionConfig.provider.keyArn`" in violation.message and "fails closed" in violation.message
+
+
+def test_unknown_key_reference_passes_only_when_wired_to_a_stack_key(secure: dict) -> None:
+    def unknown_key(p: dict) -> None:
+        p["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = UNKNOWN
+
+    wired = _with(secure, "data-sse", unknown_key)
+    assert failing_names(wired, "stores-encrypted-with-stack-keys") == set()
+    unwired = copy.deepcopy(wired)
+    for r in unwired["deployment"]["resources"]:
+        if r["urn"].endswith("::data-sse"):
+            r["propertyDependencies"]["rules"] = []
+    (violation,) = run_policy(unwired, "stores-encrypted-with-stack-keys")
+    assert violation.name == "data-sse" and "unknown" in violation.message
+
+
+def test_unknown_in_one_resource_does_not_hide_others(insecure: dict) -> None:
+    export = _with(insecure, "bad-cache", lambda p: p.__setitem__("kmsKeyId", UNKNOWN))
+    assert {"bad-sse", "bad-cache"} <= failing_names(export, "stores-encrypted-with-stack-keys")
+
+
+# --- Metadata -------------------------------------------------------------------------------------------------
+def test_every_rule_is_well_described() -> None:
+    names = [r.meta.name for r in ALL_RULES]
+    assert len(names) == len(set(names)) >= 60
+    for rule in ALL_RULES:
+        meta = rule.meta
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", meta.name), meta.name
+        assert meta.description[0].isupper() and meta.description.endswith("."), meta.name
+        assert meta.severity in ("low", "medium", "high", "critical")
+        assert meta.remediation and meta.controls, meta.name
+        assert set(meta.controls) <= set(FRAMEWORKS), meta.name
+        json.dumps(dict(meta.config or {}))
+
+
+def test_every_rule_has_pass_and_fail_cases() -> None:
+    import test_aws
+    import test_azure
+    import test_gcp
+    import test_kubernetes_ai
+
+    covered = set(test_aws.FAILING) | set(test_azure.FAILING) | set(test_gcp.FAILING) | set(
+        test_kubernetes_ai.FAILING) | set(FAILING)
+    assert covered == {r.meta.name for r in ALL_RULES}
