@@ -25,6 +25,15 @@ COMPONENT_SERVING = "serving"
 COMPONENT_DRIFT = "drift-monitor"
 COMPONENT_FEATURE_SERVER = "feature-server"
 
+# --- Annotations -----------------------------------------------------------------------------------
+# An explicit allow for public exposure (load balancers, public gateways); the packs flag public
+# exposure without it.
+ALLOW_PUBLIC_ANNOTATION = "aienv.io/allow-public"
+# The model a serving pod runs, so the packs can check it fits the GPU memory the pod requests.
+MODEL_PARAMS_ANNOTATION = "aienv.io/model-params-billion"
+MODEL_PRECISION_ANNOTATION = "aienv.io/model-precision"
+MODEL_MEMORY_ANNOTATION = "aienv.io/model-memory-gib"
+
 # --- GPU scheduling --------------------------------------------------------------------------------
 # Every GPU pool carries this taint; every GPU workload tolerates it and selects GPU_TYPE_LABEL.
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -37,8 +46,14 @@ SERVING_NAMESPACE = "aienv-serving"
 FEATURES_NAMESPACE = "aienv-features"
 MONITORING_NAMESPACE = "aienv-monitoring"
 GPU_NAMESPACE = "gpu-operator"
+# Prometheus runs node-exporter, which needs host access: its namespace is `privileged`, apart from workloads.
+PROMETHEUS_NAMESPACE = "aienv-prometheus"
 GATEWAY_NAMESPACE = "envoy-gateway-system"
 AUTOSCALER_NAMESPACE = "kube-system"
+
+# --- Images --------------------------------------------------------------------------------------
+# Registry repository for the platform's helper images (bucket sync tools, python, Feast).
+TOOLS_FAMILY = "aienv-tools"
 
 # --- Cloud tags / labels ---------------------------------------------------------------------------
 # Keys are valid on all three clouds (GCP labels allow only [a-z0-9_-]).

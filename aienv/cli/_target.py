@@ -136,7 +136,7 @@ def _plan_spec(args: argparse.Namespace, progress: ProgressFn | None,
         packs = [str(getattr(p, "value", p)) for p in compliance.packs]
         if compliance.allowed_regions:
             policy_config["data-residency"] = {"allowedRegions": list(compliance.allowed_regions)}
-    return Target(plan=plan, source=source, kind="spec", default_packs=packs or list(PROGRAM_DEFAULT_PACKS),
+    return Target(plan=plan, source=source, kind="spec", default_packs=packs,
                   policy_config=policy_config)
 
 

@@ -1,4 +1,4 @@
-"""`aienv check (SPEC | --plan FILE)`: run the policy packs on the resource graph, offline.
+"""`aienv check (SPEC | --program DIR | --plan FILE)`: run the policy packs on the resource graph, offline.
 
 Exit codes: 0 no mandatory violation, 1 at least one, 2 bad input (spec, plan file, pack, policy config).
 """
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aienv.cli._target import add_target_arguments, plan_target
 from aienv.errors import AienvError
 
 DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai")
@@ -23,11 +24,8 @@ def register(subparsers: Any) -> None:
         description="Plan the spec offline (or read a plan file: `aienv plan --export`, `pulumi stack export`, "
                     "`pulumi preview --json`) and run the CrossGuard packs' policies on it.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("spec", metavar="SPEC", nargs="?", help="a spec file or a stack name (stacks/<name>.yaml)")
+    source = add_target_arguments(parser)  # SPEC | --program DIR, --var/--vars, --stack, --config, --stack-outputs
     source.add_argument("--plan", metavar="FILE", help="a plan/state/preview JSON file instead of a spec")
-    parser.add_argument("--var", action="append", default=[], metavar="K=V", help="template variable (repeatable)")
-    parser.add_argument("--vars", metavar="FILE", help="YAML/JSON file of template variables")
     parser.add_argument("--pack", action="append", default=[], metavar="P",
                         help="policy pack to run (repeatable; default: the spec's compliance.packs, or "
                              "aienv-security + aienv-ai with --plan)")
@@ -40,30 +38,11 @@ def register(subparsers: Any) -> None:
 
 
 def _spec_inputs(args: argparse.Namespace) -> tuple[Any, list[str], dict[str, dict[str, Any]], str]:
-    """(plan document, default packs, spec-derived policy config, artifact path) for a spec."""
+    """(plan document, default packs, source-derived policy config, artifact path) for a spec or program."""
     from aienv.check import from_export
-    from aienv.cli.plan import parse_vars
 
-    try:
-        from aienv.spec import load_spec
-    except ImportError as exc:  # pragma: no cover - while the loader is being written
-        raise AienvError(f"cannot load specs: {exc}") from exc
-    loaded = load_spec(args.spec, variables=parse_vars(args.var), vars_file=args.vars)
-    spec = loaded.spec
-    from aienv.engine import plan_program
-    from components.environment import build_environment
-
-    def program() -> None:
-        build_environment(spec)
-
-    plan = plan_program(program, project="aienv", stack=str(spec.name))
-    doc = from_export(plan.to_export(), None)
-    compliance = spec.compliance
-    packs = [str(getattr(p, "value", p)) for p in compliance.packs]
-    extra: dict[str, dict[str, Any]] = {}
-    if compliance.allowed_regions:
-        extra["data-residency"] = {"allowedRegions": list(compliance.allowed_regions)}
-    return doc, packs, extra, str(loaded.path)
+    target = plan_target(args)
+    return from_export(target.plan.to_export(), None), target.default_packs, target.policy_config, str(target.source)
 
 
 def run(args: argparse.Namespace) -> int:

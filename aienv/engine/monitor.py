@@ -148,14 +148,15 @@ class RecordingMonitor(MockMonitor):
             inputs=inputs,
             outputs=outputs,
             id=id_ if custom else None,
-            dependencies=list(request.dependencies),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            # Sorted: the SDK sends them from sets, in an order that varies between runs.
+            dependencies=sorted(request.dependencies),
+            property_dependencies={k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())},
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=list(request.ignoreChanges),
-            aliases=[a.replace(_ROOT_QUALIFIER, "::") for a in
-                     [*request.aliasURNs, *(a.urn for a in request.aliases if a.urn)]],
+            aliases=sorted(a.replace(_ROOT_QUALIFIER, "::") for a in
+                           [*request.aliasURNs, *(a.urn for a in request.aliases if a.urn)]),
             additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update),
                                                ("delete", timeouts.delete)) if v},
@@ -191,7 +192,7 @@ class RecordingMonitor(MockMonitor):
         outputs = {**inputs, **computed}
         rec = RecordedResource(urn=urn, type=type_, name=request.name, custom=True, parent=request.parent or None,
                                provider=provider, inputs=inputs, outputs=outputs, id=request.id,
-                               dependencies=list(request.dependencies), external=True,
+                               dependencies=sorted(request.dependencies), external=True,
                                spec_field=current_spec_field())
         self._add(rec)
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, request.id, outputs)

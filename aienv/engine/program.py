@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -50,7 +51,7 @@ _DECLARATION_KEYS = {"type", "description", "default", "secret", "items", "value
 # Import names whose distribution is named differently (the common ones in infrastructure code).
 _DISTRIBUTION_OF = {
     "yaml": "pyyaml", "pil": "pillow", "sklearn": "scikit-learn", "dateutil": "python-dateutil",
-    "dotenv": "python-dotenv", "jwt": "pyjwt", "kubernetes": "kubernetes", "google": "google-cloud",
+    "dotenv": "python-dotenv", "jwt": "pyjwt", "google": "google-cloud",
     "bs4": "beautifulsoup4", "attr": "attrs", "nacl": "pynacl", "crypto": "pycryptodome",
     "OpenSSL": "pyopenssl", "git": "gitpython", "magic": "python-magic",
 }
@@ -272,9 +273,9 @@ def load_stack_config(project: PulumiProject, stack: str,
     if file.is_file():
         top = _yaml_mapping(file)
         config_node = top.get("config")
-        if config_node is not None and not isinstance(config_node, yaml.MappingNode):
-            if not (isinstance(config_node, yaml.ScalarNode) and _raw_scalar(config_node) == ""):
-                raise AienvError(f"{display_path(file)}: `config:` must be a mapping of keys to values")
+        empty = isinstance(config_node, yaml.ScalarNode) and _raw_scalar(config_node) == ""
+        if config_node is not None and not isinstance(config_node, yaml.MappingNode) and not empty:
+            raise AienvError(f"{display_path(file)}: `config:` must be a mapping of keys to values")
         entries = config_node.value if isinstance(config_node, yaml.MappingNode) else []
         for key_node, value_node in entries:
             key = qualify_key(str(key_node.value), project.name)
@@ -353,8 +354,9 @@ def _is_under(path: str | None, root: Path) -> bool:
 
 def _module_paths(module: ModuleType) -> list[str]:
     paths = [getattr(module, "__file__", None) or ""]
-    paths += list(getattr(module, "__path__", None) or [])
-    return [p for p in paths if p]
+    with contextlib.suppress(KeyError, TypeError):  # a namespace package whose parent is gone
+        paths += list(getattr(module, "__path__", None) or [])
+    return [p for p in paths if isinstance(p, str) and p]
 
 
 def _top_level_names(folder: Path) -> set[str]:
@@ -375,11 +377,17 @@ def _language_host(project: PulumiProject) -> Iterator[None]:
     path = list(sys.path)
     argv = list(sys.argv)
     bytecode = sys.dont_write_bytecode
-    shadowed = _top_level_names(project.workdir)
+    # Loaded modules of the names the program folder provides, loaded from elsewhere, step aside for
+    # the program's own; those loaded from the program folder itself (a program planning its own
+    # project, like aienv's) are the same code and stay.
+    shadowed = {name for name in _top_level_names(project.workdir)
+                if name in sys.modules and not any(_is_under(p, project.workdir)
+                                                   for p in _module_paths(sys.modules[name]))}
     hidden = {name: mod for name, mod in sys.modules.items() if name.partition(".")[0] in shadowed}
     for name in hidden:
         del sys.modules[name]
     before = set(sys.modules)
+    kept_tops = {name for name in before if "." not in name}
     os.chdir(project.workdir)
     sys.path.insert(0, str(project.workdir))
     sys.argv = [str(project.main)]
@@ -393,10 +401,13 @@ def _language_host(project: PulumiProject) -> Iterator[None]:
         sys.path[:] = path
         sys.argv = argv
         sys.dont_write_bytecode = bytecode
-        for name in [n for n in sys.modules if n not in before]:
-            module = sys.modules[name]
-            if name.partition(".")[0] in shadowed or any(_is_under(p, project.root) for p in _module_paths(module)):
-                del sys.modules[name]
+        # The program's modules leave; new submodules of packages that were loaded before stay.
+        leaving = [name for name, module in list(sys.modules.items())
+                   if name not in before and name.partition(".")[0] not in kept_tops
+                   and (name.partition(".")[0] in shadowed
+                        or any(_is_under(p, project.root) for p in _module_paths(module)))]
+        for name in leaving:
+            del sys.modules[name]
         sys.modules.update(hidden)
         for key in [k for k in sys.path_importer_cache if _is_under(k, project.root)]:
             del sys.path_importer_cache[key]
@@ -495,11 +506,14 @@ def _missing_config(exc: Any, where: str, config: StackConfig, stack: str,
     yaml_key = name if ns == project.name else key
     file = display_path(config.file)
     secret = " --secret" if exc.secret else ""
+    if config.file.is_file():
+        fix = f"add `{yaml_key}: <value>` under `config:` in {file}"
+    else:
+        fix = f"create {file} with `config: {{{yaml_key}: <value>}}`"
     lines = [
         f"{where}: missing required configuration value `{key}` for stack `{short_stack_name(stack)}`",
-        f"  add it to {file}:  config: {{{yaml_key}: <value>}}"
-        + (" (exists: no)" if not config.file.is_file() else ""),
-        f"  or pass --config {key}=<value> (with the CLI: pulumi config set{secret} {yaml_key} <value>)",
+        f"  {fix} (or run: pulumi config set{secret} {yaml_key} <value>)",
+        f"  or pass --config {key}=<value>",
     ]
     return ProgramError("\n".join(lines), cause=exc)
 

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import gc
+import heapq
 import logging
 import os
 import sys
@@ -27,7 +28,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import set_mocks
 from pulumi.runtime.stack import run_in_stack
 
-from aienv.engine.model import STACK_REFERENCE_TYPE, STACK_TYPE, Plan, ProgramError
+from aienv.engine.model import STACK_REFERENCE_TYPE, STACK_TYPE, Plan, ProgramError, RecordedResource
 from aienv.engine.monitor import EngineMocks, ProgressFn, RecordingMonitor
 from aienv.engine.outputs import MockContext
 from aienv.errors import AienvError, current_spec_field
@@ -159,8 +160,40 @@ def plan_program(
     if error is not None:
         raise _to_program_error(error, monitor)
     diagnostics.messages.extend(_unresolved_stack_references(monitor, context))
-    return Plan(project=project, stack=stack, resources=monitor.records, outputs=monitor.stack_outputs,
+    return Plan(project=project, stack=stack, resources=stable_order(monitor.records), outputs=monitor.stack_outputs,
                 invokes=monitor.invokes, diagnostics=diagnostics.messages)
+
+
+def stable_order(records: list[RecordedResource]) -> list[RecordedResource]:
+    """The records in a deterministic topological order: the stack first, then by URN among the ready.
+
+    Registration order follows asyncio task completion, which varies from run to run (the SDK
+    gathers dependencies from sets); state documents only need every resource after its parent,
+    provider and dependencies.
+    """
+    present = {r.urn for r in records}
+    needs: dict[str, set[str]] = {}
+    users: dict[str, list[str]] = {}
+    for r in records:
+        edges = {r.parent, r.provider.rsplit("::", 1)[0] if r.provider else None, *r.dependencies,
+                 *(u for urns in r.property_dependencies.values() for u in urns)}
+        needs[r.urn] = {u for u in edges if u in present and u != r.urn}
+        for u in needs[r.urn]:
+            users.setdefault(u, []).append(r.urn)
+    by_urn = {r.urn: r for r in records}
+    ready = [(r.type != STACK_TYPE, r.urn) for r in records if not needs[r.urn]]
+    heapq.heapify(ready)
+    ordered: list[RecordedResource] = []
+    while ready:
+        _, urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for user in users.get(urn, ()):
+            needs[user].discard(urn)
+            if not needs[user]:
+                heapq.heappush(ready, (by_urn[user].type != STACK_TYPE, user))
+    if len(ordered) != len(records):  # a cycle (cannot happen in a real graph): keep registration order
+        return list(records)
+    return ordered
 
 
 def _unresolved_stack_references(monitor: RecordingMonitor, context: MockContext) -> list[tuple[str, str]]:

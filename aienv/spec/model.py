@@ -232,8 +232,9 @@ class Canary(Model):
 class Auth(Model):
     """How callers authenticate at the gateway."""
 
-    mode: Literal["none", "api_key", "jwt"] = Field(default="none", description="`api_key`, `jwt` (OIDC) or "
-                                                                                "`none` (only for `cluster` exposure).")
+    mode: Literal["none", "api_key", "jwt"] = Field(
+        default="api_key", description="`api_key` (default), `jwt` (OIDC) or `none`. `none` is possible only for "
+                                       "`cluster` exposure and is an insecure choice the packs flag.")
     issuer: str | None = Field(default=None, pattern=r"^https://", description="JWT issuer URL (for `jwt`).")
     audiences: list[str] = Field(default_factory=list, description="Accepted JWT audiences (for `jwt`).")
     jwks_uri: str | None = Field(default=None, pattern=r"^https://", description="JWKS URL (for `jwt`). "
@@ -253,9 +254,11 @@ class ModelEndpoint(Model):
     name: DnsName = Field(description="Endpoint name, unique in the spec.")
     runtime: Runtime = Field(default=Runtime.vllm, description="`vllm` (OpenAI-compatible server), `triton` "
                                                                "(model repository) or `custom` (`image` and `args`).")
-    image: str | None = Field(default=None, description="Container image (repository path and tag or digest). "
-                                                        "Required for `custom`; default per runtime otherwise, "
-                                                        "pulled through the environment's registry.")
+    image: str | None = Field(default=None, description="Image name with a tag or digest inside its family "
+                                                        "repository (e.g. `vllm-openai:v0.11.0` or "
+                                                        "`vllm-openai@sha256:...`), pulled through the environment's "
+                                                        "registry. Required for `custom`; default per runtime "
+                                                        "otherwise. `latest` is not allowed.")
     image_family: DnsName | None = Field(default=None, description="Container registry repository the image lives "
                                                                    "in. Default: the runtime name (`custom` uses the "
                                                                    "endpoint name).")
@@ -395,10 +398,22 @@ class DriftSpec(Model):
     window_hours: int = Field(default=24, ge=1, le=720, description="Recent window compared with the baseline.")
 
 
+class SmtpSpec(Model):
+    """The mail relay Alertmanager sends email alerts through."""
+
+    smarthost: str = Field(pattern=r"^[A-Za-z0-9.-]+:\d{2,5}$", description="Relay `host:port` (TLS required).")
+    from_address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="Sender address of alert emails.")
+    username: str | None = Field(default=None, description="SMTP user, when the relay needs authentication "
+                                                           "(the password is read from the cluster secret "
+                                                           "`alertmanager-smtp` in the monitoring namespace).")
+
+
 class MonitoringSpec(Model):
     """Metrics, alerts, dashboards and drift."""
 
     alert_routes: list[AlertRoute] = Field(default_factory=list, description="Alert destinations.")
+    smtp: SmtpSpec | None = Field(default=None, description="Mail relay for email routes (required when a route "
+                                                            "is `email`).")
     thresholds: Thresholds = Field(default_factory=Thresholds, description="Alert thresholds.")
     drift: DriftSpec = Field(default_factory=DriftSpec, description="Drift detection.")
     retention_days: int = Field(default=15, ge=1, le=400, description="Prometheus metric retention.")

@@ -8,6 +8,7 @@ sees every problem at once.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -19,6 +20,8 @@ Path = tuple[str | int, ...]
 Problem = tuple[Path, str]
 
 AZURE_MAX_NAME = 20
+# AWS Budgets and Azure consumption budgets take at most five notifications each.
+BUDGET_NOTIFICATION_LIMITS = {"aws": 5, "azure": 5}
 
 
 def check(spec: StackSpec) -> list[Problem]:
@@ -73,6 +76,9 @@ def _network(spec: StackSpec) -> Iterator[Problem]:
         yield ("network", "cidr"), "is not a private range; use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
     if spec.network.egress == "none" and spec.model_endpoints and spec.cloud.provider == "azure":
         yield ("network", "egress"), "`none` needs an egress firewall on AKS for node bootstrap; use `nat`"
+    elif spec.network.egress == "none" and not spec.network.private_endpoints:
+        yield (("network", "egress"), "is `none` while private_endpoints is false: nodes could reach neither the "
+                                      "internet nor the cloud's services; use `nat` or turn private_endpoints on")
 
 
 def _cluster(spec: StackSpec) -> Iterator[Problem]:
@@ -164,8 +170,27 @@ def _endpoints(spec: StackSpec) -> Iterator[Problem]:
                 yield (*at, "auth", "issuer"), "is required when auth.mode is `jwt`"
             if not ep.auth.audiences:
                 yield (*at, "auth", "audiences"), "needs at least one audience when auth.mode is `jwt`"
+        for key, image in (("image", ep.image), ("canary.image", ep.canary.image if ep.canary else None)):
+            if image is None:
+                continue
+            problem = _image_problem(image)
+            if problem:
+                yield (*at, *key.split(".")), problem
         if ep.canary is not None and ep.canary.version == ep.model.version and not ep.canary.image:
             yield (*at, "canary", "version"), "is the stable version; a canary must serve another version or image"
+
+
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?"
+                    r"(@sha256:[a-f0-9]{64})?$")
+
+
+def _image_problem(image: str) -> str | None:
+    match = _IMAGE.match(image)
+    if match is None:
+        return f"`{image}` is not an image reference (`name:tag` or `name@sha256:<64 hex>`)"
+    if "@sha256:" not in image and match.group("tag") in (None, "latest"):
+        return f"`{image}` must be pinned to a version tag or a digest, not `latest` or no tag"
+    return None
 
 
 def _feature_store(spec: StackSpec) -> Iterator[Problem]:
@@ -197,6 +222,10 @@ def _budget(spec: StackSpec) -> Iterator[Problem]:
     thresholds = spec.budget.alert_thresholds_percent
     if thresholds != sorted(set(thresholds)):
         yield ("budget", "alert_thresholds_percent"), "must be increasing without repeats, e.g. [50, 80, 100]"
+    limit = BUDGET_NOTIFICATION_LIMITS.get(spec.cloud.provider)
+    if limit is not None and len(thresholds) > limit:
+        yield (("budget", "alert_thresholds_percent"),
+               f"has {len(thresholds)} thresholds; {spec.cloud.provider} budgets allow at most {limit} notifications")
     if spec.cloud.provider == "gcp" and not spec.gcp.billing_account:
         yield ("gcp", "billing_account"), "is required on GCP when `budget` is set (budgets belong to a billing account)"
 
@@ -224,5 +253,9 @@ def _monitoring(spec: StackSpec) -> Iterator[Problem]:
             yield (*at, "target"), "is not an email address"
         if route.kind != "email" and not route.target.startswith("https://"):
             yield (*at, "target"), f"must be an https:// URL for a {route.kind} route"
+    emails = [i for i, r in enumerate(spec.monitoring.alert_routes) if r.kind == "email"]
+    if emails and spec.monitoring.smtp is None:
+        yield (("monitoring", "alert_routes", emails[0], "kind"),
+               "is `email` but monitoring.smtp is not set; give the mail relay alerts are sent through")
     if spec.is_prod and spec.model_endpoints and not spec.monitoring.alert_routes:
         yield ("monitoring", "alert_routes"), "is empty in prod; alerts would reach nobody — add a route"

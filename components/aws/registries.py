@@ -1,4 +1,4 @@
-"""ECR repositories per image family and SageMaker model package groups per model endpoint."""
+"""ECR repositories, one per `<family>/<image>` the environment pulls, and SageMaker model package groups."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from aienv import images
 from components.aws._common import AwsEnv, child, stateful
 
 UNTAGGED_IMAGE_DAYS = 14
@@ -21,7 +22,7 @@ class RegistriesArgs:
 
 
 class Registries(pulumi.ComponentResource):
-    """`aienv:aws:Registries`: `<env>/<family>` ECR repositories and `<env>-<endpoint>` model package groups."""
+    """`aienv:aws:Registries`: `<env>/<family>/<image>` ECR repositories and `<env>-<endpoint>` model package groups."""
 
     repositories: dict[str, aws.ecr.Repository]
     model_package_groups: dict[str, aws.sagemaker.ModelPackageGroup]
@@ -33,10 +34,13 @@ class Registries(pulumi.ComponentResource):
         spec = env.spec
         container = spec.registries.container
         self.repositories = {}
-        for family in spec.image_families():
+        # ECR holds one image per repository: one repository per `<family>/<image>` the environment pulls.
+        for path in images.repository_paths(spec):
+            family = path.replace("/", "-")
             repo = aws.ecr.Repository(f"{name}-{family}", aws.ecr.RepositoryArgs(
-                # Pinned: images are addressed as <registry_url>/<family>; replaced only after the old one is gone.
-                name=f"{spec.name}/{family}",
+                # Pinned: images are addressed as <registry_url>/<family>/<image>; replaced only after the old one
+                # is gone.
+                name=f"{spec.name}/{path}",
                 image_tag_mutability="IMMUTABLE" if container.immutable_tags else "MUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
                     scan_on_push=container.scan_on_push),
@@ -45,7 +49,7 @@ class Registries(pulumi.ComponentResource):
                     if args.registry_key_arn is not None else
                     aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
                 force_delete=False,
-                tags=env.tags(f"ecr-{family}", **{"aienv-image-family": family}),
+                tags=env.tags(f"ecr-{family}", **{"aienv-image-family": path.split("/", 1)[0]}),
             ), stateful(self, spec, delete_before_replace=True))
             aws.ecr.LifecyclePolicy(f"{name}-{family}-lifecycle", aws.ecr.LifecyclePolicyArgs(
                 repository=repo.name,

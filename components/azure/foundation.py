@@ -144,14 +144,14 @@ class AzureFoundation(pulumi.ComponentResource):
         targets = [
             DiagnosticTarget("aks", self.cluster.cluster.id, categories=AKS_LOG_CATEGORIES),
             DiagnosticTarget("vault", self.keys.vault.id, categories=("AuditEvent",)),
-            DiagnosticTarget("acr", self.registries.acr.id,
-                             categories=("ContainerRegistryRepositoryEvents", "ContainerRegistryLoginEvents")),
+            # `allLogs` rather than today's category list, so categories Azure adds later are kept too.
+            DiagnosticTarget("acr", self.registries.acr.id, category_groups=("allLogs",)),
             DiagnosticTarget("mlw", self.registries.workspace.id, category_groups=("allLogs",)),
         ]
         for role, account in self.storage.accounts.items():
             targets.append(DiagnosticTarget(
                 f"storage-{role}", pulumi.Output.concat(account.id, "/blobServices/default"),
-                categories=("StorageRead", "StorageWrite", "StorageDelete"), all_metrics=False))
+                category_groups=("allLogs",), all_metrics=False))
         if self.feature_store is not None:
             targets.append(DiagnosticTarget("features", self.feature_store.workspace.id, category_groups=("allLogs",)))
             if self.feature_store.cache is not None:

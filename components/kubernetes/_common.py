@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from aienv import conventions as c
+from aienv import images
 from aienv.errors import ComponentInputError
 
 # --- pinned Helm charts ------------------------------------------------------------------------------
@@ -57,18 +58,12 @@ CHARTS: dict[str, ChartRef] = {
 # --- namespaces the layer adds besides the shared ones in aienv.conventions -------------------------
 # kube-prometheus-stack runs node-exporter (hostNetwork/hostPID), so it cannot share the restricted
 # MONITORING_NAMESPACE where the drift jobs and the Pushgateway run.
-PROMETHEUS_NAMESPACE = "aienv-prometheus"
+PROMETHEUS_NAMESPACE = c.PROMETHEUS_NAMESPACE
 
 # Repository (in the environment's registry) for the layer's helper images: bucket sync tools,
 # the drift job's Python, the Feast feature server.
-TOOLS_FAMILY = "aienv-tools"
-TOOL_IMAGES = {
-    "aws": "aws-cli:2.31.13",
-    "gcp": "cloud-sdk:541.0.0-slim",
-    "azure": "azcopy:10.30.1",
-    "python": "python:3.12.11-slim",
-    "feast": "feature-server:0.49.0",
-}
+TOOLS_FAMILY = c.TOOLS_FAMILY
+TOOL_IMAGES = images.TOOL_IMAGES
 
 # Metrics the HPA and the alerts read (see observability.py for the adapter rules).
 GPU_UTIL_METRIC = "DCGM_FI_DEV_GPU_UTIL"

@@ -27,7 +27,7 @@ ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_CLASS = "aienv"
 EXPOSURE_LABEL = "aienv.io/exposure"
-ALLOW_PUBLIC_ANNOTATION = "aienv.io/allow-public"
+ALLOW_PUBLIC_ANNOTATION = c.ALLOW_PUBLIC_ANNOTATION
 
 # Annotations that make the proxy's LoadBalancer service private (internal) or public, per cloud.
 LB_ANNOTATIONS: dict[str, dict[str, dict[str, str]]] = {

@@ -76,9 +76,6 @@ class ObservabilityArgs:
     monitoring: MonitoringSpec
     storage_class: str
     labels: Mapping[str, str] = field(default_factory=dict)
-    # The spec has no SMTP relay yet; email routes use this one (see docs/kubernetes.md).
-    smtp_smarthost: str = "smtp.invalid:587"
-    smtp_from: str = "alertmanager@aienv.invalid"
     depends_on: Sequence[pulumi.Resource] = ()
 
 
@@ -102,12 +99,22 @@ def receiver(route: AlertRoute) -> dict[str, Any]:
     return {"name": route.name, "webhook_configs": [{"url": route.target, "send_resolved": True}]}
 
 
-def alertmanager_config(monitoring: MonitoringSpec, smarthost: str, sender: str) -> AlertmanagerConfigValues:
+# The operator mounts `alertmanagerSpec.secrets` under /etc/alertmanager/secrets/<secret>/.
+SMTP_SECRET = "alertmanager-smtp"
+
+
+def alertmanager_config(monitoring: MonitoringSpec) -> AlertmanagerConfigValues:
     routes = [{"receiver": r.name, "matchers": [f'severity=~"{"|".join(r.severities)}"'], "continue": True}
               for r in monitoring.alert_routes]
+    global_: dict[str, Any] = {"resolve_timeout": "5m"}
+    if monitoring.smtp is not None:  # the spec rules require it whenever a route is `email`
+        global_.update(smtp_smarthost=monitoring.smtp.smarthost, smtp_from=monitoring.smtp.from_address,
+                       smtp_require_tls=True)
+        if monitoring.smtp.username:
+            global_.update(smtp_auth_username=monitoring.smtp.username,
+                           smtp_auth_password_file=f"/etc/alertmanager/secrets/{SMTP_SECRET}/password")
     return {
-        "global_": {"resolve_timeout": "5m", "smtp_smarthost": smarthost, "smtp_from": sender,
-                    "smtp_require_tls": True},
+        "global_": global_,
         "route": {"receiver": "null", "group_by": ["alertname", "endpoint", "severity"], "group_wait": "30s",
                   "group_interval": "5m", "repeat_interval": "4h", "routes": routes},
         "receivers": pulumi.Output.secret([{"name": "null"}, *(receiver(r) for r in monitoring.alert_routes)]),
@@ -178,14 +185,16 @@ class Observability(pulumi.ComponentResource):
                                        "searchNamespace": "ALL"}},
             "defaultDashboardsTimezone": "utc",
         }
-        self.alertmanager_config = alertmanager_config(mon, args.smtp_smarthost, args.smtp_from)
+        self.alertmanager_config = alertmanager_config(mon)
         am_storage = {"volumeClaimTemplate": {"spec": {**pvc, "resources": {"requests": {"storage": "10Gi"}}}}}
         kps_values: dict[str, Any] = {
             "fullnameOverride": KPS_FULLNAME,
             "commonLabels": labels,
             "prometheus": {"prometheusSpec": dict(prometheus_spec)},
             "alertmanager": {"config": _plain(self.alertmanager_config),
-                             "alertmanagerSpec": {"replicas": 2 if args.prod else 1, "storage": am_storage}},
+                             "alertmanagerSpec": {"replicas": 2 if args.prod else 1, "storage": am_storage,
+                                                  "secrets": [SMTP_SECRET] if mon.smtp and mon.smtp.username
+                                                  else []}},
             "grafana": dict(grafana),
         }
         self.prometheus_stack = k8s.helm.v3.Release(

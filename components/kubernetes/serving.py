@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from aienv import conventions as c
+from aienv import images
 from aienv.errors import ComponentInputError
 from aienv.gpus import BYTES_PER_PARAM
 from aienv.spec.model import Exposure, GpuPool, Runtime
@@ -25,7 +26,7 @@ from components.kubernetes import _common as common
 from components.kubernetes.gateway import ENVOY_API, GATEWAY_API, gateway_name, listener_name
 
 # Default server images (pulled through the environment's registry, `<registry>/<family>/<image>`).
-DEFAULT_IMAGES = {Runtime.vllm: "vllm-openai:v0.11.0", Runtime.triton: "tritonserver:25.09-py3"}
+DEFAULT_IMAGES = images.DEFAULT_SERVER_IMAGES
 SERVING_UID = 1000
 SERVICE_PORT = 80
 METRICS_SERVICE_PORT = 9090
@@ -85,6 +86,14 @@ class ModelEndpointArgs:
 
 def label_value(value: str) -> str:
     return _LABEL_VALUE_BAD.sub("-", value)[:63].strip("-._") or "none"
+
+
+def model_annotations(ep: EndpointSpec, version: str) -> dict[str, str]:
+    """What the pod serves; with the size known, the packs check the model fits the GPUs requested."""
+    out = {"aienv.io/model-version": version, c.MODEL_PRECISION_ANNOTATION: ep.model.precision}
+    if ep.model.size_billion_params is not None:
+        out[c.MODEL_PARAMS_ANNOTATION] = f"{ep.model.size_billion_params:g}"
+    return out
 
 
 def image_family(ep: EndpointSpec) -> str:
@@ -217,8 +226,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                         type="RollingUpdate",
                         rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0)),
                     template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations={
-                            "aienv.io/model-version": track.version}),
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels,
+                                                            annotations=model_annotations(ep, track.version)),
                         spec=self._pod_spec(args, track, shape, pools))),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, self.service_account],
                                             ignore_changes=["spec.replicas"],  # the HPA owns it

@@ -26,7 +26,9 @@ from aienv.conventions import (
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TYPE_LABEL,
-    LABEL_PREFIX,
+    MODEL_MEMORY_ANNOTATION,
+    MODEL_PARAMS_ANNOTATION,
+    MODEL_PRECISION_ANNOTATION,
     TAG_TIER,
 )
 from policies import meta as m
@@ -57,11 +59,6 @@ AUTH_POLICY_TYPES = frozenset({
     "kubernetes:security.istio.io/v1beta1:RequestAuthentication",
 })
 AUTH_KEYS = ("jwt", "apiKeyAuth", "basicAuth", "oidc", "extAuth", "jwtRules")
-
-# Annotations on serving workloads that describe the model (built from the shared label prefix).
-MODEL_MEMORY_ANNOTATION = f"{LABEL_PREFIX}/model-memory-gib"
-MODEL_PARAMS_ANNOTATION = f"{LABEL_PREFIX}/model-params-billion"
-MODEL_PRECISION_ANNOTATION = f"{LABEL_PREFIX}/model-precision"
 
 _MACHINE_GPUS: dict[str, tuple[str, int]] = {
     shape.machine_type: (gpu.name, shape.gpus)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from aienv.conventions import COMPONENT_LABEL, COMPONENT_SERVING, LABEL_PREFIX
+from aienv.conventions import ALLOW_PUBLIC_ANNOTATION, COMPONENT_LABEL, COMPONENT_SERVING
 from policies import meta as m
 from policies.meta import RuleMeta
 from policies.rules._base import get, guarded, items, number, resource_rule, stack_rule, subject
@@ -38,7 +38,7 @@ POD_SPEC_PATHS: dict[str, str] = {
 WORKLOADS = frozenset(POD_SPEC_PATHS)
 
 # Annotation that explicitly allows a public load balancer (built from the shared label prefix).
-PUBLIC_ANNOTATION = f"{LABEL_PREFIX}/public"
+PUBLIC_ANNOTATION = ALLOW_PUBLIC_ANNOTATION
 INTERNAL_LB_ANNOTATIONS: dict[str, tuple[str, ...]] = {
     "service.beta.kubernetes.io/aws-load-balancer-scheme": ("internal",),
     "service.beta.kubernetes.io/aws-load-balancer-internal": ("true", "0.0.0.0/0"),

@@ -24,7 +24,7 @@ def test_audit_logs_off_removes_the_trail(variant) -> None:
 
 def test_log_groups_are_encrypted_and_retained_as_the_spec_says(prod: AwsPlan, variant) -> None:
     for group in prod.of("LogGroup"):
-        assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:") and group.inputs["retentionInDays"] == 365
+        assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:") and group.inputs["retentionInDays"] == 2192  # prod-aws: HIPAA six years
         assert group.inputs["deletionProtectionEnabled"] is True
     plan = variant("dev-aws", {"monitoring": {"log_retention_days": 100}})
     assert {g.inputs["retentionInDays"] for g in plan.of("LogGroup")} == {120}  # next value CloudWatch accepts

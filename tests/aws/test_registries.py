@@ -1,13 +1,18 @@
-"""Registries: ECR per image family (immutable, scanned, KMS) and a model package group per endpoint."""
+"""Registries: ECR per image path (immutable, scanned, KMS) and a model package group per endpoint."""
 
 from __future__ import annotations
+
+from aienv.images import repository_paths
 
 from .awsplan import AwsPlan
 
 
-def test_one_locked_down_repository_per_image_family(prod: AwsPlan) -> None:
+def test_one_locked_down_repository_per_image_path(prod: AwsPlan) -> None:
     repos = {r.inputs["name"]: r for r in prod.of("Repository")}
-    assert set(repos) == {f"prod-aws/{f}" for f in prod.spec.image_families()} == {"prod-aws/vllm", "prod-aws/triton"}
+    # ECR holds one image per repository: every `<family>/<image>` the cluster pulls has its own.
+    assert set(repos) == {f"prod-aws/{p}" for p in repository_paths(prod.spec)} == {
+        "prod-aws/vllm/vllm-openai", "prod-aws/triton/tritonserver", "prod-aws/aienv-tools/aws-cli",
+        "prod-aws/aienv-tools/python", "prod-aws/aienv-tools/feature-server"}
     for repo in repos.values():
         assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
         assert repo.inputs["imageScanningConfiguration"]["scanOnPush"] is True
@@ -19,14 +24,16 @@ def test_one_locked_down_repository_per_image_family(prod: AwsPlan) -> None:
 
 def test_extra_image_families_add_repositories(variant) -> None:
     plan = variant("dev-aws", {"registries": {"container": {"image_families": ["embedder", "vllm"]}}})
-    assert sorted(r.inputs["name"] for r in plan.of("Repository")) == ["dev-aws/embedder", "dev-aws/vllm"]
+    names = sorted(r.inputs["name"] for r in plan.of("Repository"))
+    assert "dev-aws/embedder" in names and "dev-aws/vllm" in names  # extra repositories beside the images
+    assert "dev-aws/vllm/vllm-openai" in names
 
 
 def test_mutable_tags_and_no_scan_when_asked(variant) -> None:
     plan = variant("dev-aws", {"registries": {"container": {"immutable_tags": False, "scan_on_push": False}}})
-    repo = plan.one("Repository")
-    assert repo.inputs["imageTagMutability"] == "MUTABLE"
-    assert repo.inputs["imageScanningConfiguration"]["scanOnPush"] is False
+    for repo in plan.of("Repository"):
+        assert repo.inputs["imageTagMutability"] == "MUTABLE"
+        assert repo.inputs["imageScanningConfiguration"]["scanOnPush"] is False
 
 
 def test_model_package_group_per_endpoint_points_at_the_artifact_bucket(prod: AwsPlan) -> None:

@@ -157,7 +157,9 @@ def test_exposure_picks_the_gateway(aws: Plan) -> None:
 def test_authentication_at_the_gateway(aws: Plan) -> None:
     policies = {plain(r.inputs)["spec"]["targetRefs"][0]["name"]: plain(r.inputs)["spec"]
                 for r in of_type(aws, SECURITY_POLICY)}
-    assert set(policies) == {"chat", "summarize"}  # rerank is cluster-only with auth none
+    # rerank is cluster-only and sets no auth: it gets the default, an API key.
+    assert set(policies) == {"chat", "summarize", "rerank"}
+    assert "apiKeyAuth" in policies["rerank"]
     jwt = policies["chat"]["jwt"]["providers"][0]
     assert jwt["issuer"] == "https://login.example.com" and jwt["audiences"] == ["chat-api"]
     assert jwt["remoteJWKS"]["uri"] == "https://login.example.com/.well-known/jwks.json"

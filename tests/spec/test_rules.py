@@ -217,3 +217,60 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     data["budget"]["gpu_quota"]["nvidia-l4"] = 1
     data["network"]["cidr"] = "8.8.0.0/16"
     assert len(problems(tmp_path, data)) == 3
+
+
+def test_endpoints_authenticate_by_default() -> None:
+    spec = load_spec(STACKS / "prod-aws.yaml").spec
+    rerank = next(e for e in spec.model_endpoints if e.name == "rerank")
+    assert rerank.auth.mode == "api_key"  # not set in the spec: the secure default
+
+
+@pytest.mark.parametrize("image, expected", [
+    ("vllm-openai:latest", "must be pinned to a version tag or a digest"),
+    ("vllm-openai", "must be pinned to a version tag or a digest"),
+    ("Bad Image!", "is not an image reference"),
+])
+def test_images_must_be_pinned(tmp_path: Path, image: str, expected: str) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["image"] = image
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[0].image" and expected in message
+
+
+def test_canary_image_must_be_pinned(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["canary"]["image"] = "vllm-openai:latest"
+    path, _ = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[0].canary.image"
+
+
+def test_digest_pinned_image_is_accepted(tmp_path: Path) -> None:
+    data = reference("prod-aws.yaml")
+    data["model_endpoints"][0]["image"] = "vllm-openai@sha256:" + "ab" * 32
+    assert problems(tmp_path, data) == []
+
+
+def test_email_routes_need_a_mail_relay(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["monitoring"]["smtp"]
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "monitoring.alert_routes[1].kind",
+        "is `email` but monitoring.smtp is not set; give the mail relay alerts are sent through")
+
+
+def test_budget_notification_limit_per_cloud(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["budget"]["alert_thresholds_percent"] = [10, 20, 40, 60, 80, 100]
+    assert only(tmp_path, "prod-aws.yaml", mutate) == (
+        "budget.alert_thresholds_percent", "has 6 thresholds; aws budgets allow at most 5 notifications")
+    data = reference("prod-gcp.yaml")
+    mutate(data)
+    assert problems(tmp_path, data) == []  # GCP budgets take more threshold rules
+
+
+def test_no_egress_and_no_private_endpoints_is_rejected(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["network"]["egress"] = "none"
+        d["network"]["private_endpoints"] = False
+    path, message = only(tmp_path, "prod-gcp.yaml", mutate)
+    assert path == "network.egress" and "could reach neither" in message
