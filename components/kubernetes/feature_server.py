@@ -85,7 +85,7 @@ class FeatureServer(pulumi.ComponentResource):
         password = k8s.core.v1.Secret(
             f"{name}-redis",
             metadata=common.meta(f"{NAME}-redis", ns, labels),
-            type="Opaque", string_data={"password": pulumi.Output.secret(online.password)},
+            type="Opaque", string_data={"password": online.password},  # a secret Output (contracts)
             opts=after)
         redis_port = common.redis_port(args.cloud, online.port)
         config_text = pulumi.Output.all(online.host, redis_port, args.data_bucket_uri, offline_location).apply(
