@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from aienv.assignments import parse_assignments
 from aienv.engine.model import Plan
 from aienv.engine.monitor import ProgressFn
 from aienv.errors import AienvError
@@ -54,13 +55,7 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, required: bool = Tr
 
 
 def parse_vars(pairs: list[str]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise AienvError(f"--var {pair!r}: expected KEY=VALUE")
-        result[key.strip()] = value
-    return result
+    return parse_assignments(pairs, "--var", "team=nlp")
 
 
 def load_program(spec: str, variables: dict[str, str], vars_file: str | None) -> tuple[str, Callable[[], None]]:

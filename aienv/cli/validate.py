@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from aienv.assignments import parse_assignments
 from aienv.errors import SpecError
-from aienv.spec import load_spec, parse_var_assignments
+from aienv.spec import load_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_var_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    variables = parse_var_assignments(args.var)
+    variables = parse_assignments(args.var, "--var", "team=nlp")
     failed = False
     for ref in args.specs:
         try:

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from aienv.assignments import parse_assignments
 from aienv.engine.model import Plan, ProgramError
 from aienv.engine.monitor import ProgressFn
 from aienv.engine.runner import plan_program
@@ -296,13 +297,7 @@ def load_stack_config(project: PulumiProject, stack: str,
 
 def parse_config_overrides(pairs: list[str]) -> dict[str, str]:
     """`--config KEY=VALUE` pairs (as `pulumi preview --config`)."""
-    result: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise AienvError(f"--config {pair!r}: expected KEY=VALUE (e.g. aws:region=eu-west-1)")
-        result[key.strip()] = value
-    return result
+    return parse_assignments(pairs, "--config", "aws:region=eu-west-1")
 
 
 def load_stack_outputs(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:

@@ -332,16 +332,6 @@ def read_vars_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return doc.data
 
 
-def parse_var_assignments(items: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise SpecError([SpecIssue("--var", None, item, "must be NAME=VALUE")])
-        out[name.strip()] = value
-    return out
-
-
 def load_spec(ref: str | os.PathLike[str], variables: Mapping[str, Any] | None = None,
               vars_file: str | os.PathLike[str] | None = None, *, allow_abstract: bool = False) -> LoadedSpec:
     """Load, merge, render, validate and resolve a spec. Raises `SpecError` with every problem found.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
@@ -50,6 +53,8 @@ SM_DOMAIN = "aws:sagemaker/domain:Domain"
 SM_FEATURE_GROUP = "aws:sagemaker/featureGroup:FeatureGroup"
 SM_DATA_QUALITY = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition"
 SM_MODEL_QUALITY = "aws:sagemaker/modelQualityJobDefinition:ModelQualityJobDefinition"
+VPC = "aws:ec2/vpc:Vpc"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
 
@@ -619,6 +624,53 @@ def iam_trust(args: ResourceValidationArgs) -> Iterator[str]:
                 yield f"{_s(args)} must bind its web-identity trust to a subject (`...:sub` condition)."
 
 
+# Actions that read or change data (objects, keys, feature records, secrets). Granted on `*`, they reach every
+# bucket, key or feature group of the account instead of the workload's own: `workload_permissions: broad`.
+DATA_ACTIONS = (
+    "s3:getobject", "s3:getobjectversion", "s3:putobject", "s3:deleteobject", "s3:listbucket", "s3:get*", "s3:list*",
+    "s3:put*", "s3:delete*", "s3:*object*",
+    "kms:decrypt", "kms:encrypt", "kms:generatedatakey*", "kms:reencrypt*", "kms:*crypt*",
+    "sagemaker:getrecord", "sagemaker:batchgetrecord", "sagemaker:putrecord", "sagemaker:deleterecord",
+    "sagemaker:*record*", "secretsmanager:getsecretvalue", "secretsmanager:get*",
+)
+
+
+def _data_action(action: str) -> bool:
+    a = action.lower()
+    return a in DATA_ACTIONS or any(fnmatchcase(a, pattern) for pattern in DATA_ACTIONS if "*" in pattern)
+
+
+def _account_wide(resource: Any) -> bool:
+    """`*`, `arn:aws:s3:::*`, `arn:aws:kms:<region>:<account>:key/*`, ...: every resource of a kind."""
+    if not isinstance(resource, str):
+        return False
+    if resource == "*":
+        return True
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return False
+    rid = parts[5]
+    return rid in ("*", "*/*") or bool(re.fullmatch(r"[a-z-]+/\*", rid) and parts[2] != "s3")
+
+
+@resource_rule(RuleMeta(
+    name="aws-iam-data-access-scoped",
+    description="Scope IAM grants that read or change data (S3 objects, KMS keys, feature records, secrets) to "
+                "named resources, not every resource of the account.",
+    severity="high", area="aws", controls=m.ACCESS_CONTROL, checks=("CKV_AWS_355",),
+    remediation="List the bucket/prefix, key, feature group or secret ARNs the workload uses in `Resource` "
+                "(`security.workload_permissions: scoped`).",
+), [IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE])
+def iam_data_scoped(args: ResourceValidationArgs) -> Iterator[str]:
+    for where, doc in _policy_docs(args):
+        for st in statements(doc):
+            if st.get("Effect") != "Allow" or not any(_account_wide(r) for r in as_list(st.get("Resource"))):
+                continue
+            bad = sorted({a for a in as_list(st.get("Action")) if isinstance(a, str) and _data_action(a)})
+            if bad:
+                yield f"{_s(args)} must scope {', '.join(bad)} to named resources, not `*`, in its {where}."
+
+
 # --- CloudTrail and CloudWatch ------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="aws-cloudtrail-secure",
@@ -675,10 +727,60 @@ def log_group_retention(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must retain logs for at least {minimum} days (it keeps {int(days)})."
 
 
+# --- Network ------------------------------------------------------------------------------------------------
+def _service_suffix(service_name: str) -> str:
+    """`com.amazonaws.us-east-1.ecr.dkr` -> `ecr.dkr`."""
+    parts = service_name.split(".")
+    return ".".join(parts[3:]) if len(parts) > 3 and parts[0] == "com" else service_name
+
+
+@stack_rule(RuleMeta(
+    name="aws-vpc-private-service-endpoints",
+    description="Reach S3, ECR and STS from each VPC through VPC endpoints, not over the internet.",
+    severity="medium", area="aws", controls=m.NETWORK_EXPOSURE,
+    config={"requiredServices": {"type": "array", "items": {"type": "string"},
+                                 "default": ["s3", "ecr.api", "ecr.dkr", "sts"],
+                                 "description": "Service suffixes (after `com.amazonaws.<region>.`) every VPC needs "
+                                                "an endpoint for."}},
+    remediation="Add an S3 gateway endpoint and interface endpoints for ecr.api, ecr.dkr and sts to the VPC "
+                "(`network.private_endpoints: true`).",
+), [VPC, VPC_ENDPOINT])
+def vpc_endpoints(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    required = [str(x) for x in (config_value(args, "requiredServices") or ["s3", "ecr.api", "ecr.dkr", "sts"])]
+    by_vpc: dict[str, set[str]] = {}
+    for r in args.resources:
+        if r.resource_type != VPC_ENDPOINT:
+            continue
+        try:
+            service = get(r.props, "serviceName")
+            vpc_id = get(r.props, "vpcId")
+        except UnknownValueError:
+            continue
+        if not isinstance(service, str):
+            continue
+        keys = {d.urn for d in r.property_dependencies.get("vpcId", [])}
+        if isinstance(vpc_id, str):
+            keys.add("value:" + vpc_id)
+        for key in keys:
+            by_vpc.setdefault(key, set()).add(_service_suffix(service))
+
+    def check(r: PolicyResource) -> Iterator[str]:
+        services: set[str] = set(by_vpc.get(r.urn, set()))
+        vpc_id = get(r.props, "id")
+        if isinstance(vpc_id, str):
+            services |= by_vpc.get("value:" + vpc_id, set())
+        missing = [s for s in required if s not in services]
+        if missing:
+            yield (f"{subject(r.resource_type, r.name)} must reach {', '.join(missing)} through VPC endpoints "
+                   "(no endpoint for them).")
+
+    yield from guarded(args.resources, frozenset({VPC}), check)
+
+
 RULES = (
     s3_block_public_access, s3_no_public_acl, s3_encryption_kms, s3_tls_only, s3_versioning, s3_controls_attached,
     s3_access_logging, kms_rotation, kms_no_public, kms_no_lockout_bypass, eks_secrets, eks_endpoint, eks_logging,
     eks_version, eks_ssh, ecr_scan, ecr_immutable, ecr_kms, ecr_public, sm_notebook_internet, sm_notebook_root,
     sm_kms, sm_model_isolation, sm_domain_vpc, sm_endpoint_count, cache_at_rest, cache_in_transit, cache_backups,
-    iam_no_admin, iam_wildcards, iam_trust, trail_secure, trail_present, log_group_kms, log_group_retention,
+    iam_no_admin, iam_wildcards, iam_data_scoped, iam_trust, vpc_endpoints, trail_secure, trail_present, log_group_kms, log_group_retention,
 )

@@ -21,6 +21,20 @@ ML_WORKSPACE = "azure-native:machinelearningservices:Workspace"
 ML_COMPUTE = "azure-native:machinelearningservices:Compute"
 REDIS = "azure-native:redis:Redis"
 DIAGNOSTIC_TYPES = frozenset({"azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting"})
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+# Built-in roles that read or change data (blobs, keys, secrets, images, ML assets), by role definition id.
+# Assigned on a resource group or subscription they reach every account, vault or registry in it:
+# `security.workload_permissions: broad`.
+DATA_ROLES: dict[str, str] = {
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "12338af0-0e69-4776-bea7-57ae8d297424": "Key Vault Crypto User",
+    "e147488a-f6f5-4113-8e2d-b22465e65bf6": "Key Vault Crypto Service Encryption User",
+    "7f951dda-4ed3-4680-a7ca-43fe172d538d": "AcrPull",
+    "f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
+}
 
 TLS_ORDER = {"TLS1_0": 0, "TLS1_1": 1, "TLS1_2": 2, "TLS1_3": 3, "1.0": 0, "1.1": 1, "1.2": 2, "1.3": 3}
 
@@ -239,6 +253,30 @@ def redis_secure(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must disable public network access."
 
 
+# --- Role assignments ----------------------------------------------------------------------------------------
+def _container_scope(scope: str) -> bool:
+    """A subscription, resource group or management group scope (no resource provider in the path)."""
+    path = scope.strip().rstrip("/").lower()
+    if path.startswith("/providers/microsoft.management/managementgroups/"):
+        return True
+    return "/providers/" not in path
+
+
+@resource_rule(RuleMeta(
+    name="azure-data-roles-resource-scoped",
+    description="Assign data-plane roles (blob data, Key Vault crypto/secrets, AcrPull, AzureML data) on the "
+                "resource, not a resource group or subscription.",
+    severity="high", area="azure", controls=m.ACCESS_CONTROL,
+    remediation="Set the role assignment's scope to the storage container, key, registry or workspace the identity "
+                "uses (`security.workload_permissions: scoped`).",
+), [ROLE_ASSIGNMENT])
+def data_roles_scoped(args: ResourceValidationArgs) -> Iterator[str]:
+    role = str(get(args.props, "roleDefinitionId") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    scope = get(args.props, "scope")
+    if role in DATA_ROLES and isinstance(scope, str) and _container_scope(scope):
+        yield f"{_s(args)} must assign {DATA_ROLES[role]} on a resource, not on `{scope}`."
+
+
 # --- Diagnostic settings ----------------------------------------------------------------------------------------
 def _audit_enabled(props: Any) -> bool:
     for log in items(props, "logs"):
@@ -296,6 +334,7 @@ def audited_have_diagnostics(args: StackValidationArgs) -> Iterator[tuple[str, s
 
 RULES = (
     ml_private, ml_cmk, ml_compute_local_auth, ml_compute_idle, aks_api, aks_rbac, aks_netpol, aks_disks, acr,
-    kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, diagnostics,
+    kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, data_roles_scoped,
+    diagnostics,
     audited_have_diagnostics,
 )

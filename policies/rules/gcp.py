@@ -24,6 +24,20 @@ VERTEX_FEATURESTORE = "gcp:vertex/aiFeatureStore:AiFeatureStore"
 VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 VERTEX_ONLINE_STORE = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+PROJECT_IAM = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
+# Roles that read or change data (objects, images, tables, models, keys, secrets). Granted on the project they
+# reach every bucket, repository, dataset, key or secret in it: `security.workload_permissions: broad`.
+PROJECT_DATA_ROLES = frozenset({
+    "roles/owner", "roles/editor",
+    "roles/storage.admin", "roles/storage.objectAdmin", "roles/storage.objectUser", "roles/storage.objectViewer",
+    "roles/storage.objectCreator",
+    "roles/artifactregistry.admin", "roles/artifactregistry.repoAdmin", "roles/artifactregistry.writer",
+    "roles/artifactregistry.reader",
+    "roles/bigquery.admin", "roles/bigquery.dataOwner", "roles/bigquery.dataEditor", "roles/bigquery.dataViewer",
+    "roles/aiplatform.admin", "roles/aiplatform.user", "roles/aiplatform.viewer",
+    "roles/cloudkms.cryptoKeyDecrypter", "roles/cloudkms.cryptoKeyEncrypterDecrypter", "roles/cloudkms.cryptoKeyEncrypter",
+    "roles/secretmanager.secretAccessor", "roles/secretmanager.admin",
+})
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 
 
@@ -219,6 +233,35 @@ def ar_cmek(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must encrypt with a customer-managed key (`kmsKeyName`)."
 
 
+@resource_rule(RuleMeta(
+    name="gcp-artifact-registry-scanning",
+    description="Keep vulnerability scanning on for Artifact Registry Docker repositories.",
+    severity="medium", area="gcp", controls=m.merge(m.VULNERABILITY, m.SUPPLY_CHAIN),
+    remediation="Leave vulnerabilityScanningConfig.enablementConfig `INHERITED` (with the Container Scanning API "
+                "enabled) or `ENABLED`, not `DISABLED` (`registries.container.scan_on_push: true`).",
+), [AR_REPO])
+def ar_scanning(args: ResourceValidationArgs) -> Iterator[str]:
+    if str(get(args.props, "format") or "DOCKER").upper() != "DOCKER":
+        return
+    if get(args.props, "vulnerabilityScanningConfig.enablementConfig") == "DISABLED":
+        yield f"{_s(args)} must scan pushed images for vulnerabilities (scanning is `DISABLED`)."
+
+
+# --- Project IAM --------------------------------------------------------------------------------------------
+@resource_rule(RuleMeta(
+    name="gcp-iam-no-project-wide-data-roles",
+    description="Grant data roles (storage, images, BigQuery, Vertex AI, KMS, secrets) on the resource, not the "
+                "whole project.",
+    severity="high", area="gcp", controls=m.ACCESS_CONTROL,
+    remediation="Grant the role on the bucket, repository, dataset, key or secret the member uses "
+                "(`security.workload_permissions: scoped`).",
+), PROJECT_IAM)
+def project_data_roles(args: ResourceValidationArgs) -> Iterator[str]:
+    role = get(args.props, "role")
+    if isinstance(role, str) and role in PROJECT_DATA_ROLES:
+        yield f"{_s(args)} must not grant `{role}` on the whole project; grant it on the resources used."
+
+
 # --- Memorystore ----------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="gcp-redis-auth-tls",
@@ -291,6 +334,6 @@ def data_access_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
 
 RULES = (
     gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
-    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, redis_auth_tls, vertex_cmek, vertex_private,
+    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private,
     data_access_logs,
 )

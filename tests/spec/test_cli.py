@@ -46,7 +46,7 @@ def test_validate_as_a_process_has_no_traceback(tmp_path: Path) -> None:
 
 def test_bad_var_assignment(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "stacks/team.yaml.j2", "--var", "novalue"]) == 2
-    assert "--var: novalue: must be NAME=VALUE" in capsys.readouterr().err
+    assert "--var 'novalue': expected KEY=VALUE (e.g. team=nlp)" in capsys.readouterr().err
 
 
 def test_schema_file_is_current() -> None:

@@ -1,0 +1,1 @@
+"""aienv benchmarks: `python benchmarks/run.py` (see README.md)."""
