@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aienv.spec.reference import reference_markdown
+from aienv.spec.reference import START, reference_markdown, replace_in
 from aienv.spec.schema import schema_text
 
 
@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="The JSON Schema of the stack spec, for editors (`$schema`) and CI.")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--reference", action="store_true",
-                   help="print the Markdown spec reference (the README's) instead of the JSON Schema")
+                   help="the Markdown spec reference instead of the JSON Schema; with -o FILE holding the "
+                        "generated block (README.md), that block is updated in place")
     p.set_defaults(func=run)
 
 
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     text = reference_markdown() if args.reference else schema_text()
     if args.output:
         out = Path(args.output)
+        if args.reference and out.is_file() and START in (current := out.read_text(encoding="utf-8")):
+            text = replace_in(current)  # update the generated block of a document (README.md) in place
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)

@@ -101,6 +101,10 @@ class NetworkSpec(Model):
 
     cidr: str = Field(default="10.40.0.0/16", description="The VPC/VNet address range (a /16 to /20).")
     availability_zones: int = Field(default=3, ge=2, le=3, description="How many zones subnets span.")
+    zones: list[str] = Field(default_factory=list, max_length=3,
+                             description="Exact zones, as the cloud names them (`us-east-1a`, `europe-west4-a`, "
+                                         "Azure `1`/`2`/`3`); their count must equal `availability_zones`. "
+                                         "Default: the region's first zones. Needed when a GPU pool pins zones.")
     private_endpoints: bool = Field(default=True, description="Reach cloud services (storage, registry, keys, "
                                                               "model APIs) through private endpoints. Turning it off is "
                                                               "an insecure choice the packs flag.")
@@ -153,6 +157,10 @@ class GpuPool(Model):
     disk_gb: int = Field(default=200, ge=50, le=4096, description="Node disk in GB (model weights are cached here).")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
     taints: list[Taint] = Field(default_factory=list, description="Extra taints besides the GPU taint.")
+    zones: list[str] = Field(default_factory=list,
+                             description="Zones this pool's nodes run in, a subset of `network.zones`. Set it when "
+                                         "the GPU is sold only in some zones of the region. Default: every zone "
+                                         "of the environment.")
 
 
 class ClusterSpec(Model):

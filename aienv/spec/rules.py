@@ -74,11 +74,40 @@ def _network(spec: StackSpec) -> Iterator[Problem]:
         yield ("network", "cidr"), f"is a /{net.prefixlen}; use a /16 to /20 so pods, nodes and endpoints fit"
     if not net.is_private:
         yield ("network", "cidr"), "is not a private range; use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+    yield from _zones(spec)
     if spec.network.egress == "none" and spec.model_endpoints and spec.cloud.provider == "azure":
         yield ("network", "egress"), "`none` needs an egress firewall on AKS for node bootstrap; use `nat`"
     elif spec.network.egress == "none" and not spec.network.private_endpoints:
         yield (("network", "egress"), "is `none` while private_endpoints is false: nodes could reach neither the "
                                       "internet nor the cloud's services; use `nat` or turn private_endpoints on")
+
+
+def _zone_ok(provider: str, region: str, zone: str) -> bool:
+    if provider == "azure":
+        return zone in ("1", "2", "3")
+    if provider == "aws":
+        return re.fullmatch(re.escape(region) + r"[a-z]", zone) is not None
+    return re.fullmatch(re.escape(region) + r"-[a-z]", zone) is not None
+
+
+def _zones(spec: StackSpec) -> Iterator[Problem]:
+    net, provider, region = spec.network, spec.cloud.provider, spec.region
+    example = {"aws": f"{region}a", "gcp": f"{region}-a", "azure": "1"}[provider]
+    for i, zone in enumerate(net.zones):
+        if not _zone_ok(provider, region, zone):
+            yield ("network", "zones", i), f"`{zone}` is not a zone of {region} (e.g. `{example}`)"
+    if net.zones and len(set(net.zones)) != net.availability_zones:
+        yield (("network", "zones"), f"lists {len(set(net.zones))} distinct zones but availability_zones is "
+                                     f"{net.availability_zones}; make them agree")
+    for i, pool in enumerate(spec.cluster.gpu_pools):
+        for j, zone in enumerate(pool.zones):
+            if not net.zones:
+                yield (("cluster", "gpu_pools", i, "zones"),
+                       "needs network.zones: list the environment's zones so the pool's can be checked against them")
+                break
+            if zone not in net.zones:
+                yield (("cluster", "gpu_pools", i, "zones", j),
+                       f"`{zone}` is not one of network.zones ({', '.join(net.zones)})")
 
 
 def _cluster(spec: StackSpec) -> Iterator[Problem]:

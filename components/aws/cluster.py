@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -34,6 +34,8 @@ class ClusterArgs:
     volume_key_arn: pulumi.Input[str] | None  # node and persistent volumes; None: the account's EBS default key
     logs_key_arn: pulumi.Input[str] | None
     roles_ready: Sequence[pulumi.Resource] = ()  # role policy attachments the cluster and nodes need first
+    # Subnets by zone name, when the spec names its zones (GPU pools that pin zones use only theirs).
+    private_subnet_ids_by_zone: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -118,7 +120,8 @@ class Cluster(pulumi.ComponentResource):
             self.node_groups[pool.name] = self._node_group(
                 name, f"gpu-{pool.name}", args, machine_type=lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type,
                 ami=GPU_AMI, disk_gb=pool.disk_gb, min_nodes=pool.min_nodes or 0, max_nodes=pool.max_nodes,
-                spot=pool.spot, labels=labels, taints=gpu_taints(pool))
+                spot=pool.spot, labels=labels, taints=gpu_taints(pool),
+                subnet_ids=[args.private_subnet_ids_by_zone[z] for z in pool.zones] or None)
             self.gpu_pools.append(GpuPoolRef(name=pool.name, gpu_type=pool.gpu_type,
                                              gpus_per_node=pool.gpus_per_node, node_labels=labels))
         self.ready += list(self.node_groups.values())
@@ -139,7 +142,8 @@ class Cluster(pulumi.ComponentResource):
 
     def _node_group(self, name: str, role: str, args: ClusterArgs, *, machine_type: str, ami: str, disk_gb: int,
                     min_nodes: int, max_nodes: int, spot: bool, labels: dict[str, str],
-                    taints: list[aws.eks.NodeGroupTaintArgs]) -> aws.eks.NodeGroup:
+                    taints: list[aws.eks.NodeGroupTaintArgs],
+                    subnet_ids: list[pulumi.Input[str]] | None = None) -> aws.eks.NodeGroup:
         env = args.env
         spec = env.spec
         instance_tags = {**env.tags(f"node-{role}"), c.POOL_LABEL: labels[c.POOL_LABEL]}
@@ -165,7 +169,7 @@ class Cluster(pulumi.ComponentResource):
             cluster_name=self.cluster.name,
             node_group_name_prefix=f"{spec.name[:30]}-{role}-",
             node_role_arn=args.node_role_arn,
-            subnet_ids=list(args.private_subnet_ids),
+            subnet_ids=subnet_ids or list(args.private_subnet_ids),
             ami_type=ami,
             instance_types=[machine_type],
             capacity_type="SPOT" if spot else "ON_DEMAND",

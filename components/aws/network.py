@@ -30,6 +30,7 @@ class Network(pulumi.ComponentResource):
     vpc: aws.ec2.Vpc
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids_by_zone: dict[str, pulumi.Output[str]]  # only when the spec names its zones
     public_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
@@ -63,6 +64,7 @@ class Network(pulumi.ComponentResource):
                 vpc_id=self.vpc.id, tags=env.tags("igw")), child(self))
 
         self.private_subnet_ids = []
+        self.private_subnet_ids_by_zone = {}
         self.public_subnet_ids = []
         private_route_tables: list[aws.ec2.RouteTable] = []
         public_rt = None
@@ -74,13 +76,16 @@ class Network(pulumi.ComponentResource):
 
         nats: list[aws.ec2.NatGateway] = []
         for i in range(zones):
-            az = azs.names[i]
+            # The spec's zones when it names them (GPU pools may pin some); else the region's first ones.
+            az: pulumi.Input[str] = net.zones[i] if net.zones else azs.names[i]
             private = aws.ec2.Subnet(f"{name}-private-{i}", aws.ec2.SubnetArgs(
                 vpc_id=self.vpc.id, cidr_block=private_cidrs[i], availability_zone=az,
                 map_public_ip_on_launch=False,
                 tags=env.tags(f"private-{i}", **{"kubernetes.io/role/internal-elb": "1", cluster_tag: "shared"}),
             ), child(self))
             self.private_subnet_ids.append(private.id)
+            if net.zones:
+                self.private_subnet_ids_by_zone[net.zones[i]] = private.id
             rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", aws.ec2.RouteTableArgs(
                 vpc_id=self.vpc.id, tags=env.tags(f"private-{i}")), child(self))
             aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i}", aws.ec2.RouteTableAssociationArgs(

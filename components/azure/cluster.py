@@ -173,7 +173,7 @@ class Cluster(pulumi.ComponentResource):
                 scope=keys.keys["disks"].id))
         des_id = self.disk_encryption_set.id if self.disk_encryption_set else None
 
-        zones = [str(z) for z in range(1, spec.network.availability_zones + 1)]
+        zones = spec.network.zones or [str(z) for z in range(1, spec.network.availability_zones + 1)]
         system = spec.cluster.system_pool
         private_api = spec.cluster.api_access is EndpointAccess.private
         workspace_id = args.logs.workspace.id
@@ -264,6 +264,8 @@ class Cluster(pulumi.ComponentResource):
                     vm_size=shape.machine_type,
                     enable_auto_scaling=True, count=pool.min_nodes,
                     min_count=pool.min_nodes, max_count=pool.max_nodes,
+                    # The zones the spec pins (a GPU sold in some zones); else the region decides.
+                    availability_zones=pool.zones or None,
                     vnet_subnet_id=net.subnets["nodes"].id,
                     os_type=aks.OSType.LINUX, os_sku=aks.OSSKU.UBUNTU,
                     os_disk_size_gb=pool.disk_gb, os_disk_type=aks.OSDiskType.MANAGED,

@@ -83,6 +83,7 @@ class Cluster(pulumi.ComponentResource):
 
         self.cluster = container.Cluster(f"{name}-gke", container.ClusterArgs(
             name=spec.name, location=spec.region, project=project,
+            node_locations=spec.network.zones or None,  # the spec's zones when it names them
             network=args.network, subnetwork=args.subnet, networking_mode="VPC_NATIVE",
             ip_allocation_policy=container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=PODS_RANGE, services_secondary_range_name=SERVICES_RANGE),
@@ -144,7 +145,7 @@ class Cluster(pulumi.ComponentResource):
                     gpu_driver_version="DEFAULT"))]
             self.node_pools[pool.name] = self._pool(
                 name, spec, pool.name, shape.machine_type, pool.min_nodes or 0, pool.max_nodes, pool.disk_gb,
-                node_labels, taints, accelerators, pool.spot, disk_key)
+                node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones)
             self.gpu_pools.append(GpuPoolRef(
                 name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
                 node_labels={**node_labels, GKE_ACCELERATOR_LABEL: shape.accelerator or pool.gpu_type}))
@@ -169,10 +170,13 @@ class Cluster(pulumi.ComponentResource):
 
     def _pool(self, name: str, spec: StackSpec, pool: str, machine: str, min_nodes: int, max_nodes: int,
               disk_gb: int, node_labels: dict[str, str], taints: list, accelerators: list, spot: bool,
-              disk_key: pulumi.Input[str] | None, initial_per_zone: int | None = None) -> container.NodePool:
+              disk_key: pulumi.Input[str] | None, initial_per_zone: int | None = None,
+              zones: list[str] | None = None) -> container.NodePool:
         """A pool sized in totals; GPU pools start empty and grow as GPU workloads are scheduled."""
         return container.NodePool(f"{name}-pool-{pool}", container.NodePoolArgs(
             cluster=self.cluster.id, location=spec.region, project=spec.cloud.project,
+            # Only the zones the spec pins (a GPU sold in some zones), else the cluster's.
+            node_locations=zones or None,
             # Totals across the region's zones, as the spec counts nodes (0 lets a GPU pool scale to zero).
             autoscaling=container.NodePoolAutoscalingArgs(
                 total_min_node_count=min_nodes, total_max_node_count=max_nodes,

@@ -72,7 +72,16 @@ def test_schema_command_writes_file(tmp_path: Path) -> None:
 
 
 def test_readme_spec_reference_is_current() -> None:
-    """README.md's spec reference is generated; regenerate with `aienv schema --reference`."""
+    """README.md's spec reference is generated; regenerate with `aienv schema --reference -o README.md`."""
     readme = (ROOT / "README.md").read_text()
     block = readme[readme.index(START):readme.index(END) + len(END) + 1]
     assert block == reference_markdown()
+
+
+def test_reference_block_is_updated_in_place(tmp_path: Path) -> None:
+    doc = tmp_path / "DOC.md"
+    doc.write_text(f"# Title\n\n{START}\nstale\n{END}\n\nAfter.\n")
+    assert main(["schema", "--reference", "-o", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith("\nAfter.\n") and "stale" not in text
+    assert reference_markdown() in text

@@ -274,3 +274,29 @@ def test_no_egress_and_no_private_endpoints_is_rejected(tmp_path: Path) -> None:
         d["network"]["private_endpoints"] = False
     path, message = only(tmp_path, "prod-gcp.yaml", mutate)
     assert path == "network.egress" and "could reach neither" in message
+
+
+def test_gpu_pool_zones_must_be_environment_zones(tmp_path: Path) -> None:
+    data = reference("prod-gcp.yaml")
+    data["cluster"]["gpu_pools"][1]["zones"] = ["europe-west4-b"]
+    assert problems(tmp_path, data) == [(
+        "cluster.gpu_pools[1].zones",
+        "needs network.zones: list the environment's zones so the pool's can be checked against them")]
+    data["network"]["zones"] = ["europe-west4-a", "europe-west4-c", "europe-west4-d"]
+    assert problems(tmp_path, data) == [(
+        "cluster.gpu_pools[1].zones[0]", "`europe-west4-b` is not one of network.zones "
+                                         "(europe-west4-a, europe-west4-c, europe-west4-d)")]
+    data["network"]["zones"] = ["europe-west4-a", "europe-west4-b", "europe-west4-c"]
+    assert problems(tmp_path, data) == []
+
+
+@pytest.mark.parametrize("base, zone, example", [
+    ("prod-aws.yaml", "us-west-2a", "us-east-1a"), ("prod-gcp.yaml", "europe-west4a", "europe-west4-a"),
+    ("prod-azure.yaml", "4", "1")])
+def test_zone_names_follow_each_cloud(tmp_path: Path, base: str, zone: str, example: str) -> None:
+    data = reference(base)
+    data.setdefault("network", {})["availability_zones"] = 2
+    data["network"]["zones"] = [zone, example]
+    found = problems(tmp_path, data)
+    assert found == [("network.zones[0]", f"`{zone}` is not a zone of {load_spec(STACKS / base).spec.region} "
+                                          f"(e.g. `{example}`)")]
