@@ -51,6 +51,12 @@ PROMETHEUS_NAMESPACE = "aienv-prometheus"
 GATEWAY_NAMESPACE = "envoy-gateway-system"
 AUTOSCALER_NAMESPACE = "kube-system"
 
+# --- Data layout ---------------------------------------------------------------------------------
+def drift_data_prefix(endpoint: str) -> str:
+    """Where an endpoint's drift job reads `baseline/` and `recent/` samples, in the training-data bucket."""
+    return f"drift/{endpoint}/"
+
+
 # --- Images --------------------------------------------------------------------------------------
 # Registry repository for the platform's helper images (bucket sync tools, python, Feast).
 TOOLS_FAMILY = "aienv-tools"

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from aienv import conventions as c
 from aienv.spec.model import ModelEndpoint
 from aienv.workloads import Workload, workloads
 from components.aws._common import AwsEnv, child, policy_json
@@ -99,8 +100,6 @@ def _permissions(env: AwsEnv, workload: Workload, args: IdentityArgs) -> list[di
         if workload.kind == "feature-server":
             statements.append({"Sid": "BroadFeatureStore", "Effect": "Allow", "Action": FEATURE_RECORDS,
                                "Resource": "*"})
-        if workload.kind == "drift-monitor":
-            statements.append(_metrics(env, workload))
         return statements
 
     endpoint = spec.model_endpoints[[e.name for e in spec.model_endpoints].index(workload.endpoint)] \
@@ -115,13 +114,14 @@ def _permissions(env: AwsEnv, workload: Workload, args: IdentityArgs) -> list[di
         ]
         statements += _decrypt(env, args.data_key_arn)
         return statements
-    if workload.kind == "drift-monitor":
+    if workload.kind == "drift-monitor" and workload.endpoint is not None:
+        # The job reads its endpoint's samples and pushes scores to the in-cluster Pushgateway: no AWS writes.
+        prefix = c.drift_data_prefix(workload.endpoint)
         statements = [
-            {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": READ_OBJECTS,
-             "Resource": pulumi.Output.concat(args.training_bucket_arn, "/*")},
-            {"Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket",
-             "Resource": args.training_bucket_arn},
-            _metrics(env, workload),
+            {"Sid": "ReadDriftSamples", "Effect": "Allow", "Action": READ_OBJECTS,
+             "Resource": pulumi.Output.concat(args.training_bucket_arn, "/", prefix, "*")},
+            {"Sid": "ListDriftSamples", "Effect": "Allow", "Action": "s3:ListBucket",
+             "Resource": args.training_bucket_arn, "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
         ]
         return statements + _decrypt(env, args.data_key_arn)
     if workload.kind == "feature-server":
@@ -163,12 +163,6 @@ def _decrypt(env: AwsEnv, key_arn: pulumi.Input[str] | None) -> list[dict[str, A
         return []
     return [{"Sid": "DecryptThroughS3", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
              "Condition": {"StringEquals": {"kms:ViaService": env.service("s3.{region}")}}}]
-
-
-def _metrics(env: AwsEnv, workload: Workload) -> dict[str, Any]:
-    # PutMetricData has no resource-level scope: the namespace condition is its scope.
-    return {"Sid": "WriteDriftMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": f"aienv/{env.spec.name}/drift"}}}
 
 
 def _autoscaler(env: AwsEnv) -> list[dict[str, Any]]:

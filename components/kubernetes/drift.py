@@ -33,7 +33,7 @@ def drift_source() -> str:
 
 
 def data_prefix(endpoint: str, part: str) -> str:
-    return f"drift/{endpoint}/{part}/"
+    return f"{c.drift_data_prefix(endpoint)}{part}/"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,14 @@ def test_feature_server_reaches_its_feature_groups_and_redis(prod: AwsPlan) -> N
     assert sts["DescribeOnlineStore"]["Resource"] == prod.one("ReplicationGroup").outputs["arn"]
 
 
+def test_drift_monitor_reads_only_its_endpoints_samples(prod: AwsPlan) -> None:
+    sts = {s["Sid"]: s for s in _policy(prod, "drift-chat")}
+    bucket = next(b.outputs["arn"] for b in prod.of("Bucket") if "training" in b.name)
+    assert sts["ReadDriftSamples"]["Resource"] == f"{bucket}/drift/chat/*"
+    assert sts["ListDriftSamples"]["Condition"]["StringLike"]["s3:prefix"] == ["drift/chat/*"]
+    assert not any("cloudwatch:PutMetricData" in as_list(s["Action"]) for s in sts.values())
+
+
 def test_autoscaler_scales_only_groups_tagged_for_this_cluster(prod: AwsPlan) -> None:
     sts = {s["Sid"]: s for s in _policy(prod, "cluster-autoscaler")}
     scale = sts["ScaleOwnNodeGroups"]
@@ -86,8 +94,6 @@ def test_scoped_policies_use_wildcards_only_where_iam_has_no_scope(prod: AwsPlan
             assert not any(a == "*" or a.endswith(":*") for a in actions), policy.name
             if "*" in as_list(st["Resource"]):
                 assert set(actions) <= UNSCOPED_ACTIONS, (policy.name, actions)
-            if "cloudwatch:PutMetricData" in actions:
-                assert st["Condition"]["StringEquals"]["cloudwatch:namespace"] == "aienv/prod-aws/drift"
 
 
 def test_broad_permissions_widen_to_service_wide_read(variant) -> None:
