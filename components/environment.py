@@ -45,7 +45,7 @@ class Environment(pulumi.ComponentResource):
 
         from components.kubernetes.layer import KubernetesLayer, KubernetesLayerArgs
 
-        with spec_field("model_endpoints"):
+        with spec_field("cluster"):  # the layer names finer fields (model_endpoints[i], feature_store)
             self.kubernetes = KubernetesLayer(
                 f"{name}-k8s", KubernetesLayerArgs(spec=spec, foundation=self.foundation),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.foundation.kube_provider}))

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aienv import conventions as c
+from aienv.errors import spec_field
 from aienv.gpus import lookup
 from aienv.spec.model import EndpointAccess, GpuPool
 from components.aws._common import AwsEnv, child, log_retention, policy_json, stateful
@@ -115,15 +116,16 @@ class Cluster(pulumi.ComponentResource):
             name, "system", args, machine_type=system.machine_type or "m6i.xlarge", ami=SYSTEM_AMI,
             disk_gb=system.disk_gb, min_nodes=system.min_nodes or 1, max_nodes=system.max_nodes or 1,
             spot=False, labels={c.POOL_LABEL: "system"}, taints=[])
-        for pool in cspec.gpu_pools:
-            labels = gpu_labels(pool)
-            self.node_groups[pool.name] = self._node_group(
-                name, f"gpu-{pool.name}", args, machine_type=lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type,
-                ami=GPU_AMI, disk_gb=pool.disk_gb, min_nodes=pool.min_nodes or 0, max_nodes=pool.max_nodes,
-                spot=pool.spot, labels=labels, taints=gpu_taints(pool),
-                subnet_ids=[args.private_subnet_ids_by_zone[z] for z in pool.zones] or None)
-            self.gpu_pools.append(GpuPoolRef(name=pool.name, gpu_type=pool.gpu_type,
-                                             gpus_per_node=pool.gpus_per_node, node_labels=labels))
+        for index, pool in enumerate(cspec.gpu_pools):
+            with spec_field(f"cluster.gpu_pools[{index}]"):
+                labels = gpu_labels(pool)
+                self.node_groups[pool.name] = self._node_group(
+                    name, f"gpu-{pool.name}", args, machine_type=lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type,
+                    ami=GPU_AMI, disk_gb=pool.disk_gb, min_nodes=pool.min_nodes or 0, max_nodes=pool.max_nodes,
+                    spot=pool.spot, labels=labels, taints=gpu_taints(pool),
+                    subnet_ids=[args.private_subnet_ids_by_zone[z] for z in pool.zones] or None)
+                self.gpu_pools.append(GpuPoolRef(name=pool.name, gpu_type=pool.gpu_type,
+                                                 gpus_per_node=pool.gpus_per_node, node_labels=labels))
         self.ready += list(self.node_groups.values())
 
         self.ebs_csi_role = self._ebs_csi(name, env, args.volume_key_arn)

@@ -12,7 +12,7 @@ from pulumi_azure_native import compute, managedidentity
 from pulumi_azure_native import containerservice as aks
 
 from aienv import conventions as c
-from aienv.errors import ComponentInputError
+from aienv.errors import ComponentInputError, spec_field
 from aienv.gpus import lookup
 from aienv.spec.model import EndpointAccess, GpuPool, StackSpec
 from components.azure._shared import (
@@ -253,35 +253,36 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.gpu_pools = {}
-        for pool in spec.cluster.gpu_pools:
-            shape = lookup(pool.gpu_type, "azure", pool.gpus_per_node)
-            self.gpu_pools[pool.name] = create(
-                aks.AgentPool, f"{name}-gpu-{pool.name}",
-                aks.AgentPoolArgs(
-                    resource_group_name=rg, resource_name=self.cluster.name,
-                    agent_pool_name=agent_pool_name(pool.name),
-                    mode=aks.AgentPoolMode.USER,
-                    vm_size=shape.machine_type,
-                    enable_auto_scaling=True, count=pool.min_nodes,
-                    min_count=pool.min_nodes, max_count=pool.max_nodes,
-                    # The zones the spec pins (a GPU sold in some zones); else the region decides.
-                    availability_zones=pool.zones or None,
-                    vnet_subnet_id=net.subnets["nodes"].id,
-                    os_type=aks.OSType.LINUX, os_sku=aks.OSSKU.UBUNTU,
-                    os_disk_size_gb=pool.disk_gb, os_disk_type=aks.OSDiskType.MANAGED,
-                    enable_encryption_at_host=True,
-                    # AKS installs the NVIDIA driver; the Kubernetes layer adds the device plugin.
-                    gpu_profile=aks.GPUProfileArgs(driver=aks.GPUDriver.INSTALL),
-                    node_labels=gpu_node_labels(pool),
-                    node_taints=gpu_node_taints(pool),
-                    scale_set_priority=aks.ScaleSetPriority.SPOT if pool.spot else aks.ScaleSetPriority.REGULAR,
-                    scale_set_eviction_policy=aks.ScaleSetEvictionPolicy.DELETE if pool.spot else None,
-                    spot_max_price=-1 if pool.spot else None,  # pay up to the on-demand price, never more
-                    upgrade_settings=None if pool.spot else aks.AgentPoolUpgradeSettingsArgs(max_surge="1"),
-                    tags=tags(spec),
-                ),
-                pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
-            )
+        for index, pool in enumerate(spec.cluster.gpu_pools):
+            with spec_field(f"cluster.gpu_pools[{index}]"):
+                shape = lookup(pool.gpu_type, "azure", pool.gpus_per_node)
+                self.gpu_pools[pool.name] = create(
+                    aks.AgentPool, f"{name}-gpu-{pool.name}",
+                    aks.AgentPoolArgs(
+                        resource_group_name=rg, resource_name=self.cluster.name,
+                        agent_pool_name=agent_pool_name(pool.name),
+                        mode=aks.AgentPoolMode.USER,
+                        vm_size=shape.machine_type,
+                        enable_auto_scaling=True, count=pool.min_nodes,
+                        min_count=pool.min_nodes, max_count=pool.max_nodes,
+                        # The zones the spec pins (a GPU sold in some zones); else the region decides.
+                        availability_zones=pool.zones or None,
+                        vnet_subnet_id=net.subnets["nodes"].id,
+                        os_type=aks.OSType.LINUX, os_sku=aks.OSSKU.UBUNTU,
+                        os_disk_size_gb=pool.disk_gb, os_disk_type=aks.OSDiskType.MANAGED,
+                        enable_encryption_at_host=True,
+                        # AKS installs the NVIDIA driver; the Kubernetes layer adds the device plugin.
+                        gpu_profile=aks.GPUProfileArgs(driver=aks.GPUDriver.INSTALL),
+                        node_labels=gpu_node_labels(pool),
+                        node_taints=gpu_node_taints(pool),
+                        scale_set_priority=aks.ScaleSetPriority.SPOT if pool.spot else aks.ScaleSetPriority.REGULAR,
+                        scale_set_eviction_policy=aks.ScaleSetEvictionPolicy.DELETE if pool.spot else None,
+                        spot_max_price=-1 if pool.spot else None,  # pay up to the on-demand price, never more
+                        upgrade_settings=None if pool.spot else aks.AgentPoolUpgradeSettingsArgs(max_surge="1"),
+                        tags=tags(spec),
+                    ),
+                    pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
+                )
 
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         server_host = pulumi.Output.all(self.cluster.private_fqdn, self.cluster.fqdn).apply(

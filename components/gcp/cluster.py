@@ -12,6 +12,7 @@ import pulumi
 from pulumi_gcp import artifactregistry, container, projects, serviceaccount
 
 from aienv import conventions as c
+from aienv.errors import spec_field
 from aienv.gpus import lookup
 from aienv.spec.model import GpuPool, StackSpec
 from components.contracts import GpuPoolRef
@@ -131,24 +132,25 @@ class Cluster(pulumi.ComponentResource):
             # The autoscaler never scales up just to reach the minimum: start the system pool populated.
             initial_per_zone=max(1, -(-(system.min_nodes or 1) // spec.network.availability_zones)))
         self.gpu_pools = []
-        for pool in spec.cluster.gpu_pools:
-            shape = lookup(pool.gpu_type, "gcp", pool.gpus_per_node)
-            node_labels = gpu_node_labels(pool)
-            taints = [container.NodePoolNodeConfigTaintArgs(
-                key=c.GPU_TAINT_KEY, value=c.GPU_TAINT_VALUE, effect=GKE_EFFECTS[c.GPU_TAINT_EFFECT])]
-            taints += [container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=GKE_EFFECTS[t.effect])
-                       for t in pool.taints]
-            accelerators = [container.NodePoolNodeConfigGuestAcceleratorArgs(
-                type=shape.accelerator or pool.gpu_type, count=shape.gpus,
-                # GKE installs the NVIDIA driver (and runs the device plugin) itself.
-                gpu_driver_installation_config=container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
-                    gpu_driver_version="DEFAULT"))]
-            self.node_pools[pool.name] = self._pool(
-                name, spec, pool.name, shape.machine_type, pool.min_nodes or 0, pool.max_nodes, pool.disk_gb,
-                node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones)
-            self.gpu_pools.append(GpuPoolRef(
-                name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
-                node_labels={**node_labels, GKE_ACCELERATOR_LABEL: shape.accelerator or pool.gpu_type}))
+        for index, pool in enumerate(spec.cluster.gpu_pools):
+            with spec_field(f"cluster.gpu_pools[{index}]"):
+                shape = lookup(pool.gpu_type, "gcp", pool.gpus_per_node)
+                node_labels = gpu_node_labels(pool)
+                taints = [container.NodePoolNodeConfigTaintArgs(
+                    key=c.GPU_TAINT_KEY, value=c.GPU_TAINT_VALUE, effect=GKE_EFFECTS[c.GPU_TAINT_EFFECT])]
+                taints += [container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=GKE_EFFECTS[t.effect])
+                           for t in pool.taints]
+                accelerators = [container.NodePoolNodeConfigGuestAcceleratorArgs(
+                    type=shape.accelerator or pool.gpu_type, count=shape.gpus,
+                    # GKE installs the NVIDIA driver (and runs the device plugin) itself.
+                    gpu_driver_installation_config=container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                        gpu_driver_version="DEFAULT"))]
+                self.node_pools[pool.name] = self._pool(
+                    name, spec, pool.name, shape.machine_type, pool.min_nodes or 0, pool.max_nodes, pool.disk_gb,
+                    node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones)
+                self.gpu_pools.append(GpuPoolRef(
+                    name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
+                    node_labels={**node_labels, GKE_ACCELERATOR_LABEL: shape.accelerator or pool.gpu_type}))
 
         self.register_outputs({"cluster": self.cluster.name, "endpoint": self.cluster.endpoint,
                                "nodeServiceAccount": self.node_sa.email,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from aienv.errors import spec_field
 from aienv.spec.model import Exposure, StackSpec
 from aienv.workloads import Workload, workloads
 from components.contracts import CloudFoundation
@@ -85,43 +86,45 @@ class KubernetesLayer(pulumi.ComponentResource):
         self.endpoints: dict[str, ModelEndpoint] = {}
         online_port = common.redis_port(fdn.cloud, fdn.online_store.port) if fdn.online_store else None
         for index, ep in enumerate(spec.model_endpoints):
-            serving = workload(f"serving-{ep.name}")
-            endpoint = ModelEndpoint(
-                f"{name}-{ep.name}",
-                ModelEndpointArgs(
-                    endpoint=ep, index=index, environment=env, cloud=fdn.cloud, region=fdn.region,
-                    registry_url=fdn.registry_url, model_bucket_uri=fdn.model_bucket_uri,
-                    gpu_pools=fdn.gpu_pools, spec_pools=spec_pools, service_account=serving.service_account,
-                    identity=fdn.binder.bind(serving), online_store_port=online_port, depends_on=edge),
-                child)
-            self.endpoints[ep.name] = endpoint
-            EndpointMonitoring(
-                f"{name}-{ep.name}-monitoring",
-                EndpointMonitoringArgs(endpoint=ep, environment=env, thresholds=spec.monitoring.thresholds,
-                                       drift=spec.monitoring.drift,
-                                       depends_on=[*with_crds, *endpoint.services.values()]),
-                child)
-            drift = workload(f"drift-{ep.name}")
-            DriftMonitor(
-                f"{name}-{ep.name}-drift",
-                DriftMonitorArgs(endpoint=ep.name, environment=env, cloud=fdn.cloud, drift=spec.monitoring.drift,
-                                 registry_url=fdn.registry_url, data_bucket_uri=fdn.data_bucket_uri,
-                                 pushgateway_url=self.observability.pushgateway_url,
-                                 service_account=drift.service_account, identity=fdn.binder.bind(drift),
-                                 depends_on=with_crds),
-                child)
+            with spec_field(f"model_endpoints[{index}]"):  # named in any error from this endpoint
+                serving = workload(f"serving-{ep.name}")
+                endpoint = ModelEndpoint(
+                    f"{name}-{ep.name}",
+                    ModelEndpointArgs(
+                        endpoint=ep, index=index, environment=env, cloud=fdn.cloud, region=fdn.region,
+                        registry_url=fdn.registry_url, model_bucket_uri=fdn.model_bucket_uri,
+                        gpu_pools=fdn.gpu_pools, spec_pools=spec_pools, service_account=serving.service_account,
+                        identity=fdn.binder.bind(serving), online_store_port=online_port, depends_on=edge),
+                    child)
+                self.endpoints[ep.name] = endpoint
+                EndpointMonitoring(
+                    f"{name}-{ep.name}-monitoring",
+                    EndpointMonitoringArgs(endpoint=ep, environment=env, thresholds=spec.monitoring.thresholds,
+                                           drift=spec.monitoring.drift,
+                                           depends_on=[*with_crds, *endpoint.services.values()]),
+                    child)
+                drift = workload(f"drift-{ep.name}")
+                DriftMonitor(
+                    f"{name}-{ep.name}-drift",
+                    DriftMonitorArgs(endpoint=ep.name, environment=env, cloud=fdn.cloud, drift=spec.monitoring.drift,
+                                     registry_url=fdn.registry_url, data_bucket_uri=fdn.data_bucket_uri,
+                                     pushgateway_url=self.observability.pushgateway_url,
+                                     service_account=drift.service_account, identity=fdn.binder.bind(drift),
+                                     depends_on=with_crds),
+                    child)
 
         self.feature_server: FeatureServer | None = None
         if spec.feature_store.enabled:
             feature = workload("feature-server")
-            self.feature_server = FeatureServer(
-                f"{name}-feature-server",
-                FeatureServerArgs(environment=env, prod=spec.is_prod, cloud=fdn.cloud, region=fdn.region,
-                                  feature_store=spec.feature_store, online_store=fdn.online_store,
-                                  offline_store=fdn.offline_store, data_bucket_uri=fdn.data_bucket_uri,
-                                  registry_url=fdn.registry_url, service_account=feature.service_account,
-                                  identity=fdn.binder.bind(feature), depends_on=base),
-                child)
+            with spec_field("feature_store"):
+                self.feature_server = FeatureServer(
+                    f"{name}-feature-server",
+                    FeatureServerArgs(environment=env, prod=spec.is_prod, cloud=fdn.cloud, region=fdn.region,
+                                      feature_store=spec.feature_store, online_store=fdn.online_store,
+                                      offline_store=fdn.offline_store, data_bucket_uri=fdn.data_bucket_uri,
+                                      registry_url=fdn.registry_url, service_account=feature.service_account,
+                                      identity=fdn.binder.bind(feature), depends_on=base),
+                    child)
 
         self.charts = {key: ref.version for key, ref in common.CHARTS.items()}
         self.register_outputs({
