@@ -627,17 +627,17 @@ def iam_trust(args: ResourceValidationArgs) -> Iterator[str]:
 # Actions that read or change data (objects, keys, feature records, secrets). Granted on `*`, they reach every
 # bucket, key or feature group of the account instead of the workload's own: `workload_permissions: broad`.
 DATA_ACTIONS = (
-    "s3:getobject", "s3:getobjectversion", "s3:putobject", "s3:deleteobject", "s3:listbucket", "s3:get*", "s3:list*",
-    "s3:put*", "s3:delete*", "s3:*object*",
-    "kms:decrypt", "kms:encrypt", "kms:generatedatakey*", "kms:reencrypt*", "kms:*crypt*",
+    "s3:getobject", "s3:getobjectversion", "s3:putobject", "s3:deleteobject", "s3:listbucket",
+    "kms:decrypt", "kms:encrypt", "kms:generatedatakey", "kms:reencryptfrom", "kms:reencryptto",
     "sagemaker:getrecord", "sagemaker:batchgetrecord", "sagemaker:putrecord", "sagemaker:deleterecord",
-    "sagemaker:*record*", "secretsmanager:getsecretvalue", "secretsmanager:get*",
+    "secretsmanager:getsecretvalue",
 )
 
 
 def _data_action(action: str) -> bool:
-    a = action.lower()
-    return a in DATA_ACTIONS or any(fnmatchcase(a, pattern) for pattern in DATA_ACTIONS if "*" in pattern)
+    """The action (which may hold IAM wildcards, `s3:Get*`, `kms:*`) allows one of the data actions."""
+    pattern = action.lower()
+    return any(fnmatchcase(a, pattern) for a in DATA_ACTIONS)
 
 
 def _account_wide(resource: Any) -> bool:

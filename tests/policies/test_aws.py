@@ -87,6 +87,11 @@ def _secure() -> None:
     aws.cloudtrail.Trail("trail", s3_bucket_name="logs", is_multi_region_trail=True, enable_log_file_validation=True,
                          kms_key_id=key.arn)
     aws.cloudwatch.LogGroup("app-logs", retention_in_days=365, kms_key_id=key.arn, tags=TAGS)
+    vpc = aws.ec2.Vpc("vpc", cidr_block="10.40.0.0/16")
+    aws.ec2.VpcEndpoint("vpc-s3", vpc_id=vpc.id, service_name="com.amazonaws.us-east-1.s3", vpc_endpoint_type="Gateway")
+    for service in ("ecr.api", "ecr.dkr", "sts"):
+        aws.ec2.VpcEndpoint(f"vpc-{service.replace('.', '-')}", vpc_id=vpc.id, vpc_endpoint_type="Interface",
+                            service_name=f"com.amazonaws.us-east-1.{service}", private_dns_enabled=True)
 
 
 def _insecure() -> None:
@@ -126,6 +131,11 @@ def _insecure() -> None:
         inline_policies=[{"name": "admin", "policy": admin}])
     aws.cloudtrail.Trail("bad-trail", s3_bucket_name="logs", enable_logging=False)
     aws.cloudwatch.LogGroup("bad-logs", retention_in_days=30)
+    aws.iam.RolePolicy("bad-broad-read", role="r", policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:1:key/*"}]}))
+    vpc = aws.ec2.Vpc("bad-vpc", cidr_block="10.50.0.0/16")
+    aws.ec2.VpcEndpoint("bad-vpc-s3", vpc_id=vpc.id, service_name="com.amazonaws.us-east-1.s3")
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +188,8 @@ FAILING = {
     "aws-iam-no-admin": {"bad-admin", "bad-inline", "bad-role"},
     "aws-iam-no-wildcard-sensitive-actions": {"bad-admin", "bad-inline", "bad-role"},
     "aws-iam-trust-policy-scoped": {"bad-role"},
+    "aws-iam-data-access-scoped": {"bad-broad-read", "bad-admin", "bad-inline", "bad-role"},
+    "aws-vpc-private-service-endpoints": {"bad-vpc"},
     "aws-cloudtrail-secure": {"bad-trail"},
     "aws-log-group-kms": {"bad-logs"},
     "aws-log-group-retention": {"bad-logs"},

@@ -11,6 +11,7 @@ from mockplan import plan
 from policies.rules import azure as rules
 
 RG = "rg"
+BLOB_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 PROTECT = pulumi.ResourceOptions(protect=True)
 
 
@@ -49,6 +50,10 @@ def _secure() -> None:
     for name, target in (("vault", vault), ("data", storage), ("acr", acr), ("aks", aks), ("ml", ws)):
         az.monitor.DiagnosticSetting(f"{name}-diag", resource_uri=target.id, workspace_id="/subscriptions/0/law",
                                      logs=[{"category_group": "audit", "enabled": True}])
+    az.authorization.RoleAssignment("reader", principal_id="p", principal_type="ServicePrincipal",
+                                    role_definition_id=f"/subscriptions/0/providers/Microsoft.Authorization/"
+                                                       f"roleDefinitions/{BLOB_READER}",
+                                    scope=storage.id.apply(lambda i: f"{i}/blobServices/default/containers/models"))
 
 
 def _insecure() -> None:
@@ -69,6 +74,10 @@ def _insecure() -> None:
         "compute_type": "AmlCompute", "properties": {"scale_settings": {"min_node_count": 2, "max_node_count": 4}}})
     az.redis.Redis("bad-redis", resource_group_name=RG, sku={"name": "Basic", "family": "C", "capacity": 0},
                    enable_non_ssl_port=True)
+    az.authorization.RoleAssignment("bad-rg-reader", principal_id="p", principal_type="ServicePrincipal",
+                                    role_definition_id=f"/subscriptions/0/providers/Microsoft.Authorization/"
+                                                       f"roleDefinitions/{BLOB_READER}",
+                                    scope="/subscriptions/0/resourceGroups/rg")
     az.monitor.DiagnosticSetting("bad-diag", resource_uri="/subscriptions/0/x", logs=[{"category": "Metrics", "enabled": True}])
 
 
@@ -99,6 +108,7 @@ FAILING = {
     "azure-storage-secure": {"bad-storage"},
     "azure-storage-cmk": {"bad-storage"},
     "azure-redis-secure": {"bad-redis"},
+    "azure-data-roles-resource-scoped": {"bad-rg-reader"},
     "azure-diagnostics-to-log-analytics": {"bad-diag"},
     "azure-audited-resources-have-diagnostics": {"bad-vault", "bad-storage", "bad-acr", "bad-aks", "bad-ml"},
 }

@@ -35,6 +35,8 @@ def _secure() -> None:
     gcp.artifactregistry.RepositoryIamMember("models-reader", repository=repo.name, location="europe-west4",
                                              role="roles/artifactregistry.reader",
                                              member="serviceAccount:node@p.iam.gserviceaccount.com")
+    gcp.projects.IAMMember("node-role", project="p", role="roles/container.defaultNodeServiceAccount",
+                           member="serviceAccount:node@p.iam.gserviceaccount.com")
     gcp.redis.Instance("cache", memory_size_gb=1, auth_enabled=True, transit_encryption_mode="SERVER_AUTHENTICATION",
                        customer_managed_key=key.id, opts=PROTECT)
     gcp.vertex.AiDataset("dataset", display_name="d", metadata_schema_uri="gs://x", region="europe-west4",
@@ -55,7 +57,10 @@ def _insecure() -> None:
                           master_authorized_networks_config={"cidr_blocks": [{"cidr_block": "0.0.0.0/0"}]})
     gcp.container.NodePool("bad-pool", cluster="bad-gke", node_config={"machine_type": "n2-standard-4"})
     gcp.storage.Bucket("bad-bucket", location="US")
-    gcp.artifactregistry.Repository("bad-repo", location="us", repository_id="r", format="DOCKER")
+    gcp.artifactregistry.Repository("bad-repo", location="us", repository_id="r", format="DOCKER",
+                                    vulnerability_scanning_config={"enablement_config": "DISABLED"})
+    gcp.projects.IAMMember("bad-project-reader", project="p", role="roles/storage.objectViewer",
+                           member="serviceAccount:wl@p.iam.gserviceaccount.com")
     gcp.artifactregistry.RepositoryIamMember("bad-repo-public", repository="r", location="us",
                                              role="roles/artifactregistry.reader", member="allUsers")
     gcp.redis.Instance("bad-cache", memory_size_gb=1)
@@ -89,6 +94,8 @@ FAILING = {
     "gcp-kms-destroy-protection": {"bad-key"},
     "gcp-artifact-registry-not-public": {"bad-repo-public"},
     "gcp-artifact-registry-cmek": {"bad-repo"},
+    "gcp-artifact-registry-scanning": {"bad-repo"},
+    "gcp-iam-no-project-wide-data-roles": {"bad-project-reader"},
     "gcp-redis-auth-tls": {"bad-cache"},
     "gcp-vertex-cmek": {"bad-dataset", "bad-endpoint", "bad-featurestore"},
     "gcp-vertex-private-endpoint": {"bad-endpoint"},
