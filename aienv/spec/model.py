@@ -113,7 +113,8 @@ class NetworkSpec(Model):
     nat_gateways: Literal["per_zone", "single"] | None = Field(
         default=None, description="NAT gateways: one per zone (highly available) or a single one. "
                                   "Default: `single` in dev, `per_zone` in staging and prod.")
-    flow_logs: bool = Field(default=True, description="Record network flow logs (encrypted).")
+    flow_logs: bool = Field(default=True, description="Record network flow logs (encrypted). Turning it off is "
+                                                      "an insecure choice the packs flag.")
 
 
 class EndpointAccess(StrEnum):

@@ -15,6 +15,7 @@ from components.azure.audit import AKS_LOG_CATEGORIES, Audit, AuditArgs, Diagnos
 from components.azure.budget import Budget, BudgetArgs
 from components.azure.cluster import SPOT_LABEL_KEY, Cluster, ClusterArgs, gpu_node_labels
 from components.azure.feature_store import REDIS_PORT, FeatureStore, FeatureStoreArgs
+from components.azure.flow_logs import FlowLogs, FlowLogsArgs
 from components.azure.identity import Identity, IdentityArgs
 from components.azure.keys import Keys, KeysArgs
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
@@ -72,6 +73,13 @@ class AzureFoundation(pulumi.ComponentResource):
         self.audit = Audit(f"{name}-audit", AuditArgs(
             spec=spec, resource_group_name=rg, workspace_id=self.logs.workspace.id,
             targets=self._diagnostic_targets(), alerts=self._alerts()), child)
+        self.flow_logs = None
+        if spec.network.flow_logs:
+            self.flow_logs = FlowLogs(f"{name}-flow-logs", FlowLogsArgs(
+                spec=spec, resource_group_name=rg, vnet_id=self.network.vnet.id,
+                storage_account_id=self.storage.account_for(BucketPurpose.logs).id,
+                workspace_customer_id=self.logs.workspace.customer_id,
+                workspace_resource_id=self.logs.workspace.id), child)
         self.budget = None
         if spec.budget is not None:
             self.budget = Budget(f"{name}-budget", BudgetArgs(

@@ -366,3 +366,27 @@ def build_policy(rule: Rule, *, framework: str | None = None,
         policy = AienvStackPolicy(meta.name, meta.description, validate=validate_stack, **common)
     policy.rule = rule
     return policy
+
+
+def references(resources: Iterable[PolicyResource], child_type: str, prop: str) -> set[str]:
+    """What the `prop` of every `child_type` resource points at: the URNs it depends on through that
+    property, and its literal value (`value:<id>`), so a target matches by dependency or by id."""
+    out: set[str] = set()
+    for r in resources:
+        if r.resource_type != child_type:
+            continue
+        out |= {d.urn for d in r.property_dependencies.get(prop, [])}
+        try:
+            value = get(r.props, prop)
+        except UnknownValueError:
+            continue
+        if isinstance(value, str):
+            out.add("value:" + value)
+    return out
+
+
+def is_referenced(target: PolicyResource, refs: set[str]) -> bool:
+    if target.urn in refs:
+        return True
+    value = get(target.props, "id")
+    return isinstance(value, str) and "value:" + value in refs

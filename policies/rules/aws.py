@@ -17,10 +17,12 @@ from policies.rules._base import (
     config_value,
     get,
     guarded,
+    is_referenced,
     items,
     number,
     policy_document,
     principal_is_public,
+    references,
     resource_rule,
     stack_rule,
     statements,
@@ -776,11 +778,30 @@ def vpc_endpoints(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]
 
     yield from guarded(args.resources, frozenset({VPC}), check)
 
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+
+
+@stack_rule(RuleMeta(
+    name="aws-vpc-flow-logs",
+    description="Record every VPC's traffic with a flow log.",
+    severity="medium", area="aws", controls=m.merge(m.AUDIT_LOGGING, m.MONITORING),
+    checks=("CKV2_AWS_11", "VPC_FLOW_LOGS_ENABLED"),
+    remediation="Add an `aws.ec2.FlowLog` for the VPC to an encrypted log group (`network.flow_logs: true`).",
+), [VPC, FLOW_LOG])
+def vpc_flow_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    logged = references(args.resources, FLOW_LOG, "vpcId")
+
+    def check(r: PolicyResource) -> Iterator[str]:
+        if not is_referenced(r, logged):
+            yield f"{subject(r.resource_type, r.name)} must have a flow log (no `aws.ec2.FlowLog` for it)."
+
+    yield from guarded(args.resources, frozenset({VPC}), check)
+
 
 RULES = (
     s3_block_public_access, s3_no_public_acl, s3_encryption_kms, s3_tls_only, s3_versioning, s3_controls_attached,
     s3_access_logging, kms_rotation, kms_no_public, kms_no_lockout_bypass, eks_secrets, eks_endpoint, eks_logging,
     eks_version, eks_ssh, ecr_scan, ecr_immutable, ecr_kms, ecr_public, sm_notebook_internet, sm_notebook_root,
     sm_kms, sm_model_isolation, sm_domain_vpc, sm_endpoint_count, cache_at_rest, cache_in_transit, cache_backups,
-    iam_no_admin, iam_wildcards, iam_data_scoped, iam_trust, vpc_endpoints, trail_secure, trail_present, log_group_kms, log_group_retention,
+    iam_no_admin, iam_wildcards, iam_data_scoped, iam_trust, vpc_endpoints, trail_secure, trail_present, log_group_kms, log_group_retention, vpc_flow_logs,
 )

@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import get, guarded, items, number, resource_rule, stack_rule, subject
+from policies.rules._base import (
+    get,
+    guarded,
+    is_referenced,
+    items,
+    number,
+    references,
+    resource_rule,
+    stack_rule,
+    subject,
+)
 
 STORAGE = "azure-native:storage:StorageAccount"
 VAULT = "azure-native:keyvault:Vault"
@@ -331,10 +341,31 @@ def audited_have_diagnostics(args: StackValidationArgs) -> Iterator[tuple[str, s
 
     yield from guarded(args.resources, AUDITED_TYPES, check)
 
+VNET = "azure-native:network:VirtualNetwork"
+VNET_FLOW_LOG = "azure-native:network:FlowLog"
+
+
+@stack_rule(RuleMeta(
+    name="azure-vnet-flow-logs",
+    description="Record every virtual network's traffic with a Network Watcher flow log.",
+    severity="medium", area="azure", controls=m.merge(m.AUDIT_LOGGING, m.MONITORING),
+    checks=("CKV_AZURE_12",),
+    remediation="Add a `network.FlowLog` targeting the VNet, to storage with retention and traffic analytics "
+                "(`network.flow_logs: true`).",
+), [VNET, VNET_FLOW_LOG])
+def vnet_flow_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    logged = references(args.resources, VNET_FLOW_LOG, "targetResourceId")
+
+    def check(r: PolicyResource) -> Iterator[str]:
+        if not is_referenced(r, logged):
+            yield f"{subject(r.resource_type, r.name)} must have a flow log (no Network Watcher flow log targets it)."
+
+    yield from guarded(args.resources, frozenset({VNET}), check)
+
 
 RULES = (
     ml_private, ml_cmk, ml_compute_local_auth, ml_compute_idle, aks_api, aks_rbac, aks_netpol, aks_disks, acr,
     kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, data_roles_scoped,
     diagnostics,
-    audited_have_diagnostics,
+    audited_have_diagnostics, vnet_flow_logs,
 )

@@ -331,9 +331,22 @@ def data_access_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
         if missing:
             yield f"The stack must enable {' and '.join(missing)} audit logs for `{service}`.", None
 
+SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
+
+
+@resource_rule(RuleMeta(
+    name="gcp-subnet-flow-logs",
+    description="Record every subnet's traffic with VPC flow logs.",
+    severity="medium", area="gcp", controls=m.merge(m.AUDIT_LOGGING, m.MONITORING), checks=("CKV_GCP_26",),
+    remediation="Set `logConfig` on the subnetwork (`network.flow_logs: true`).",
+), [SUBNETWORK])
+def subnet_flow_logs(args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(args.props, "logConfig"):
+        yield f"{_s(args)} must record flow logs (set `logConfig`)."
+
 
 RULES = (
     gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
     kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private,
-    data_access_logs,
+    data_access_logs, subnet_flow_logs,
 )

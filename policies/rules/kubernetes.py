@@ -320,8 +320,26 @@ def image_pinned(args: ResourceValidationArgs) -> Iterator[str]:
         if tag in (None, "", "latest"):
             yield f"{_s(args)} must pin the image of container `{get(c, 'name')}` (`{image}`) by digest or version tag."
 
+ENVOY_PROXY = "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"
+
+
+@resource_rule(RuleMeta(
+    name="k8s-gateway-proxy-not-public",
+    description="Do not put a gateway's proxy on a public load balancer without an explicit allow.",
+    severity="high", area="kubernetes", controls=m.NETWORK_EXPOSURE,
+    remediation=f"Give the proxy's `envoyService` an internal load-balancer annotation, or annotate the EnvoyProxy "
+                f"`{PUBLIC_ANNOTATION}: \"true\"` when the gateway is meant to be public (endpoints behind it still "
+                "need authentication).",
+), [ENVOY_PROXY])
+def envoy_proxy_not_public(args: ResourceValidationArgs) -> Iterator[str]:
+    service = get(args.props, "spec.provider.kubernetes.envoyService") or {}
+    as_service = {"spec": {"type": get(service, "type", "LoadBalancer")},
+                  "metadata": {"annotations": get(service, "annotations") or {}}}
+    if is_public_service(as_service) and not public_allowed(args.props):
+        yield f"{_s(args)} must not expose the gateway on a public load balancer without `{PUBLIC_ANNOTATION}: \"true\"`."
+
 
 RULES = (
     no_privileged, non_root, no_escalation, read_only_fs, drop_all, seccomp, host_namespaces, resource_limits,
-    no_default_sa, no_public_lb, default_deny, serving_pdb, image_pinned,
+    no_default_sa, no_public_lb, default_deny, serving_pdb, image_pinned, envoy_proxy_not_public,
 )

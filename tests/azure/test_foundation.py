@@ -480,3 +480,26 @@ def test_subnet_layout_fits_every_allowed_vnet_size():
         net = ipaddress.ip_network(cidr)
         assert all(p.subnet_of(net) for p in parts)
         assert not any(a.overlaps(b) for i, a in enumerate(parts) for b in parts[i + 1:])
+
+
+def test_vnet_flow_logs_go_to_storage_and_traffic_analytics(prod: tuple[Plan, dict]) -> None:
+    reference_plan = prod[0]
+    (flow,) = [r for r in reference_plan.resources if r.type == "azure-native:network:FlowLog"]
+    vnet = next(r for r in reference_plan.resources if r.type == "azure-native:network:VirtualNetwork")
+    assert flow.inputs["targetResourceId"] == vnet.outputs["id"]
+    assert flow.inputs["networkWatcherName"] == "NetworkWatcher_westeurope"
+    assert flow.inputs["resourceGroupName"] == "NetworkWatcherRG"
+    assert flow.inputs["enabled"] is True and flow.inputs["retentionPolicy"] == {"enabled": True, "days": 365}
+    analytics = flow.inputs["flowAnalyticsConfiguration"]["networkWatcherFlowAnalyticsConfiguration"]
+    workspace = next(r for r in reference_plan.resources if r.type == "azure-native:operationalinsights:Workspace")
+    assert analytics["enabled"] is True and analytics["workspaceResourceId"] == workspace.outputs["id"]
+    # storage refuses shared keys: the flow log writes with an identity allowed blobs on that account only
+    (writer,) = flow.inputs["identity"]["userAssignedIdentities"]
+    grants = [r for r in reference_plan.resources if r.name.endswith("flow-logs-writer-blobs")]
+    assert len(grants) == 1 and grants[0].inputs["scope"] == flow.inputs["storageId"]
+
+
+def test_flow_logs_off_removes_them() -> None:
+    spec = variant(lambda s: setattr(s.network, "flow_logs", False))
+    plan = plan_foundation(spec)
+    assert not [r for r in plan.resources if r.type == "azure-native:network:FlowLog"]

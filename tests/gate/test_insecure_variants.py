@@ -154,6 +154,11 @@ CHOICES = (
                   Expect("azure-audited-resources-have-diagnostics", "azure-native:keyvault:Vault")),
         "gcp": (Expect("gcp-data-access-audit-logs", STACK),),
     }),
+    Choice("no-flow-logs", setting("network.flow_logs", False), {
+        "aws": (Expect("aws-vpc-flow-logs", "aws:ec2/vpc:Vpc"),),
+        "azure": (Expect("azure-vnet-flow-logs", "azure-native:network:VirtualNetwork"),),
+        "gcp": (Expect("gcp-subnet-flow-logs", "gcp:compute/subnetwork:Subnetwork"),),
+    }),
     Choice("no-deletion-protection", setting("security.deletion_protection", False), {
         "aws": (Expect("stateful-resources-protected", "aws:kms/key:Key"),
                 Expect("stateful-resources-protected", "aws:s3/bucket:Bucket", "training")),
@@ -167,9 +172,6 @@ CHOICES = (
         "azure": (Expect("ai-endpoint-auth", DEPLOYMENT, "embed"),),
         "gcp": (Expect("ai-endpoint-auth", DEPLOYMENT, "fraud"),),
     }),
-    # `network.flow_logs: false` is not in the matrix: no policy of any pack reads flow logs (the option is not
-    # documented as an insecure choice the packs flag), and on Azure flow logs are not built at all
-    # (docs/azure.md, "Limits and notes"), so the option does not change the Azure graph.
 )
 
 CASES = [pytest.param(choice, cloud, id=f"{choice.id}-{cloud}")

@@ -92,6 +92,9 @@ def _secure() -> None:
     for service in ("ecr.api", "ecr.dkr", "sts"):
         aws.ec2.VpcEndpoint(f"vpc-{service.replace('.', '-')}", vpc_id=vpc.id, vpc_endpoint_type="Interface",
                             service_name=f"com.amazonaws.us-east-1.{service}", private_dns_enabled=True)
+    aws.ec2.FlowLog("vpc-flow", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+                    log_destination="arn:aws:logs:us-east-1:123456789012:log-group:flow",
+                    iam_role_arn="arn:aws:iam::123456789012:role/flow")
 
 
 def _insecure() -> None:
@@ -158,6 +161,7 @@ def test_passes_on_secure_program(secure: dict, name: str) -> None:
 
 
 FAILING = {
+    "aws-vpc-flow-logs": {"bad-vpc"},
     "aws-s3-block-public-access": {"bad-pab"},
     "aws-s3-no-public-acl": {"bad-bucket"},
     "aws-s3-encryption-kms": {"bad-sse"},

@@ -16,6 +16,10 @@ PROTECT = pulumi.ResourceOptions(protect=True)
 
 
 def _secure() -> None:
+    vnet = az.network.VirtualNetwork("vnet", resource_group_name=RG, address_space={"address_prefixes": ["10.0.0.0/16"]})
+    az.network.FlowLog("vnet-flow", resource_group_name="NetworkWatcherRG", network_watcher_name="NetworkWatcher_westeurope",
+                       target_resource_id=vnet.id, storage_id="/subscriptions/s/resourceGroups/rg/providers/"
+                       "Microsoft.Storage/storageAccounts/logs", enabled=True)
     vault = az.keyvault.Vault("vault", resource_group_name=RG, properties={
         "tenant_id": "t", "sku": {"family": "A", "name": "standard"}, "enable_purge_protection": True,
         "enable_soft_delete": True, "public_network_access": "Disabled"}, opts=PROTECT)
@@ -57,6 +61,7 @@ def _secure() -> None:
 
 
 def _insecure() -> None:
+    az.network.VirtualNetwork("bad-vnet", resource_group_name=RG, address_space={"address_prefixes": ["10.1.0.0/16"]})
     az.keyvault.Vault("bad-vault", resource_group_name=RG, properties={
         "tenant_id": "t", "sku": {"family": "A", "name": "standard"}, "enable_soft_delete": False})
     az.keyvault.Key("bad-key", resource_group_name=RG, vault_name="bad-vault", properties={"kty": "RSA"})
@@ -93,6 +98,7 @@ def insecure() -> dict:
 
 NAMES = [r.meta.name for r in rules.RULES]
 FAILING = {
+    "azure-vnet-flow-logs": {"bad-vnet"},
     "azure-ml-workspace-private": {"bad-ml"},
     "azure-ml-workspace-cmk": {"bad-ml"},
     "azure-ml-compute-no-local-auth": {"bad-compute"},

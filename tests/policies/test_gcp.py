@@ -15,6 +15,10 @@ KEY = "projects/p/locations/europe-west4/keyRings/ring/cryptoKeys/key"
 
 
 def _secure() -> None:
+    gcp.compute.Subnetwork("subnet", network="vpc", ip_cidr_range="10.0.0.0/20", region="europe-west4",
+                           private_ip_google_access=True,
+                           log_config={"aggregation_interval": "INTERVAL_5_SEC", "flow_sampling": 0.5,
+                                       "metadata": "INCLUDE_ALL_METADATA"})
     key = gcp.kms.CryptoKey("key", key_ring="projects/p/locations/europe-west4/keyRings/ring",
                             rotation_period="7776000s", opts=PROTECT)
     gcp.kms.CryptoKeyIAMMember("key-user", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
@@ -49,6 +53,7 @@ def _secure() -> None:
 
 
 def _insecure() -> None:
+    gcp.compute.Subnetwork("bad-subnet", network="vpc", ip_cidr_range="10.1.0.0/20", region="europe-west4")
     gcp.kms.CryptoKey("bad-key", key_ring="projects/p/locations/us/keyRings/r", rotation_period="31536000s",
                       destroy_scheduled_duration="86400s")
     gcp.kms.CryptoKeyIAMMember("bad-key-public", crypto_key_id=KEY, role="roles/cloudkms.cryptoKeyDecrypter",
@@ -81,6 +86,7 @@ def insecure() -> dict:
 
 NAMES = [r.meta.name for r in rules.RULES]
 FAILING = {
+    "gcp-subnet-flow-logs": {"bad-subnet"},
     "gcp-gke-private-cluster": {"bad-gke"},
     "gcp-gke-workload-identity": {"bad-gke", "bad-pool"},
     "gcp-gke-shielded-nodes": {"bad-gke", "bad-pool"},

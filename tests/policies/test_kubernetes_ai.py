@@ -14,6 +14,7 @@ from conftest import failing_names, run_policy
 from mockplan import plan
 
 from aienv.conventions import (
+    ALLOW_PUBLIC_ANNOTATION,
     COMPONENT_DRIFT,
     COMPONENT_LABEL,
     COMPONENT_SERVING,
@@ -79,6 +80,14 @@ def _secure() -> None:
     k8s.core.v1.Service("gateway-lb", metadata={"namespace": "gateway", "annotations": {
         "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}},
         spec={"type": "LoadBalancer", "ports": [{"port": 443}]})
+    envoy_service = {"type": "LoadBalancer", "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}
+    k8s.apiextensions.CustomResource(
+        "internal-proxy", api_version="gateway.envoyproxy.io/v1alpha1", kind="EnvoyProxy",
+        metadata={"namespace": "gateway"}, spec={"provider": {"type": "Kubernetes", "kubernetes": {"envoyService": envoy_service}}})
+    k8s.apiextensions.CustomResource(
+        "public-proxy", api_version="gateway.envoyproxy.io/v1alpha1", kind="EnvoyProxy",
+        metadata={"namespace": "gateway", "annotations": {ALLOW_PUBLIC_ANNOTATION: "true"}},
+        spec={"provider": {"type": "Kubernetes", "kubernetes": {"envoyService": {"type": "LoadBalancer"}}}})
     k8s.apiextensions.CustomResource(
         "llm-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
         metadata={"namespace": SERVING_NAMESPACE, "labels": {ENDPOINT_LABEL: "llm"}},
@@ -101,6 +110,10 @@ def _secure() -> None:
 
 
 def _insecure() -> None:
+    k8s.apiextensions.CustomResource(
+        "bad-proxy", api_version="gateway.envoyproxy.io/v1alpha1", kind="EnvoyProxy",
+        metadata={"namespace": "gateway"},
+        spec={"provider": {"type": "Kubernetes", "kubernetes": {"envoyService": {"type": "LoadBalancer"}}}})
     _pool("bad-gpu-pool", None, "g6.xlarge", taint=False, min_size=2)
     _pool("bad-idle-pool", "nvidia-h100-80gb", "p5.48xlarge", max_size=100, gpus=8)
     labels = {COMPONENT_LABEL: COMPONENT_SERVING, ENDPOINT_LABEL: "bad"}
@@ -128,6 +141,7 @@ def insecure() -> dict:
 
 NAMES = [r.meta.name for r in (*kubernetes.RULES, *ai.RULES)]
 FAILING = {
+    "k8s-gateway-proxy-not-public": {"bad-proxy"},
     "k8s-no-privileged": {"bad-serving"},
     "k8s-run-as-non-root": {"bad-serving"},
     "k8s-no-privilege-escalation": {"bad-serving"},
