@@ -19,8 +19,10 @@ as in the analyzer; any other exception becomes a mandatory violation naming the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
@@ -330,6 +332,32 @@ def run_packs(doc: PlanDocument, packs: Iterable[str], *,
               config_source: str = "--policy-config",
               stack_tags: Mapping[str, str] | None = None) -> CheckResult:
     """Run the named packs (see `policies.packs.PACKS`) on `doc`."""
+    with _young_gc_only():
+        return _run_packs(doc, packs, user_config, extra_config, config_source, stack_tags)
+
+
+@contextlib.contextmanager
+def _young_gc_only() -> Iterator[None]:
+    """Keep full collections off the (large, long-lived) plan document while the policies run.
+
+    The heap before the run (the plan, its document) moves to the permanent generation, and a full
+    collection needs 100 middle-generation ones: the run allocates many short-lived proxies, and
+    with the default thresholds the full collections re-traversed the whole document (a third of
+    the check time on a 6,500-resource plan, growing faster than the plan).
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def _run_packs(doc: PlanDocument, packs: Iterable[str], user_config: Mapping[str, Mapping[str, Any]] | None,
+               extra_config: Mapping[str, Mapping[str, Any]] | None, config_source: str,
+               stack_tags: Mapping[str, str] | None) -> CheckResult:
     from policies.packs import PACKS, pack_config, pack_policies
 
     start = time.perf_counter()

@@ -37,7 +37,8 @@ class EngineMocks(Mocks):
         return id_, {**args.inputs, **computed}
 
     def call(self, args: Any) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return mock_invoke(args.token, dict(args.args), {}, self.context), None
+        # No failures: an empty list, not None (the SDK's MockMonitor.Invoke iterates it).
+        return mock_invoke(args.token, dict(args.args), {}, self.context), []
 
 
 class RecordingMonitor(MockMonitor):

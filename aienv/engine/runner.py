@@ -125,11 +125,21 @@ def _frozen_heap() -> Iterator[None]:
     Everything alive before the plan moves to the permanent generation for its duration; a plan
     allocates many short-lived tasks and futures, and full collections over the SDK modules were
     a third of the plan time.
+
+    What the plan itself builds up (records, resources, their outputs) lives until the plan ends,
+    so full collections during the plan only re-traverse a growing heap to find next to nothing:
+    with the default thresholds they cost 40% of a 6,500-resource plan and grew faster than it.
+    For its duration young collections are rarer (gen0 10,000 allocations) and a full one needs
+    100 middle-generation collections (about 20 million allocations); short-lived cycles are still
+    collected young, the rest when the plan ends.
     """
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
