@@ -1,5 +1,3 @@
-import sys
+from aienv.cli import console_main
 
-from aienv.cli import main
-
-sys.exit(main())
+console_main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,5 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def console_main() -> None:
+    """The `aienv` command: `main`, then exit without tearing down the interpreter.
+
+    Every file is written and renamed by then; what remains is freeing the provider SDKs' module graph, which
+    costs about 0.6 s a run (a quarter of `aienv plan`) and changes nothing a user can see.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # e.g. `aienv plan ... | head`: the reader left, nothing more to say
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

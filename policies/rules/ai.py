@@ -443,18 +443,31 @@ def serving_endpoints(args: StackValidationArgs) -> dict[str, list[Any]]:
     return out
 
 
-def _labelled(args: StackValidationArgs, types: frozenset[str], **want: str) -> list[Any]:
-    found = []
+def _label_index(args: StackValidationArgs) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Resources by type with their labels, read once per stack validation: the per-endpoint policies look
+    up their endpoint's objects here instead of scanning every resource again (linear, not quadratic)."""
+    cached = _LABEL_INDEX[0]
+    if cached is not None and cached[0] is args:
+        return cached[1]
+    index: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for r in args.resources:
-        if r.resource_type not in types:
-            continue
         try:
             labels = _labels(r.props)
         except UnknownValueError:
             continue
-        if all(labels.get(k) == v for k, v in want.items()):
-            found.append(r)
-    return found
+        index.setdefault(r.resource_type, []).append((r, labels))
+    _LABEL_INDEX[0] = (args, index)
+    return index
+
+
+# The last stack's index; the identity check keeps one validation's index from serving another.
+_LABEL_INDEX: list[tuple[StackValidationArgs, dict[str, list[tuple[Any, dict[str, Any]]]]] | None] = [None]
+
+
+def _labelled(args: StackValidationArgs, types: frozenset[str], **want: str) -> list[Any]:
+    index = _label_index(args)
+    return [r for t in sorted(types) for r, labels in index.get(t, ())
+            if all(labels.get(k) == v for k, v in want.items())]
 
 
 def _rule_text(rule_resource: Any) -> str:
