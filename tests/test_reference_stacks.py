@@ -13,26 +13,13 @@ import pytest
 import referencing
 
 from aienv.check import from_export, run_packs
-from aienv.engine import Plan, plan_program
+from aienv.engine import plan_program
 from aienv.engine.graph import to_dot, to_mermaid
-from aienv.spec import LoadedSpec, load_spec
 from components.environment import build_environment
-from tests.conftest import STACKS, shared_dir
+from tests.conftest import shared_dir
+from tests.plans import STACK_FILES, loaded, planned
 
-# (spec, template vars file) for every deployable stack: each Pulumi.<stack>.yaml names one.
-STACK_FILES = sorted(p.name for p in STACKS.glob("Pulumi.*.yaml"))
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-
-
-@cache
-def loaded(stack_file: str) -> LoadedSpec:
-    return load_spec(STACKS / stack_file)
-
-
-@cache
-def planned(stack_file: str) -> Plan:
-    spec = loaded(stack_file).spec
-    return plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name)
 
 
 @cache

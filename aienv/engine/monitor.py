@@ -21,9 +21,20 @@ from aienv.errors import current_spec_field
 
 ProgressFn = Callable[[int, str], None]
 
-# Alias specs are left to the SDK, which then sends alias URNs (what the state records).
+# The SDK sends alias specs, which the monitor turns into the alias URNs the state records (see
+# `_alias_urns`): computing them here is string work, while the SDK builds each through Output chains,
+# which cost a third of an Azure plan (azure-native types carry a dozen API-version aliases each).
 _ROOT_QUALIFIER = f"::{STACK_TYPE}$"
-_UNSUPPORTED_FEATURES = {resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS}
+_UNSUPPORTED_FEATURES: set[int] = set()
+
+
+def _inherited_alias(child_name: str, child_type: str, parent_name: str, parent_alias: str) -> str:
+    """The child's URN under an alias of its parent; a name derived from the parent's (`{parent}-role`)
+    follows the parent's old name, as the SDK's `inherited_child_alias` does."""
+    prefix, project, qualified, alias_name = parent_alias.split("::", 3)
+    if parent_name and child_name.startswith(parent_name):
+        child_name = alias_name + child_name[len(parent_name):]
+    return f"{prefix}::{project}::{qualified}${child_type}::{child_name}"
 
 
 class EngineMocks(Mocks):
@@ -49,6 +60,7 @@ class RecordingMonitor(MockMonitor):
         self.by_urn: dict[str, RecordedResource] = {}
         self.provider_inputs: dict[str, dict[str, Any]] = {}
         self.default_providers: dict[str, str] = {}
+        self.aliases_of: dict[str, list[str]] = {}  # alias URNs by resource URN, for children to inherit
         self.stack_urn: str | None = None
         self.stack_outputs: dict[str, Any] = {}
         self.invokes: list[tuple[str, dict[str, Any]]] = []
@@ -63,6 +75,40 @@ class RecordingMonitor(MockMonitor):
         if parent and parent != self.stack_urn:
             type_ = parent.split("::")[2] + "$" + type_
         return f"{self._prefix}{type_}::{name}"
+
+    def _alias_urns(self, request: Any, type_: str, name: str) -> list[str]:
+        """Alias URNs as the engine records them: the resource's own aliases (URNs or specs), and, as the
+        SDK's `all_aliases` derives them, the same under every alias of its parent."""
+        parent = request.parent or ""
+        own = [u.replace(_ROOT_QUALIFIER, "::") for u in request.aliasURNs]
+        for alias in request.aliases:
+            if alias.urn:
+                own.append(alias.urn.replace(_ROOT_QUALIFIER, "::"))
+            elif alias.HasField("spec"):
+                own.append(self._spec_urn(alias.spec, parent, type_, name))
+        found = set(own)
+        parent_name = parent.rsplit("::", 1)[-1] if parent else ""
+        for parent_alias in self.aliases_of.get(parent, ()):
+            found.add(_inherited_alias(name, type_, parent_name, parent_alias))
+            for child_alias in own:
+                child_type = child_alias.split("::")[2].rsplit("$", 1)[-1]
+                found.add(_inherited_alias(child_alias.rsplit("::", 1)[-1], child_type, parent_name, parent_alias))
+        aliases = sorted(found)
+        if aliases:
+            self.aliases_of[self._urn(parent, type_, name)] = aliases
+        return aliases
+
+    def _spec_urn(self, spec: Any, parent: str, type_: str, name: str) -> str:
+        """The URN an alias spec stands for; empty fields mean the resource's current value."""
+        if spec.noParent:
+            parent = ""
+        elif spec.parentUrn:
+            parent = spec.parentUrn
+        qualified = spec.type or type_
+        if parent and parent != self.stack_urn and parent.split("::")[2] != STACK_TYPE:
+            qualified = parent.split("::")[2] + "$" + qualified
+        return (f"urn:pulumi:{spec.stack or self.context.stack}::{spec.project or self.context.project}::"
+                f"{qualified}::{spec.name or name}")
 
     def _default_provider(self, type_: str, version: str) -> str:
         """The engine's default provider for the package of `type_` (created on first use)."""
@@ -103,7 +149,7 @@ class RecordingMonitor(MockMonitor):
             supportedFeatures=[f for f in info.supportedFeatures if f not in _UNSUPPORTED_FEATURES])
 
     def SupportsFeature(self, request: Any) -> Any:
-        has_support = request.id not in ("outputValues", "aliasSpecs")
+        has_support = request.id != "outputValues"
         return type("SupportsFeatureResponse", (object,), {"hasSupport": has_support})
 
     def RegisterResource(self, request: Any) -> Any:
@@ -156,8 +202,7 @@ class RecordingMonitor(MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=list(request.ignoreChanges),
-            aliases=sorted(a.replace(_ROOT_QUALIFIER, "::") for a in
-                           [*request.aliasURNs, *(a.urn for a in request.aliases if a.urn)]),
+            aliases=self._alias_urns(request, type_, request.name),
             additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update),
                                                ("delete", timeouts.delete)) if v},

@@ -1,0 +1,24 @@
+"""Plans of the reference stacks, made once per test session and shared by the test modules that read them."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from aienv.engine import Plan, plan_program
+from aienv.spec import LoadedSpec, load_spec
+from components.environment import build_environment
+from tests.conftest import STACKS
+
+# Every deployable stack: each stacks/Pulumi.<stack>.yaml names one spec.
+STACK_FILES = sorted(p.name for p in STACKS.glob("Pulumi.*.yaml"))
+
+
+@cache
+def loaded(stack_file: str) -> LoadedSpec:
+    return load_spec(STACKS / stack_file)
+
+
+@cache
+def planned(stack_file: str) -> Plan:
+    spec = loaded(stack_file).spec
+    return plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name)
