@@ -278,6 +278,12 @@ def kms_rotation(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must enable automatic key rotation (`enableKeyRotation: true`)."
 
 
+def _allows_anyone(props: Any) -> bool:
+    """The resource policy in `props.policy` allows the `*` principal without a restricting condition."""
+    return any(st.get("Effect") == "Allow" and principal_is_public(st.get("Principal")) and not st.get("Condition")
+               for st in statements(policy_document(get(props, "policy"))))
+
+
 @resource_rule(RuleMeta(
     name="aws-kms-no-public-principal",
     description="Do not allow the `*` principal in KMS key policies without a condition.",
@@ -285,10 +291,8 @@ def kms_rotation(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Name the account root or specific roles as principals, or add a restricting Condition.",
 ), [KMS_KEY])
 def kms_no_public(args: ResourceValidationArgs) -> Iterator[str]:
-    for st in statements(policy_document(get(args.props, "policy"))):
-        if st.get("Effect") == "Allow" and principal_is_public(st.get("Principal")) and not st.get("Condition"):
-            yield f"{_s(args)} must not allow the `*` principal in its key policy without a condition."
-            return
+    if _allows_anyone(args.props):
+        yield f"{_s(args)} must not allow the `*` principal in its key policy without a condition."
 
 
 @resource_rule(RuleMeta(
@@ -421,10 +425,8 @@ def ecr_kms(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Replace the `*` principal with the accounts or roles that pull images.",
 ), [ECR_POLICY])
 def ecr_public(args: ResourceValidationArgs) -> Iterator[str]:
-    for st in statements(policy_document(get(args.props, "policy"))):
-        if st.get("Effect") == "Allow" and principal_is_public(st.get("Principal")) and not st.get("Condition"):
-            yield f"{_s(args)} must not grant access to the `*` principal."
-            return
+    if _allows_anyone(args.props):
+        yield f"{_s(args)} must not grant access to the `*` principal."
 
 
 # --- SageMaker -----------------------------------------------------------------------------------------
