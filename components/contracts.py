@@ -43,6 +43,8 @@ class OnlineStoreEndpoint:
     port: pulumi.Input[int]
     password: pulumi.Output[str]  # a secret
     tls: bool = True
+    # PEM of the private CA that signs the server's certificate (Memorystore); None: a publicly trusted CA.
+    ca_certificate: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -596,7 +596,22 @@ def _gcp_iam(out: Props, inputs: Props, type_: str, name: str, physical: str, pr
     return ""
 
 
+def _gcp_redis(out: Props, inputs: Props, type_: str, name: str, physical: str, project: str, loc: str) -> str:
+    h = digest(type_, name)
+    out.update(host=f"10.{int(h[:2], 16)}.{int(h[2:4], 16)}.4", currentLocationId=f"{loc}-a",
+               authString=f"offline-auth-{h[:24]}")
+    tls = plain_str(inputs.get("transitEncryptionMode")) == "SERVER_AUTHENTICATION"
+    # Memorystore listens on 6378 with in-transit encryption, on 6379 without.
+    out["port"] = 6378 if tls else 6379
+    if tls:  # a per-instance CA signs the server certificate; clients must trust it
+        body = base64.b64encode(bytes.fromhex(h * 4)).decode()
+        out["serverCaCerts"] = [{"cert": f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n",
+                                 "serialNumber": str(int(h[:12], 16)), "sha1Fingerprint": h[:40]}]
+    return f"projects/{project}/locations/{loc}/instances/{physical}"
+
+
 _GCP_SPECIAL: dict[str, Callable[[Props, Props, str, str, str, str, str], str | None]] = {
+    "redis/instance:Instance": _gcp_redis,
     "serviceaccount/account:Account": _gcp_sa,
     "storage/bucket:Bucket": _gcp_bucket,
     "container/cluster:Cluster": _gcp_gke,

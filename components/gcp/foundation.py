@@ -146,8 +146,10 @@ class GcpFoundation(pulumi.ComponentResource):
             autoscaler="cloud",
             storage_class=STORAGE_CLASS,
             region=spec.region,
-            online_store=OnlineStoreEndpoint(host=online.host, port=online.port,
-                                             password=pulumi.Output.secret(online.auth_string), tls=True)
+            online_store=OnlineStoreEndpoint(
+                host=online.host, port=online.port, password=pulumi.Output.secret(online.auth_string), tls=True,
+                # Memorystore signs its TLS certificate with a per-instance CA that clients must trust.
+                ca_certificate=online.server_ca_certs.apply(lambda certs: certs[0].cert if certs else None))
             if online is not None else None,
             offline_store=OfflineStore(kind="bigquery", location=fs.offline_location)
             if fs is not None and fs.offline_location is not None else None,

@@ -20,6 +20,8 @@ from components.kubernetes.monitoring import templates
 PORT = 6566
 NAME = "feature-server"
 CONFIG_DIR = "/etc/feast"
+CA_DIR = "/etc/aienv/redis-ca"
+CA_FILE = "ca.crt"
 
 
 def registry_path(data_bucket_uri: str) -> str:
@@ -32,13 +34,15 @@ def registry_path(data_bucket_uri: str) -> str:
 
 
 def render_feature_store(*, project: str, region: str, redis_host: str, redis_port: int, redis_tls: bool,
-                         ttl_hours: int, offline: tuple[str, str] | None, data_bucket_uri: str) -> str:
+                         ttl_hours: int, offline: tuple[str, str] | None, data_bucket_uri: str,
+                         redis_ca_path: str | None = None) -> str:
     """feature_store.yaml for the feature server (no secret in it: the password is `${REDIS_PASSWORD}`)."""
     kind, location = offline if offline else ("", "")
     offline_project, _, offline_dataset = location.partition(".") if kind == "bigquery" else ("", "", "")
     return templates().get_template("feature_store.yaml.j2").render(
         project=project, provider="local", registry_path=registry_path(data_bucket_uri), region=region,
-        redis_host=redis_host, redis_port=redis_port, redis_tls=redis_tls, key_ttl_seconds=ttl_hours * 3600,
+        redis_host=redis_host, redis_port=redis_port, redis_tls=redis_tls, redis_ca_path=redis_ca_path,
+        key_ttl_seconds=ttl_hours * 3600,
         offline_kind=kind, offline_project=offline_project, offline_dataset=offline_dataset)
 
 
@@ -91,7 +95,21 @@ class FeatureServer(pulumi.ComponentResource):
         config_text = pulumi.Output.all(online.host, redis_port, args.data_bucket_uri, offline_location).apply(
             lambda v: render_feature_store(
                 project=project, region=args.region, redis_host=v[0], redis_port=int(v[1]), redis_tls=online.tls,
-                ttl_hours=ttl, offline=(offline.kind, v[3]) if offline else None, data_bucket_uri=v[2]))
+                ttl_hours=ttl, offline=(offline.kind, v[3]) if offline else None, data_bucket_uri=v[2],
+                redis_ca_path=f"{CA_DIR}/{CA_FILE}" if online.ca_certificate is not None else None))
+        ca_volumes: list[k8s.core.v1.VolumeArgs] = []
+        ca_mounts: list[k8s.core.v1.VolumeMountArgs] = []
+        ca_resources: list[pulumi.Resource] = []
+        if online.ca_certificate is not None:
+            ca = k8s.core.v1.ConfigMap(
+                f"{name}-redis-ca",
+                metadata=common.meta(f"{NAME}-redis-ca", ns, labels),
+                data={CA_FILE: online.ca_certificate},
+                opts=after)
+            ca_resources.append(ca)
+            ca_volumes.append(k8s.core.v1.VolumeArgs(name="redis-ca", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                name=f"{NAME}-redis-ca")))
+            ca_mounts.append(k8s.core.v1.VolumeMountArgs(name="redis-ca", mount_path=CA_DIR, read_only=True))
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=common.meta(f"{NAME}-config", ns, labels),
@@ -111,7 +129,7 @@ class FeatureServer(pulumi.ComponentResource):
             resources=common.resources("1", "2Gi"),
             security_context=common.container_security(),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
-                           k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                           k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"), *ca_mounts],
             startup_probe=k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path="/health", port="http"),
                                                 period_seconds=5, failure_threshold=60),
             readiness_probe=k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path="/health", port="http"),
@@ -135,9 +153,9 @@ class FeatureServer(pulumi.ComponentResource):
                         containers=[server],
                         volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                                      name=f"{NAME}-config")),
-                                 common.empty_dir("tmp", "1Gi")]))),
+                                 common.empty_dir("tmp", "1Gi"), *ca_volumes]))),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, self.service_account, password,
-                                                                 config], delete_before_replace=True))
+                                                                 config, *ca_resources], delete_before_replace=True))
         k8s.core.v1.Service(
             f"{name}-service",
             metadata=common.meta(NAME, ns, labels),
