@@ -20,7 +20,7 @@ from components.azure._shared import (
 from components.azure.keys import Keys
 from components.azure.logs import LogWorkspace
 from components.azure.network import Network
-from components.azure.registries import Registries, ml_encryption, ml_identity
+from components.azure.registries import Registries, ml_encryption, ml_identity, ml_private_endpoint
 from components.azure.storage import Storage
 
 REDIS_PORT = 6380  # TLS; the non-TLS port 6379 stays closed
@@ -92,10 +92,8 @@ class FeatureStore(pulumi.ComponentResource):
             stateful(spec, self, depends_on=keys.grants),
         )
         if private:
-            private_endpoint(f"{name}-workspace-pe", parent=self, spec=spec, resource_group_name=rg,
-                             subnet_id=net.subnets["endpoints"].id, target_id=self.workspace.id,
-                             group_id="amlworkspace",
-                             zone_ids=[net.dns_zones["aml_api"].id, net.dns_zones["aml_notebooks"].id])
+            ml_private_endpoint(f"{name}-workspace-pe", parent=self, spec=spec, resource_group_name=rg, network=net,
+                                workspace_id=self.workspace.id)
         assign_role(f"{name}-materialization-fs", parent=self, subscription_id=subscription,
                     role_id=ROLE_AZUREML_DATA_SCIENTIST, principal_id=mat.principal_id, scope=self.workspace.id)
 

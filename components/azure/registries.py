@@ -31,6 +31,15 @@ def ml_encryption(keys: Keys) -> ml.EncryptionPropertyArgs | None:
     )
 
 
+def ml_private_endpoint(name: str, *, parent: pulumi.Resource, spec: StackSpec,
+                        resource_group_name: pulumi.Input[str], network: Network,
+                        workspace_id: pulumi.Input[str]) -> None:
+    """An Azure ML workspace's private endpoint, resolvable through the workspace API and notebook zones."""
+    private_endpoint(name, parent=parent, spec=spec, resource_group_name=resource_group_name,
+                     subnet_id=network.subnets["endpoints"].id, target_id=workspace_id, group_id="amlworkspace",
+                     zone_ids=[network.dns_zones["aml_api"].id, network.dns_zones["aml_notebooks"].id])
+
+
 def ml_identity(keys: Keys, *extra: pulumi.Input[str]) -> ml.ManagedServiceIdentityArgs:
     """The workspace's own identity, plus the CMK identity (and any `extra`) as user-assigned."""
     assigned = ([keys.identities["ml"].id] if keys.customer_managed else []) + list(extra)
@@ -143,10 +152,8 @@ class Registries(pulumi.ComponentResource):
             stateful(spec, self, depends_on=keys.grants),
         )
         if private:
-            private_endpoint(f"{name}-mlw-pe", parent=self, spec=spec, resource_group_name=rg,
-                             subnet_id=net.subnets["endpoints"].id, target_id=self.workspace.id,
-                             group_id="amlworkspace",
-                             zone_ids=[net.dns_zones["aml_api"].id, net.dns_zones["aml_notebooks"].id])
+            ml_private_endpoint(f"{name}-mlw-pe", parent=self, spec=spec, resource_group_name=rg, network=net,
+                                workspace_id=self.workspace.id)
 
         self.model_registry = None
         if spec.registries.model_registry:

@@ -368,25 +368,33 @@ def build_policy(rule: Rule, *, framework: str | None = None,
     return policy
 
 
+def reference_keys(resource: PolicyResource, prop: str) -> set[str]:
+    """What `prop` of `resource` points at: the URNs it depends on through that property, and its literal
+    value (`value:<id>`), so a target matches by dependency or by id (see `target_keys`)."""
+    keys = {d.urn for d in resource.property_dependencies.get(prop, [])}
+    try:
+        value = get(resource.props, prop)
+    except UnknownValueError:
+        return keys
+    if isinstance(value, str):
+        keys.add("value:" + value)
+    return keys
+
+
+def target_keys(target: PolicyResource) -> set[str]:
+    """The keys `reference_keys` uses for `target`: its URN and, when known, its id."""
+    value = get(target.props, "id")
+    return {target.urn, "value:" + value} if isinstance(value, str) else {target.urn}
+
+
 def references(resources: Iterable[PolicyResource], child_type: str, prop: str) -> set[str]:
-    """What the `prop` of every `child_type` resource points at: the URNs it depends on through that
-    property, and its literal value (`value:<id>`), so a target matches by dependency or by id."""
+    """Everything the `prop` of every `child_type` resource points at."""
     out: set[str] = set()
     for r in resources:
-        if r.resource_type != child_type:
-            continue
-        out |= {d.urn for d in r.property_dependencies.get(prop, [])}
-        try:
-            value = get(r.props, prop)
-        except UnknownValueError:
-            continue
-        if isinstance(value, str):
-            out.add("value:" + value)
+        if r.resource_type == child_type:
+            out |= reference_keys(r, prop)
     return out
 
 
 def is_referenced(target: PolicyResource, refs: set[str]) -> bool:
-    if target.urn in refs:
-        return True
-    value = get(target.props, "id")
-    return isinstance(value, str) and "value:" + value in refs
+    return bool(target_keys(target) & refs)

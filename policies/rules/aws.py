@@ -22,11 +22,13 @@ from policies.rules._base import (
     number,
     policy_document,
     principal_is_public,
+    reference_keys,
     references,
     resource_rule,
     stack_rule,
     statements,
     subject,
+    target_keys,
     truthy,
 )
 
@@ -757,22 +759,18 @@ def vpc_endpoints(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]
             continue
         try:
             service = get(r.props, "serviceName")
-            vpc_id = get(r.props, "vpcId")
+            get(r.props, "vpcId")  # an endpoint whose VPC is unknown at preview is passed over
         except UnknownValueError:
             continue
         if not isinstance(service, str):
             continue
-        keys = {d.urn for d in r.property_dependencies.get("vpcId", [])}
-        if isinstance(vpc_id, str):
-            keys.add("value:" + vpc_id)
-        for key in keys:
+        for key in reference_keys(r, "vpcId"):
             by_vpc.setdefault(key, set()).add(_service_suffix(service))
 
     def check(r: PolicyResource) -> Iterator[str]:
-        services: set[str] = set(by_vpc.get(r.urn, set()))
-        vpc_id = get(r.props, "id")
-        if isinstance(vpc_id, str):
-            services |= by_vpc.get("value:" + vpc_id, set())
+        services: set[str] = set()
+        for key in target_keys(r):
+            services |= by_vpc.get(key, set())
         missing = [s for s in required if s not in services]
         if missing:
             yield (f"{subject(r.resource_type, r.name)} must reach {', '.join(missing)} through VPC endpoints "

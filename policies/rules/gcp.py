@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
@@ -39,6 +40,12 @@ PROJECT_DATA_ROLES = frozenset({
     "roles/secretmanager.secretAccessor", "roles/secretmanager.admin",
 })
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
+
+
+def _grants_public(props: Any) -> bool:
+    """An IAM member/binding resource (`member` or `members`) that grants to anyone."""
+    members = [get(props, "member")] + items(props, "members")
+    return bool(PUBLIC_MEMBERS & {m for m in members if isinstance(m, str)})
 
 
 def _s(args: ResourceValidationArgs) -> str:
@@ -190,8 +197,7 @@ def kms_rotation(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Grant the role to specific service accounts.",
 ), KMS_IAM)
 def kms_public(args: ResourceValidationArgs) -> Iterator[str]:
-    members = [get(args.props, "member")] + items(args.props, "members")
-    if PUBLIC_MEMBERS & {m_ for m_ in members if isinstance(m_, str)}:
+    if _grants_public(args.props):
         yield f"{_s(args)} must not grant the key to allUsers or allAuthenticatedUsers."
 
 
@@ -217,8 +223,7 @@ def kms_protected(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Grant reader roles to the cluster's node or workload service accounts only.",
 ), AR_IAM)
 def ar_public(args: ResourceValidationArgs) -> Iterator[str]:
-    members = [get(args.props, "member")] + items(args.props, "members")
-    if PUBLIC_MEMBERS & {m_ for m_ in members if isinstance(m_, str)}:
+    if _grants_public(args.props):
         yield f"{_s(args)} must not make the repository public."
 
 
