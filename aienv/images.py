@@ -31,10 +31,6 @@ def image_name(image: str) -> str:
     return image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@", 1)[0]
 
 
-def endpoint_family(endpoint: ModelEndpoint) -> str:
-    return endpoint.image_family or (endpoint.name if endpoint.runtime is Runtime.custom else endpoint.runtime.value)
-
-
 def endpoint_images(endpoint: ModelEndpoint) -> list[str]:
     """The stable image and, when it differs, the canary's (None for a custom runtime without image)."""
     stable = endpoint.image or DEFAULT_SERVER_IMAGES.get(endpoint.runtime)
@@ -55,7 +51,7 @@ def repository_paths(spec: StackSpec) -> list[str]:
 
     for endpoint in spec.model_endpoints:
         for image in endpoint_images(endpoint):
-            add(endpoint_family(endpoint), image)
+            add(endpoint.family, image)
     cloud = spec.cloud.provider
     add(c.TOOLS_FAMILY, TOOL_IMAGES[cloud])
     if spec.model_endpoints:

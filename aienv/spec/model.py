@@ -283,6 +283,12 @@ class ModelEndpoint(Model):
     auth: Auth = Field(default_factory=Auth, description="Authentication at the gateway.")
     resources: Resources = Field(default_factory=Resources, description="CPU and memory per replica.")
 
+    @property
+    def family(self) -> str:
+        """The registry repository its images live in: `image_family`, else the runtime (or, for `custom`,
+        the endpoint's name)."""
+        return self.image_family or (self.name if self.runtime is Runtime.custom else self.runtime.value)
+
 
 # --- data ------------------------------------------------------------------------------------------
 
@@ -527,10 +533,8 @@ class StackSpec(Model):
         """Container repositories: every endpoint's family plus the extra ones, in spec order."""
         families: list[str] = []
         for endpoint in self.model_endpoints:
-            family = endpoint.image_family or (endpoint.name if endpoint.runtime is Runtime.custom
-                                               else endpoint.runtime.value)
-            if family not in families:
-                families.append(family)
+            if endpoint.family not in families:
+                families.append(endpoint.family)
         for family in self.registries.container.image_families:
             if family not in families:
                 families.append(family)

@@ -96,10 +96,6 @@ def model_annotations(ep: EndpointSpec, version: str) -> dict[str, str]:
     return out
 
 
-def image_family(ep: EndpointSpec) -> str:
-    return ep.image_family or (ep.name if ep.runtime is Runtime.custom else ep.runtime.value)
-
-
 def tracks(ep: EndpointSpec, field_prefix: str) -> list[Track]:
     """Stable, and the canary when the spec sets one, with their replica bounds and traffic weights."""
     image = ep.image or DEFAULT_IMAGES.get(ep.runtime)
@@ -294,7 +290,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _pod_spec(self, args: ModelEndpointArgs, track: Track, shape: RuntimeShape,
                   pools: Sequence[GpuPoolRef]) -> k8s.core.v1.PodSpecArgs:
         ep = args.endpoint
-        image = common.image_ref(args.registry_url, image_family(ep), track.image)
+        image = common.image_ref(args.registry_url, ep.family, track.image)
         source = common.join_uri(args.model_bucket_uri, track.artifact_path)
         direct = ep.runtime is Runtime.triton and args.cloud in ("aws", "gcp")  # Triton reads s3:// and gs://
         volumes = [common.empty_dir("tmp", "2Gi"), common.empty_dir("cache", "20Gi"),
