@@ -43,6 +43,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 # --- Namespaces ------------------------------------------------------------------------------------
 SERVING_NAMESPACE = "aienv-serving"
+# Model import jobs (weights from Hugging Face / NGC / another bucket into the model bucket).
+MODELS_NAMESPACE = "aienv-models"
 FEATURES_NAMESPACE = "aienv-features"
 MONITORING_NAMESPACE = "aienv-monitoring"
 GPU_NAMESPACE = "gpu-operator"
@@ -55,6 +57,11 @@ AUTOSCALER_NAMESPACE = "kube-system"
 def drift_data_prefix(endpoint: str) -> str:
     """Where an endpoint's drift job reads `baseline/` and `recent/` samples, in the training-data bucket."""
     return f"drift/{endpoint}/"
+
+
+def model_import_marker(artifact_path: str) -> str:
+    """The object an import job writes last under a model version's path; serving pods wait for it."""
+    return artifact_path.rstrip("/") + "/.aienv-import-complete"
 
 
 # --- Images --------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ registry). Keeping the list here, with no Pulumi import, keeps both sides in ste
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aienv import conventions as c
 from aienv.spec.model import ModelEndpoint, Runtime, StackSpec
 
@@ -24,6 +26,48 @@ TOOL_IMAGES: dict[str, str] = {
     "python": "python:3.12.11-slim",
     "feast": "feature-server:0.49.0",
 }
+
+
+@dataclass(frozen=True)
+class UpstreamImage:
+    """An image the environment pulls through a cache of its upstream registry.
+
+    `registry` is the upstream host (`docker.io`, `nvcr.io`, ...), `repository` the path there
+    (`vllm/vllm-openai`, `library/python`), `reference` `:tag` or `@sha256:...`.
+    """
+
+    registry: str
+    repository: str
+    reference: str
+
+    @property
+    def upstream_ref(self) -> str:
+        return f"{self.registry}/{self.repository}{self.reference}"
+
+
+# Where the images aienv knows come from: image name (as in the spec and the tables above) -> (registry, path).
+UPSTREAMS: dict[str, tuple[str, str]] = {
+    "vllm-openai": ("docker.io", "vllm/vllm-openai"),
+    "tritonserver": ("nvcr.io", "nvidia/tritonserver"),
+    "aws-cli": ("docker.io", "amazon/aws-cli"),
+    "cloud-sdk": ("docker.io", "google/cloud-sdk"),
+    "python": ("docker.io", "library/python"),
+    "feature-server": ("docker.io", "feastdev/feature-server"),
+}
+
+
+def image_reference(image: str) -> str:
+    """`:tag` or `@sha256:...` of `name:tag` / `name@sha256:...`."""
+    if "@" in image:
+        return "@" + image.split("@", 1)[1]
+    last = image.split("/")[-1]
+    return ":" + last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def upstream_image(image: str) -> UpstreamImage | None:
+    """The upstream of a known image (`vllm-openai:v0.11.0`), None for an image aienv does not know."""
+    known = UPSTREAMS.get(image_name(image))
+    return UpstreamImage(known[0], known[1], image_reference(image)) if known else None
 
 
 def image_name(image: str) -> str:
@@ -62,3 +106,27 @@ def repository_paths(spec: StackSpec) -> list[str]:
         if family not in paths:
             paths.append(family)
     return paths
+
+
+def cached_images(spec: StackSpec) -> list[UpstreamImage]:
+    """Every upstream image the environment pulls through its registry's caches, without repeats."""
+    images: list[str] = []
+    for endpoint in spec.model_endpoints:
+        if endpoint.supply == "cache":
+            images.extend(endpoint_images(endpoint))
+    images.append(TOOL_IMAGES[spec.cloud.provider])
+    if spec.model_endpoints:
+        images.append(TOOL_IMAGES["python"])
+    if spec.feature_store.enabled:
+        images.append(TOOL_IMAGES["feast"])
+    out: list[UpstreamImage] = []
+    for image in images:
+        up = upstream_image(image)
+        if up is not None and up not in out:
+            out.append(up)
+    return out
+
+
+def upstream_registries(spec: StackSpec) -> list[str]:
+    """The upstream registry hosts the environment's caches must cover, in a stable order."""
+    return list(dict.fromkeys(i.registry for i in cached_images(spec)))

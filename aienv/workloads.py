@@ -12,12 +12,12 @@ from typing import Literal
 from aienv import conventions as c
 from aienv.spec.model import StackSpec
 
-WorkloadKind = Literal["serving", "feature-server", "drift-monitor", "cluster-autoscaler"]
+WorkloadKind = Literal["serving", "feature-server", "drift-monitor", "cluster-autoscaler", "model-import"]
 
 
 @dataclass(frozen=True)
 class Workload:
-    key: str  # unique, DNS-safe: "serving-chat", "feature-server", "drift-chat", "cluster-autoscaler"
+    key: str  # unique, DNS-safe: "serving-chat", "import-chat", "feature-server", "drift-chat", "cluster-autoscaler"
     kind: WorkloadKind
     namespace: str
     service_account: str
@@ -29,6 +29,13 @@ def workloads(spec: StackSpec) -> list[Workload]:
     for endpoint in spec.model_endpoints:
         out.append(Workload(f"serving-{endpoint.name}", "serving", c.SERVING_NAMESPACE,
                             f"{endpoint.name}-serving", endpoint.name))
+    for endpoint in spec.model_endpoints:
+        # Imports the endpoint's model versions into the model bucket: writes `models/<endpoint>/` and
+        # reads the source's token secret (sources other than `uploaded` only).
+        source = endpoint.model.source
+        if source is not None and not source.uploaded:
+            out.append(Workload(f"import-{endpoint.name}", "model-import", c.MODELS_NAMESPACE,
+                                f"{endpoint.name}-import", endpoint.name))
     for endpoint in spec.model_endpoints:
         out.append(Workload(f"drift-{endpoint.name}", "drift-monitor", c.MONITORING_NAMESPACE,
                             f"{endpoint.name}-drift", endpoint.name))

@@ -88,7 +88,8 @@ def scaling_spec(endpoints: int, name: str | None = None) -> dict[str, Any]:
         ep: dict[str, Any] = {
             "name": f"ep-{i:04d}",
             "runtime": "triton" if i % 5 == 4 else "vllm",
-            "model": {"name": model, "version": "1", "size_billion_params": size, "precision": precision},
+            "model": {"name": model, "version": "1", "size_billion_params": size, "precision": precision,
+                      "source": {"huggingface": model} if "/" in model else {"uploaded": True}},
             "gpu": {"type": gpu_type, "count": 1},
             "replicas": {"max": REPLICAS_MAX},
             "resources": {"cpu": "3", "memory": "12Gi"},
@@ -114,7 +115,7 @@ def scaling_spec(endpoints: int, name: str | None = None) -> dict[str, Any]:
         "environment": "dev",
         "cloud": {"provider": "aws", "region": "us-east-1"},
         "network": {"cidr": "10.41.0.0/16"},
-        "cluster": {"gpu_pools": pools},
+        "cluster": {"deployer": {"path": "private_network", "cidrs": ["10.200.8.0/24"]}, "gpu_pools": pools},
         "model_endpoints": model_endpoints,
         "feature_store": {
             "enabled": True,

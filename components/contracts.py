@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from aienv.gpus import DriverMode
+from aienv.images import UpstreamImage
 from aienv.workloads import Workload
 
 CloudName = Literal["aws", "azure", "gcp"]
@@ -32,6 +33,20 @@ class WorkloadBinder(Protocol):
 
     def bind(self, workload: Workload) -> BoundIdentity:
         """The annotations/labels for `workload`; raises KeyError for a workload the foundation did not bind."""
+        ...
+
+
+class ImageSource(Protocol):
+    """Where pods pull images from: the environment's registry, filled by the stack's own caches of the
+    upstream registries (ECR pull-through cache rules, ACR cache rules, Artifact Registry remote
+    repositories) or by the team's CI."""
+
+    def cached(self, image: UpstreamImage) -> pulumi.Input[str]:
+        """The reference pods pull for `image` through the cache of its upstream registry."""
+        ...
+
+    def pushed(self, family: str, image: str) -> pulumi.Input[str]:
+        """The reference of `image` (`name:tag` or `name@sha256:...`) that the team's CI pushes to `family`."""
         ...
 
 
@@ -83,3 +98,5 @@ class CloudFoundation:
     offline_store: OfflineStore | None = None
     # Resources the Kubernetes layer must wait for (node groups/pools, access entries).
     cluster_ready: Sequence[pulumi.Resource] = ()
+    # The registry's caches and CI repositories; None: images are referenced as `<registry_url>/<family>/<name>`.
+    images: ImageSource | None = None

@@ -26,6 +26,9 @@ _FOUNDATIONS = {
 @dataclass(frozen=True)
 class EnvironmentArgs:
     spec: StackSpec
+    # False for the first phase of a two-phase first deploy (`aienv:layers: foundation`): the cloud foundation
+    # only, so the deployer's network path to a private API server can be connected before the Kubernetes layer.
+    kubernetes: bool = True
 
 
 class Environment(pulumi.ComponentResource):
@@ -42,6 +45,13 @@ class Environment(pulumi.ComponentResource):
             cloud = getattr(module, class_name)(name, getattr(module, args_name)(spec=spec),
                                                 pulumi.ResourceOptions(parent=self))
         self.foundation = cloud.outputs
+
+        self.kubernetes = None
+        if not args.kubernetes:
+            self.cluster_name = self.foundation.cluster_name
+            self.register_outputs({"cloud": spec.cloud.provider, "region": spec.region,
+                                   "clusterName": self.foundation.cluster_name})
+            return
 
         from components.kubernetes.layer import KubernetesLayer, KubernetesLayerArgs
 
@@ -60,9 +70,12 @@ class Environment(pulumi.ComponentResource):
         })
 
 
-def build_environment(spec: StackSpec) -> Environment:
-    """Build the environment of `spec` in the current Pulumi program and export its key outputs."""
-    env = Environment(spec.name, EnvironmentArgs(spec=spec))
+def build_environment(spec: StackSpec, *, kubernetes: bool = True) -> Environment:
+    """Build the environment of `spec` in the current Pulumi program and export its key outputs.
+
+    `kubernetes=False` builds the cloud foundation only (`aienv:layers: foundation`).
+    """
+    env = Environment(spec.name, EnvironmentArgs(spec=spec, kubernetes=kubernetes))
     pulumi.export("cloud", spec.cloud.provider)
     pulumi.export("region", spec.region)
     pulumi.export("clusterName", env.foundation.cluster_name)

@@ -27,6 +27,12 @@ def resolve(spec: StackSpec) -> StackSpec:
     if pool.max_nodes is None:
         pool.max_nodes = max(pool.min_nodes, 3 if dev else 6)
 
+    deployer = out.cluster.deployer
+    if deployer.path is None and out.cloud.provider == "gcp" and out.cluster.api_access == "private":
+        # GKE's DNS-based endpoint is IAM-authorised and reachable without a network path: a first
+        # `pulumi up` converges in one pass while the IP endpoint stays private.
+        deployer.path = "dns_endpoint"
+
     for gpu_pool in out.cluster.gpu_pools:
         if gpu_pool.min_nodes is None:
             gpu_pool.min_nodes = 0 if dev else 1

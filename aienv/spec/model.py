@@ -164,6 +164,27 @@ class GpuPool(Model):
                                          "of the environment.")
 
 
+class DeployerSpec(Model):
+    """How `pulumi up` (the deployer) reaches the Kubernetes API server that the same stack then configures.
+
+    A private API server admits only clients inside the cluster's network, and the Kubernetes layer is
+    deployed by the same `pulumi up`: without a path the first deploy times out on every Kubernetes object.
+    """
+
+    path: Literal["private_network", "dns_endpoint"] | None = Field(
+        default=None,
+        description="`private_network`: the deployer runs in a network that reaches the private endpoint "
+                    "(a CI runner peered, VPN- or transit-gateway-connected to the cluster network); `cidrs` are "
+                    "admitted to the API server, and the first deploy runs in two phases (`aienv:layers: "
+                    "foundation`, then the whole stack; see docs/deploy.md). `dns_endpoint` (GCP only): the GKE "
+                    "control plane's DNS-based endpoint, authorised by IAM, reachable wherever the deployer's "
+                    "Google credentials are, in one pass. Default: `dns_endpoint` on GCP; required on AWS and "
+                    "Azure while `api_access` is `private`.")
+    cidrs: list[str] = Field(default_factory=list,
+                             description="The deployer's network (for `private_network`): the CI runner subnet or "
+                                         "VPN range admitted to the API server on 443.")
+
+
 class ClusterSpec(Model):
     """The Kubernetes cluster: EKS, AKS or GKE."""
 
@@ -175,6 +196,8 @@ class ClusterSpec(Model):
     api_allowed_cidrs: list[str] = Field(default_factory=list,
                                          description="CIDRs allowed to reach a public API endpoint. `0.0.0.0/0` is "
                                                      "an insecure choice the packs flag.")
+    deployer: DeployerSpec = Field(default_factory=DeployerSpec,
+                                   description="How the deployer reaches a private API server.")
     system_pool: NodePool = Field(default_factory=NodePool, description="The system node pool.")
     gpu_pools: list[GpuPool] = Field(default_factory=list, description="GPU node pools.")
 
@@ -193,6 +216,33 @@ class Exposure(StrEnum):
     public = "public"
 
 
+class ModelSource(Model):
+    """Where a model version's weights come from. Exactly one of `huggingface`, `ngc`, `uri` or `uploaded`.
+
+    For `huggingface`, `ngc` and `uri` the stack imports the weights into the model-artifact bucket once per
+    version (idempotently, before the serving pods start); `uploaded` declares that the team's own pipeline
+    puts them there.
+    """
+
+    huggingface: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+$",
+                                    description="Hugging Face repository id (`org/name`).")
+    ngc: str | None = Field(default=None, pattern=r"^[a-z0-9._-]+(/[a-z0-9._-]+){1,2}:[A-Za-z0-9._-]+$",
+                            description="NVIDIA NGC model (`org[/team]/name:version`).")
+    uri: str | None = Field(default=None, pattern=r"^(s3|gs)://[^/]+/.+|^https://[^/]+\.blob\.core\.windows\.net/.+",
+                            description="An existing bucket path to copy the weights from (`s3://`, `gs://` or an "
+                                        "Azure blob URL); the import job's identity needs read access to it.")
+    uploaded: bool = Field(default=False, description="The weights are uploaded by the team's own pipeline to the "
+                                                      "model's path in the model-artifact bucket; the stack "
+                                                      "imports nothing and the serving pods wait for them.")
+    revision: str | None = Field(default=None, max_length=128,
+                                 description="Hugging Face revision (a commit hash pins it; default `main`).")
+    token_secret: str | None = Field(
+        default=None, min_length=1,
+        description="The cloud secret holding the Hugging Face or NGC token (required for gated models and NGC): "
+                    "an AWS Secrets Manager secret name or ARN, an Azure Key Vault secret URL, or a GCP Secret "
+                    "Manager secret id. Only the import job's identity may read it.")
+
+
 class ModelInfo(Model):
     """What the endpoint serves. Size and precision let aienv check the model fits the GPUs."""
 
@@ -204,6 +254,7 @@ class ModelInfo(Model):
                                               description="Parameter count in billions, when known.")
     precision: Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"] = Field(
         default="bf16", description="Weight precision served.")
+    source: ModelSource | None = Field(default=None, description="Where the weights come from (required).")
 
 
 class GpuRequest(Model):
@@ -268,6 +319,11 @@ class ModelEndpoint(Model):
                                                         "`vllm-openai@sha256:...`), pulled through the environment's "
                                                         "registry. Required for `custom`; default per runtime "
                                                         "otherwise. `latest` is not allowed.")
+    image_supply: Literal["cache", "ci"] | None = Field(
+        default=None, description="How the image reaches the environment's registry: `cache` (a pull-through "
+                                  "cache of the upstream registry the stack creates, for the known server "
+                                  "images) or `ci` (the team's CI pushes it). Default: `cache` for `vllm` and "
+                                  "`triton`, `ci` for `custom`.")
     image_family: DnsName | None = Field(default=None, description="Container registry repository the image lives "
                                                                    "in. Default: the runtime name (`custom` uses the "
                                                                    "endpoint name).")
@@ -282,6 +338,11 @@ class ModelEndpoint(Model):
                                                                      "`internal` and `public` require `auth`.")
     auth: Auth = Field(default_factory=Auth, description="Authentication at the gateway.")
     resources: Resources = Field(default_factory=Resources, description="CPU and memory per replica.")
+
+    @property
+    def supply(self) -> str:
+        """`image_supply`, else `ci` for custom runtimes and `cache` otherwise."""
+        return self.image_supply or ("ci" if self.runtime is Runtime.custom else "cache")
 
     @property
     def family(self) -> str:
@@ -340,10 +401,27 @@ class ContainerRegistry(Model):
     scan_on_push: bool = Field(default=True, description="Scan images for vulnerabilities when pushed.")
 
 
+class UpstreamRegistry(Model):
+    """Credentials the environment's registry uses to pull through from an upstream registry."""
+
+    username: str | None = Field(default=None, min_length=1,
+                                 description="The upstream user name, when the cloud keeps only the password in the "
+                                             "secret (Azure, GCP). NGC's is `$oauthtoken`.")
+    secret: str = Field(min_length=1,
+                        description="The cloud secret holding the credential: on AWS a Secrets Manager secret whose "
+                                    "name starts with `ecr-pullthroughcache/` (JSON `username` and `accessToken`), "
+                                    "on Azure a Key Vault secret URL of the password, on GCP a Secret Manager "
+                                    "secret version of the password.")
+
+
 class Registries(Model):
     """Container and model registries."""
 
     container: ContainerRegistry = Field(default_factory=ContainerRegistry, description="Container registry.")
+    upstreams: dict[Annotated[str, Field(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")], UpstreamRegistry] = Field(
+        default_factory=dict,
+        description="Credentials per upstream registry host (`docker.io`, `nvcr.io`, ...) for the pull-through "
+                    "caches; required for upstreams the cloud's cache cannot pull anonymously.")
     model_registry: bool = Field(default=True, description="Provision the cloud's model registry "
                                                            "(SageMaker model package groups, Azure ML registry, "
                                                            "Vertex AI Model Registry).")

@@ -27,8 +27,8 @@ BUDGET_NOTIFICATION_LIMITS = {"aws": 5, "azure": 5}
 def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
-    for rule in (_cloud, _network, _cluster, _gpu_pools, _endpoints, _feature_store, _budget, _compliance,
-                 _monitoring):
+    for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
+                 _compliance, _monitoring):
         problems.extend(rule(spec))
     return problems
 
@@ -128,6 +128,71 @@ def _cluster(spec: StackSpec) -> Iterator[Problem]:
                f"is {pool.min_nodes}, more than max_nodes ({pool.max_nodes}); make min_nodes <= max_nodes")
     if spec.is_prod and pool.min_nodes is not None and pool.min_nodes < 2:
         yield ("cluster", "system_pool", "min_nodes"), "must be at least 2 in prod so add-ons survive a node loss"
+
+
+def _deployer(spec: StackSpec) -> Iterator[Problem]:
+    """The deployer must reach the API server it configures (docs/deploy.md)."""
+    cluster, provider = spec.cluster, spec.cloud.provider
+    deployer = cluster.deployer
+    at: Path = ("cluster", "deployer")
+    if deployer.path is None and cluster.api_access is EndpointAccess.private:
+        options = "`private_network` with the deployer's `cidrs`"
+        yield (*at, "path"), (f"is required: the API server is private and this stack deploys Kubernetes objects "
+                              f"on it, so `pulumi up` needs a way in; set {options}, or make api_access `public` "
+                              "with `api_allowed_cidrs` (see docs/deploy.md)")
+    elif deployer.path == "dns_endpoint" and provider != "gcp":
+        yield (*at, "path"), (f"`dns_endpoint` exists only on GKE, not on {provider}; use `private_network` with "
+                              "the deployer's `cidrs`")
+    if deployer.path == "private_network" and not deployer.cidrs:
+        yield (*at, "cidrs"), ("is empty while path is `private_network`; list the deployer's network (the CI "
+                               "runner subnet or VPN range)")
+    if deployer.path != "private_network" and deployer.cidrs:
+        yield (*at, "cidrs"), "only applies when path is `private_network`; remove it"
+    for i, cidr in enumerate(deployer.cidrs):
+        try:
+            net = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            yield (*at, "cidrs", i), f"is not a valid CIDR ({exc})"
+            continue
+        if net.prefixlen == 0:
+            yield (*at, "cidrs", i), "admits every address; list the deployer's own network"
+
+
+def _bring_up(spec: StackSpec) -> Iterator[Problem]:
+    """What the first deploy needs from the spec: a source for every model, a supply for every image."""
+    from aienv.images import UPSTREAMS, image_name
+
+    for i, ep in enumerate(spec.model_endpoints):
+        at: Path = ("model_endpoints", i)
+        source = ep.model.source
+        if source is None:
+            yield (*at, "model", "source"), (
+                "is required: say where the weights come from, e.g. `{huggingface: org/name}`, "
+                "`{ngc: org/name:version}`, `{uri: s3://bucket/path/}` or `{uploaded: true}`; the stack "
+                "imports them into the model bucket before the serving pods start")
+        else:
+            given = [k for k in ("huggingface", "ngc", "uri") if getattr(source, k)] + (
+                ["uploaded"] if source.uploaded else [])
+            if len(given) != 1:
+                yield (*at, "model", "source"), (
+                    f"sets {' and '.join(f'`{k}`' for k in given) if given else 'nothing'}; set exactly one of "
+                    "`huggingface`, `ngc`, `uri` or `uploaded`")
+            if source.ngc and not source.token_secret:
+                yield (*at, "model", "source", "token_secret"), (
+                    "is required for an NGC model: NGC downloads need an API key; name the cloud secret that "
+                    "holds it")
+            if source.revision and not source.huggingface:
+                yield (*at, "model", "source", "revision"), "only applies to a `huggingface` source; remove it"
+            if source.token_secret and (source.uploaded or source.uri):
+                yield (*at, "model", "source", "token_secret"), (
+                    "only applies to `huggingface` and `ngc` sources; remove it")
+        if ep.supply == "cache":
+            for key, image in (("image", ep.image), ("canary.image", ep.canary.image if ep.canary else None)):
+                if image is not None and _image_problem(image) is None and image_name(image) not in UPSTREAMS:
+                    yield (*at, *key.split(".")), (
+                        f"`{image}` is not an upstream image aienv caches (known: "
+                        f"{', '.join(sorted(UPSTREAMS))}); set `image_supply: ci` if your CI pushes it to the "
+                        "environment's registry")
 
 
 def _gpu_pools(spec: StackSpec) -> Iterator[Problem]:

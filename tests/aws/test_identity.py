@@ -45,7 +45,7 @@ def test_one_role_per_workload_bound_to_exactly_its_service_account(prod: AwsPla
 
 
 def test_graph_grows_with_endpoints(variant) -> None:
-    endpoints = [{"name": f"ep{i}", "model": {"name": "m"}, "gpu": {"type": "nvidia-l4"}} for i in range(4)]
+    endpoints = [{"name": f"ep{i}", "model": {"name": "m", "source": {"uploaded": True}}, "gpu": {"type": "nvidia-l4"}} for i in range(4)]
     plan = variant("dev-aws", {"model_endpoints": endpoints})
     serving = [k for k in _roles(plan) if k.startswith("serving-")]
     assert sorted(serving) == [f"serving-ep{i}" for i in range(4)]

@@ -324,8 +324,8 @@ def test_one_identity_per_workload_federated_to_its_service_account(prod):
     plan, holder = prod
     creds = {f.inputs["federatedIdentityCredentialResourceName"]: f.inputs
              for f in of(plan, "managedidentity:FederatedIdentityCredential")}
-    assert set(creds) == {"serving-chat", "serving-codegen", "serving-embed", "drift-chat", "drift-codegen",
-                          "drift-embed", "feature-server"}
+    assert set(creds) == {"serving-chat", "serving-codegen", "serving-embed", "import-chat", "import-codegen",
+                          "drift-chat", "drift-codegen", "drift-embed", "feature-server"}
     assert creds["serving-chat"]["subject"] == "system:serviceaccount:aienv-serving:chat-serving"
     assert creds["serving-chat"]["audiences"] == ["api://AzureADTokenExchange"]
     assert creds["serving-chat"]["issuer"].startswith("https://westeurope.oic.prod-aks.azure.com/")

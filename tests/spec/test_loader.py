@@ -16,6 +16,8 @@ environment: dev
 owner: team@example.com
 cloud: {{provider: aws, region: us-east-1}}
 """
+# A private API server needs a deployer path; MINIMAL specs that must load add this.
+DEPLOYER = "cluster: {deployer: {path: private_network, cidrs: [10.200.8.0/24]}}\n"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -55,7 +57,7 @@ def test_extends_deep_merges_maps_and_replaces_lists(tmp_path: Path) -> None:
     write(tmp_path, "base.yaml", "abstract: true\nowner: base@example.com\ntags: {a: '1', b: '2'}\n"
                                  "compliance: {allowed_regions: [us-east-1, us-west-2], packs: [aienv-security]}\n")
     spec = write(tmp_path, "s.yaml", "extends: base.yaml\n" + MINIMAL.format(name="s", provider="aws").replace(
-        "owner: team@example.com\n", "") + "tags: {b: '3'}\ncompliance: {allowed_regions: [us-east-1]}\n")
+        "owner: team@example.com\n", "") + "tags: {b: '3'}\ncompliance: {allowed_regions: [us-east-1]}\n" + DEPLOYER)
     loaded = load_spec(spec)
     assert loaded.spec.tags == {"a": "1", "b": "3"}
     assert loaded.spec.compliance.allowed_regions == ["us-east-1"]
@@ -68,7 +70,8 @@ def test_chained_extends_and_error_located_in_base(tmp_path: Path) -> None:
     write(tmp_path, "root.yaml", "abstract: true\nnetwork:\n  cidr: 10.0.0.0/8\n")
     write(tmp_path, "mid.yaml", "abstract: true\nextends: root.yaml\nowner: x@example.com\n")
     spec = write(tmp_path, "leaf.yaml", "extends: mid.yaml\nname: leaf\nenvironment: dev\n"
-                                        "cloud: {provider: aws, region: us-east-1}\n")
+                                        "cloud: {provider: aws, region: us-east-1}\n"
+                                        "cluster: {deployer: {path: private_network, cidrs: [10.200.8.0/24]}}\n")
     with pytest.raises(SpecError) as exc:
         load_spec(spec)
     assert issues(exc) == [f"{tmp_path / 'root.yaml'}:3: network.cidr: is a /8; use a /16 to /20 so pods, "
@@ -93,7 +96,7 @@ def test_missing_base_names_the_chain(tmp_path: Path) -> None:
 
 
 def test_template_renders_with_vars_and_strict_undefined(tmp_path: Path) -> None:
-    tpl = write(tmp_path, "t.yaml.j2", MINIMAL.format(name="team-{{ team }}", provider="aws"))
+    tpl = write(tmp_path, "t.yaml.j2", MINIMAL.format(name="team-{{ team }}", provider="aws") + DEPLOYER)
     assert load_spec(tpl, {"team": "nlp"}).spec.name == "team-nlp"
     vars_file = write(tmp_path, "v.yaml", "team: cv\n")
     assert load_spec(tpl, vars_file=vars_file).spec.name == "team-cv"
@@ -106,7 +109,7 @@ def test_template_renders_with_vars_and_strict_undefined(tmp_path: Path) -> None
 
 def test_team_template_stamps_environments() -> None:
     a = load_spec(STACKS / "team.yaml.j2", {"team": "nlp", "region": "us-east-1", "cidr": "10.61.0.0/16",
-                                            "cost_center": "c1", "gpu_max": 2, "model": "m", "model_size_b": 7})
+                                            "cost_center": "c1", "gpu_max": 2, "model": "org/m", "model_size_b": 7})
     b = load_spec(STACKS / "team.yaml.j2", vars_file=STACKS / "teams" / "vision.vars.yaml")
     assert (a.spec.name, b.spec.name) == ("team-nlp", "team-vision")
     assert a.spec.model_endpoints[0].name == "nlp-assistant"

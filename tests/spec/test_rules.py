@@ -300,3 +300,74 @@ def test_zone_names_follow_each_cloud(tmp_path: Path, base: str, zone: str, exam
     found = problems(tmp_path, data)
     assert found == [("network.zones[0]", f"`{zone}` is not a zone of {load_spec(STACKS / base).spec.region} "
                                           f"(e.g. `{example}`)")]
+
+
+# --- bring-up: a deployer path, a model source, an image supply ---------------------------------------------
+@pytest.mark.parametrize("base", ["prod-aws.yaml", "prod-azure.yaml"])
+def test_private_api_without_a_deployer_path_is_refused(tmp_path: Path, base: str) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["cluster"]["deployer"]
+    path, message = only(tmp_path, base, mutate)
+    assert path == "cluster.deployer.path"
+    assert message.startswith("is required: the API server is private") and "docs/deploy.md" in message
+
+
+def test_gke_private_api_defaults_to_the_dns_endpoint(tmp_path: Path) -> None:
+    data = reference("prod-gcp.yaml")
+    del data["cluster"]["deployer"]
+    assert problems(tmp_path, data) == []
+    path = tmp_path / "variant.yaml"
+    assert load_spec(path).spec.cluster.deployer.path == "dns_endpoint"
+
+
+def test_dns_endpoint_only_on_gcp_and_private_network_needs_cidrs(tmp_path: Path) -> None:
+    def dns(d: dict[str, Any]) -> None:
+        d["cluster"]["deployer"] = {"path": "dns_endpoint"}
+    path, message = only(tmp_path, "prod-aws.yaml", dns)
+    assert path == "cluster.deployer.path" and message.startswith("`dns_endpoint` exists only on GKE, not on aws")
+
+    def no_cidrs(d: dict[str, Any]) -> None:
+        d["cluster"]["deployer"] = {"path": "private_network"}
+    path, message = only(tmp_path, "prod-azure.yaml", no_cidrs)
+    assert path == "cluster.deployer.cidrs" and "CI runner subnet" in message
+
+    def world(d: dict[str, Any]) -> None:
+        d["cluster"]["deployer"]["cidrs"] = ["0.0.0.0/0"]
+    path, message = only(tmp_path, "prod-aws.yaml", world)
+    assert path == "cluster.deployer.cidrs[0]" and message == "admits every address; list the deployer's own network"
+
+
+def test_model_without_a_source_is_refused(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        del d["model_endpoints"][1]["model"]["source"]
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[1].model.source"
+    assert message.startswith("is required: say where the weights come from")
+
+
+def test_model_source_names_exactly_one_origin(tmp_path: Path) -> None:
+    def two(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["model"]["source"]["uploaded"] = True
+        del d["model_endpoints"][0]["model"]["source"]["token_secret"]
+    path, message = only(tmp_path, "prod-aws.yaml", two)
+    assert path == "model_endpoints[0].model.source"
+    assert message == "sets `huggingface` and `uploaded`; set exactly one of `huggingface`, `ngc`, `uri` or `uploaded`"
+
+    def ngc(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["model"]["source"] = {"ngc": "nvidia/nemo/llama-3_1-8b:1.0"}
+    path, message = only(tmp_path, "prod-aws.yaml", ngc)
+    assert path == "model_endpoints[0].model.source.token_secret" and "NGC downloads need an API key" in message
+
+
+def test_cached_image_must_be_one_aienv_knows(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["image"] = "my-vllm-fork:1.2.3"
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "model_endpoints[0].image" and "set `image_supply: ci`" in message
+
+    def declared(d: dict[str, Any]) -> None:
+        d["model_endpoints"][0]["image"] = "my-vllm-fork:1.2.3"
+        d["model_endpoints"][0]["image_supply"] = "ci"
+    data = reference("prod-aws.yaml")
+    declared(data)
+    assert problems(tmp_path, data) == []
