@@ -100,3 +100,7 @@ class CloudFoundation:
     cluster_ready: Sequence[pulumi.Resource] = ()
     # The registry's caches and CI repositories; None: images are referenced as `<registry_url>/<family>/<name>`.
     images: ImageSource | None = None
+    # Where the Feast registry file lives (`s3://<feature-offline>/feast/registry.db`, `gs://...`, or on Azure
+    # `https://<account>.blob.core.windows.net/<container>/feast/registry.db`); the feature-server identity can
+    # read and write exactly this object's folder. None: no registry location (feature store off).
+    feature_registry_uri: pulumi.Output[str] | None = None
