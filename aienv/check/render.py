@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from aienv import __version__
-from aienv.check.runner import SEVERITIES, CheckResult, Violation
+from aienv.check.runner import SEVERITIES, CheckResult, Deferral, Violation
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -34,6 +34,7 @@ def render_table(result: CheckResult) -> str:
                 lines.append(f"      {v.urn}")
             lines.append(f"      {v.message}")
         lines.append("")
+    lines.extend(render_deferred(result))
     s = result.summary()
     status = "PASS" if s["passed"] else "FAIL"
     lines.append(f"{status}: {s['violations']} violation(s) ({s['mandatory']} mandatory, {s['advisory']} advisory) "
@@ -42,9 +43,40 @@ def render_table(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def render_deferred(result: CheckResult) -> list[str]:
+    """What the checks could not see: at a new stack's first preview, decided at the update (and here in the
+    known view), or not decided offline at all."""
+    if not result.deferred:
+        return []
+    seen: set[tuple[str, str, str]] = set()
+    decided: list[Deferral] = []
+    undecided: list[Deferral] = []
+    for d in result.deferred:
+        key = (d.policy, d.urn, d.path)
+        if key in seen:  # the same check in several packs
+            continue
+        seen.add(key)
+        (decided if d.decided_offline else undecided).append(d)
+    lines: list[str] = []
+    if decided:
+        lines.append(f"DEFERRED AT THE FIRST PREVIEW ({len(decided)}), decided here in the known view; "
+                     "`pulumi up --policy-pack` runs them on the resolved inputs before each resource is created:")
+        lines.extend(f"  {d.reason}" for d in decided[:20])
+        if len(decided) > 20:
+            lines.append(f"  ... and {len(decided) - 20} more (--json lists them all)")
+        lines.append("")
+    if undecided:
+        where = "in either view" if result.view == "known+preview" else "in this document"
+        lines.append(f"NOT DECIDED OFFLINE ({len(undecided)}): the value is unknown {where}; the policy runs at the "
+                     "update on the resolved inputs:")
+        lines.extend(f"  [{d.enforcement}] {d.reason}" for d in undecided)
+        lines.append("")
+    return lines
+
+
 def render_json(result: CheckResult) -> str:
-    return json.dumps({"violations": [v.as_dict() for v in result.violations], "summary": result.summary()},
-                      indent=2)
+    return json.dumps({"violations": [v.as_dict() for v in result.violations], "summary": result.summary(),
+                       "deferred": [d.as_dict() for d in result.deferred]}, indent=2)
 
 
 def render_sarif(result: CheckResult, artifact: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aienv.assignments import parse_assignments
-from aienv.engine.model import Plan
+from aienv.engine.model import Plan, View
 from aienv.engine.monitor import ProgressFn
 from aienv.errors import AienvError
 
@@ -82,23 +82,23 @@ def _load_spec_program(spec: str, variables: dict[str, str],
     return str(stack_spec.name), program, loaded
 
 
-def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None) -> Target:
-    """Plan what the arguments name (a spec or `--program DIR`); warnings go to stderr."""
+def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None, view: View = "known") -> Target:
+    """Plan what the arguments name (a spec or `--program DIR`) in `view`; warnings go to stderr."""
     stack_outputs = None
     if getattr(args, "stack_outputs", None):
         from aienv.engine.program import load_stack_outputs
 
         stack_outputs = load_stack_outputs(args.stack_outputs)
     if getattr(args, "program", None):
-        target = _plan_program(args, progress, stack_outputs)
+        target = _plan_program(args, progress, stack_outputs, view)
     else:
-        target = _plan_spec(args, progress, stack_outputs)
+        target = _plan_spec(args, progress, stack_outputs, view)
     print_diagnostics(target.plan)
     return target
 
 
 def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
-                  stack_outputs: dict[str, dict[str, Any]] | None) -> Target:
+                  stack_outputs: dict[str, dict[str, Any]] | None, view: View) -> Target:
     from aienv.engine.program import DEFAULT_STACK, load_project, parse_config_overrides, plan_pulumi_program
 
     if args.var or args.vars:
@@ -106,12 +106,12 @@ def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
     project = load_project(args.program)
     plan = plan_pulumi_program(project, stack=args.stack or DEFAULT_STACK,
                                config_overrides=parse_config_overrides(args.config),
-                               stack_outputs=stack_outputs, progress=progress)
+                               stack_outputs=stack_outputs, progress=progress, view=view)
     return Target(plan=plan, source=project.entry_file, kind="program", default_packs=list(PROGRAM_DEFAULT_PACKS))
 
 
 def _plan_spec(args: argparse.Namespace, progress: ProgressFn | None,
-               stack_outputs: dict[str, dict[str, Any]] | None) -> Target:
+               stack_outputs: dict[str, dict[str, Any]] | None, view: View) -> Target:
     if getattr(args, "stack", None) or getattr(args, "config", None):
         raise AienvError("--stack and --config apply to --program; a spec names its stack and holds its settings")
     if not getattr(args, "spec", None):
@@ -121,7 +121,7 @@ def _plan_spec(args: argparse.Namespace, progress: ProgressFn | None,
     variables = parse_vars(args.var)
     stack, program, loaded = _load_spec_program(args.spec, variables, args.vars)
     plan = plan_program(program, project="aienv", stack=stack, progress=progress,
-                        stack_outputs_by_ref=stack_outputs)
+                        stack_outputs_by_ref=stack_outputs, view=view)
     packs: list[str] = []
     policy_config: dict[str, dict[str, Any]] = {}
     source = Path(args.spec)

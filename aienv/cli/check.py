@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from aienv.cli._target import add_target_arguments, plan_target
+from aienv.engine.model import View
 from aienv.errors import AienvError
+
+VIEWS: tuple[View, View] = ("known", "preview")
 
 DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai")
 
@@ -37,31 +40,40 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _spec_inputs(args: argparse.Namespace) -> tuple[Any, list[str], dict[str, dict[str, Any]], str]:
+def _spec_inputs(args: argparse.Namespace, view: View) -> tuple[Any, list[str], dict[str, dict[str, Any]], str]:
     """(plan document, default packs, source-derived policy config, artifact path) for a spec or program."""
     from aienv.check import from_export
 
-    target = plan_target(args)
-    return from_export(target.plan.to_export(), None), target.default_packs, target.policy_config, str(target.source)
+    target = plan_target(args, view=view)
+    doc = from_export(target.plan.to_export(), None)
+    doc.view = view
+    return doc, target.default_packs, target.policy_config, str(target.source)
 
 
 def run(args: argparse.Namespace) -> int:
     from aienv.check import load_policy_config, read_plan_file, run_packs
     from aienv.check.render import render_json, render_report, render_sarif, render_table
+    from aienv.check.runner import merge_views
 
     if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
         raise AienvError(f"--report {args.report}: use a .md or .html file name")
     user_config = load_policy_config(args.policy_config) if args.policy_config else None
     if args.plan:
         doc = read_plan_file(args.plan)
-        default_packs: list[str] = list(DEFAULT_PLAN_PACKS)
-        extra: dict[str, dict[str, Any]] = {}
+        packs = args.pack or list(DEFAULT_PLAN_PACKS)
+        result = run_packs(doc, packs, user_config=user_config, config_source=args.policy_config or "--policy-config")
         artifact = args.plan
     else:
-        doc, default_packs, extra, artifact = _spec_inputs(args)
-    packs = args.pack or default_packs
-    result = run_packs(doc, packs, user_config=user_config, extra_config=extra,
-                       config_source=args.policy_config or "--policy-config")
+        # Both views of the program, one after the other (one plan in memory at a time): the gate passes only
+        # when the known view (an update) and the first-preview view (a new stack) both pass.
+        results = []
+        for view in VIEWS:
+            doc, default_packs, extra, artifact = _spec_inputs(args, view)
+            packs = args.pack or default_packs
+            results.append(run_packs(doc, packs, user_config=user_config, extra_config=extra,
+                                     config_source=args.policy_config or "--policy-config"))
+            del doc
+        result = merge_views(*results)
 
     if args.sarif:
         _write(Path(args.sarif), json.dumps(render_sarif(result, _artifact_uri(artifact)), indent=2) + "\n")

@@ -28,7 +28,13 @@ def register(subparsers: Any) -> None:
                     "would create.",
     )
     add_target_arguments(parser)
-    parser.add_argument("--export", metavar="FILE", help="write a `pulumi stack export` (v3) document")
+    parser.add_argument("--export", metavar="FILE",
+                        help="write the plan as Pulumi writes it: a `pulumi stack export` (v3) document of the known "
+                             "view, or with --view preview the `pulumi preview --json` output of a new stack")
+    parser.add_argument("--view", choices=("known", "preview"), default="known",
+                        help="`known` (default): every output the engine can invent is known, as an update sees "
+                             "it; `preview`: the first `pulumi preview` of a new stack (computed outputs unknown, "
+                             "`apply` callbacks on them not run)")
     parser.add_argument("--graph", metavar="FILE", help="write the component graph (.dot or .mmd)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of the tree")
     parser.set_defaults(func=run)
@@ -81,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
                          "use a .dot (Graphviz) or .mmd (Mermaid) file name")
     progress = Progress(sys.stderr)
     try:
-        plan = plan_target(args, progress).plan
+        plan = plan_target(args, progress, view=args.view).plan
     finally:
         progress.done()
 
     if args.export:
-        write_atomic(Path(args.export), json.dumps(plan.to_export(), indent=2) + "\n")
+        write_atomic(Path(args.export), json.dumps(plan.to_document(), indent=2) + "\n")
     if graph_path is not None:
         from aienv.engine.graph import to_dot, to_mermaid
 
