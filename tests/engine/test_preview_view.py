@@ -122,7 +122,7 @@ def test_the_first_preview_writes_what_pulumi_preview_json_writes(tmp_path) -> N
 def test_check_gates_both_views_and_lists_what_the_first_preview_defers(capsys) -> None:  # noqa: ANN001
     from aienv.cli import main
 
-    assert main(["check", "prod-gcp", "--json"]) == 0
+    assert main(["check", "prod-aws", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["views"] == "known+preview" and out["summary"]["passed"] is True
     assert out["deferred"], "a new stack's first preview cannot see every value"
