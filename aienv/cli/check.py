@@ -14,7 +14,7 @@ from typing import Any
 from aienv.cli._target import add_target_arguments, plan_target
 from aienv.errors import AienvError
 
-DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai")
+DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai", "aienv-deploy")
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     source.add_argument("--plan", metavar="FILE", help="a plan/state/preview JSON file instead of a spec")
     parser.add_argument("--pack", action="append", default=[], metavar="P",
                         help="policy pack to run (repeatable; default: the spec's compliance.packs, or "
-                             "aienv-security + aienv-ai with --plan)")
+                             "aienv-security + aienv-ai + aienv-deploy with --plan)")
     parser.add_argument("--policy-config", metavar="FILE",
                         help="Pulumi --policy-pack-config JSON: {\"policy\": {\"enforcementLevel\": ..., ...}}")
     parser.add_argument("--json", action="store_true", help="print violations and summary as JSON")

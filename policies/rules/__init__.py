@@ -6,10 +6,12 @@ from policies.rules import (
     ai,
     aws,
     azure,
+    deploy_access,
     deploy_fit,
     deploy_names,
     deploy_order,
     deploy_ranges,
+    deploy_runtime,
     deploy_zones,
     gcp,
     kubernetes,
@@ -19,7 +21,7 @@ from policies.rules._base import Rule
 
 ALL_RULES: tuple[Rule, ...] = (*aws.RULES, *azure.RULES, *gcp.RULES, *kubernetes.RULES, *ai.RULES, *stack.RULES,
                               *deploy_fit.RULES, *deploy_names.RULES, *deploy_ranges.RULES, *deploy_zones.RULES,
-                              *deploy_order.RULES)
+                              *deploy_order.RULES, *deploy_runtime.RULES, *deploy_access.RULES)
 RULES_BY_NAME: dict[str, Rule] = {r.meta.name: r for r in ALL_RULES}
 
 __all__ = ["ALL_RULES", "RULES_BY_NAME", "Rule"]

@@ -4,7 +4,7 @@ cloud reject. Each limit is quoted from the installed SDK's docstring or the clo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pulumi_policy import ResourceValidationArgs
 
@@ -110,7 +110,7 @@ def budget_notifications(args: ResourceValidationArgs) -> Iterator[str]:
             yield f"{_s(args)} must notify at most 5 monitoring channels (it lists {len(channels)})."
     else:
         notes = get(props, "notifications")
-        count = len(notes) if isinstance(notes, dict) else len(items(props, "notifications"))
+        count = len(notes) if isinstance(notes, Mapping) else len(items(props, "notifications"))
         if count > 5:
             yield f"{_s(args)} must have at most 5 notifications (it has {count})."
 
