@@ -304,8 +304,8 @@ class Auth(Model):
 class Resources(Model):
     """CPU and memory per replica (requests equal limits for memory)."""
 
-    cpu: str = Field(default="4", pattern=r"^\d+(\.\d+)?m?$", description="CPU request, e.g. `4` or `3500m`.")
-    memory: str = Field(default="32Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request and limit, e.g. `32Gi`.")
+    cpu: str = Field(default="3", pattern=r"^\d+(\.\d+)?m?$", description="CPU request, e.g. `4` or `3500m`.")
+    memory: str = Field(default="12Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request and limit, e.g. `32Gi`.")
 
 
 class ModelEndpoint(Model):
