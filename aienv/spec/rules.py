@@ -384,7 +384,10 @@ def _deployability(spec: StackSpec) -> Iterator[Problem]:
         selling = gpus.zones_selling(provider, pool.gpu_type, spec.region)
         if selling is None:
             continue
-        zones = pool.zones or spec.network.zones
+        if pool.zones and not spec.network.zones:
+            continue  # `_zones` asks for network.zones first
+        zones = [z for z in (pool.zones or spec.network.zones) if _zone_ok(provider, spec.region, z)
+                 and (not pool.zones or z in spec.network.zones)]  # malformed or foreign zones: `_zones`
         at: Path = ("cluster", "gpu_pools", i, "zones")
         missing = [z for z in zones if z not in selling]
         offer = ", ".join(sorted(selling)) or "none"
