@@ -57,6 +57,11 @@ PACKS: dict[str, Pack] = {p.name: p for p in (
          "aienv baseline security for AWS, Azure, GCP and Kubernetes resources (encryption, exposure, identity, "
          "logging, workload hardening, stateful protection, data residency).",
          _select(areas=("aws", "azure", "gcp", "kubernetes", "stack")), framework="iso27001"),
+    Pack("aienv-deploy",
+         "aienv deployability: what a real first `pulumi up` would reject or never converge on (pod fit on the "
+         "node pools, physical names, API ranges, GPU capacity by zone, creation order, awaits, image and model "
+         "supply, API-server reachability, enforcement of the stack's controls).",
+         _select(areas=("deploy",)), framework="iso27001"),
     Pack("aienv-ai",
          "aienv AI/GPU governance: GPU scheduling and quota, serving endpoint auth/exposure/alerts/drift, model "
          "fit and image provenance, data-access lineage.",

@@ -17,7 +17,7 @@ from aienv.errors import AienvError
 
 VIEWS: tuple[View, View] = ("known", "preview")
 
-DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai")
+DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai", "aienv-deploy")
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
     source.add_argument("--plan", metavar="FILE", help="a plan/state/preview JSON file instead of a spec")
     parser.add_argument("--pack", action="append", default=[], metavar="P",
                         help="policy pack to run (repeatable; default: the spec's compliance.packs, or "
-                             "aienv-security + aienv-ai with --plan)")
+                             "aienv-security + aienv-ai + aienv-deploy with --plan)")
     parser.add_argument("--policy-config", metavar="FILE",
                         help="Pulumi --policy-pack-config JSON: {\"policy\": {\"enforcementLevel\": ..., ...}}")
     parser.add_argument("--json", action="store_true", help="print violations and summary as JSON")

@@ -28,7 +28,7 @@ def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
-                 _compliance, _monitoring):
+                 _compliance, _monitoring, _deployability):
         problems.extend(rule(spec))
     return problems
 
@@ -353,3 +353,67 @@ def _monitoring(spec: StackSpec) -> Iterator[Problem]:
                "is `email` but monitoring.smtp is not set; give the mail relay alerts are sent through")
     if spec.is_prod and spec.model_endpoints and not spec.monitoring.alert_routes:
         yield ("monitoring", "alert_routes"), "is empty in prod; alerts would reach nobody — add a route"
+
+
+# --- Deployability (the `aienv-deploy` pack's checks that the spec alone decides, same messages) ---------------
+# AWS KMS: "rotation_period_in_days ... Must be a number between 90 and 2560 (inclusive)" (aws.kms.Key
+# docstring); Cloud KMS: "must be greater than a day" (gcp.kms.CryptoKey); Azure Key Vault rotation policy: "the
+# minimum value is seven days from creation" (how-to-configure-key-rotation).
+KEY_ROTATION_RANGE = {"aws": (90, 2560), "gcp": (2, 36500), "azure": (7, 36500)}
+# GCP budgets: "A maximum of 5 channels are allowed" (gcp.billing BudgetAllUpdatesRule docstring).
+GCP_BUDGET_CHANNELS = 5
+# The serving layer's model-fetch init container (components/kubernetes/serving.py) requests 1 CPU and 2Gi;
+# a pod's effective request is the larger of its containers' sum and its largest init container.
+FETCH_CPU_MILLIS, FETCH_MEMORY_MIB = 1000, 2048
+
+
+def _deployability(spec: StackSpec) -> Iterator[Problem]:
+    """What `aienv-deploy` would refuse on the plan and the spec already decides (docs/deploy.md)."""
+    from aienv import capacity, gpus
+
+    provider = spec.cloud.provider
+    low, high = KEY_ROTATION_RANGE[provider]
+    if spec.security.encryption == "customer_managed" and not low <= spec.security.key_rotation_days <= high:
+        yield (("security", "key_rotation_days"),
+               f"is {spec.security.key_rotation_days}; {provider} key rotation must be {low} to {high} days")
+    if provider == "gcp" and spec.budget is not None and len(spec.budget.notify_emails) > GCP_BUDGET_CHANNELS:
+        yield (("budget", "notify_emails"),
+               f"lists {len(spec.budget.notify_emails)} addresses; a GCP budget notifies at most "
+               f"{GCP_BUDGET_CHANNELS} monitoring channels (one per address)")
+    for i, pool in enumerate(spec.cluster.gpu_pools):
+        selling = gpus.zones_selling(provider, pool.gpu_type, spec.region)
+        if selling is None:
+            continue
+        if pool.zones and not spec.network.zones:
+            continue  # `_zones` asks for network.zones first
+        zones = [z for z in (pool.zones or spec.network.zones) if _zone_ok(provider, spec.region, z)
+                 and (not pool.zones or z in spec.network.zones)]  # malformed or foreign zones: `_zones`
+        at: Path = ("cluster", "gpu_pools", i, "zones")
+        missing = [z for z in zones if z not in selling]
+        offer = ", ".join(sorted(selling)) or "none"
+        if missing:
+            yield at, f"{', '.join(missing)}: {pool.gpu_type} is sold in {spec.region} only in {offer}"
+        elif not zones and len(selling) < 3:
+            yield at, (f"is empty, so the pool inherits three default zones of {spec.region}, but {pool.gpu_type} "
+                       f"is sold only in {offer}; list those zones")
+    for i, ep in enumerate(spec.model_endpoints):
+        pool = spec.pool_for(ep)
+        if pool is None:
+            continue
+        shape = gpus.CATALOGUE[pool.gpu_type].offer(provider)
+        machine = shape.shape_for(pool.gpus_per_node) if shape else None
+        alloc = capacity.allocatable(provider, machine.machine_type) if machine else None
+        if alloc is None:
+            continue
+        cpu = max(capacity.cpu_millis(ep.resources.cpu) or 0, FETCH_CPU_MILLIS)
+        mem = max(capacity.memory_mib(ep.resources.memory) or 0, FETCH_MEMORY_MIB)
+        at = ("model_endpoints", i, "resources")
+        reserve = f"{alloc.reserved_cpu_millis}m CPU and {alloc.reserved_memory_mib} MiB"
+        if cpu > alloc.cpu_millis:
+            yield (*at, "cpu"), (f"{ep.resources.cpu} does not fit a {machine.machine_type} node of pool "
+                                 f"`{pool.name}`: it gives pods {alloc.cpu_millis}m after the cloud reserves "
+                                 f"{reserve}; its pods would stay Pending")
+        if mem > alloc.memory_mib:
+            yield (*at, "memory"), (f"{ep.resources.memory} does not fit a {machine.machine_type} node of pool "
+                                    f"`{pool.name}`: it gives pods {alloc.memory_mib} MiB after the cloud reserves "
+                                    f"{reserve}; its pods would stay Pending")
