@@ -38,11 +38,35 @@ def azure_container_registry(env: str, scope: str) -> str:
     return f"{compact(env)[:30]}acr{suffix(scope, env)}"
 
 
+def azure_ml_workspace(env: str) -> str:
+    """The environment's Azure ML workspace: 3-33 characters, unique in its resource group."""
+    return f"{env}-mlw"
+
+
+def azure_feature_store(env: str) -> str:
+    """The Azure ML managed feature store (a workspace of kind `FeatureStore`)."""
+    return f"{env}-features"
+
+
+def azure_ml_registry(env: str, scope: str) -> str:
+    """The Azure ML registry: 3-33 characters, with the environment's suffix so two environments never collide."""
+    return f"{env}-mlr-{suffix(scope, env)}"
+
+
+# Azure ML workspaces and registries: `^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$` (Azure REST spec
+# machinelearningservices/stable/2024-10-01, `WorkspaceNameParameter` and `RegistryNameParameter`). azure-native's
+# own auto-naming appends 8 random characters to the logical name with no length cap, so these are named here.
+_AZURE_ML_NAME = (re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$"), "3-33 letters, digits, `-` and `_`, starting with a "
+                                                                   "letter or digit")
+
 AZURE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "storage account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lowercase letters and digits"),
     "key vault": (re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
                   "3-24 letters, digits and single hyphens, starting with a letter"),
     "container registry": (re.compile(r"^[a-zA-Z0-9]{5,50}$"), "5-50 letters and digits"),
+    "ML workspace": _AZURE_ML_NAME,
+    "feature store": _AZURE_ML_NAME,
+    "ML registry": _AZURE_ML_NAME,
 }
 
 
@@ -51,6 +75,9 @@ def azure_names(env: str, scope: str) -> dict[str, str]:
         "storage account": azure_storage_account(env, scope),
         "key vault": azure_key_vault(env, scope),
         "container registry": azure_container_registry(env, scope),
+        "ML workspace": azure_ml_workspace(env),
+        "feature store": azure_feature_store(env),
+        "ML registry": azure_ml_registry(env, scope),
     }
 
 

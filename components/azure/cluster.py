@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import compute, managedidentity
+from pulumi_azure_native import compute, managedidentity, monitor
 from pulumi_azure_native import containerservice as aks
 
 from aienv import conventions as c
@@ -20,6 +20,7 @@ from components.azure._shared import (
     ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
     ROLE_MANAGED_IDENTITY_OPERATOR,
     ROLE_NETWORK_CONTRIBUTOR,
+    ROLE_READER,
     assign_role,
     create,
     tags,
@@ -40,6 +41,14 @@ AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 POD_CIDR = "100.64.0.0/16"
 SERVICE_CIDR = "100.65.0.0/16"
 DNS_SERVICE_IP = "100.65.0.10"
+
+
+CONTAINER_INSIGHTS_STREAM = "Microsoft-ContainerInsights-Group-Default"
+
+
+def container_insights_dcr_name(env: str, location: str) -> str:
+    """The Container insights rule's name as the CLI derives it, `MSCI-<region>-<cluster>`, within 64 characters."""
+    return f"MSCI-{location}-aks-{env}"[:64]
 
 
 def agent_pool_name(pool_name: str) -> str:
@@ -171,6 +180,12 @@ class Cluster(pulumi.ComponentResource):
                 role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
                 principal_id=self.disk_encryption_set.identity.apply(lambda i: i.principal_id if i else None),
                 scope=keys.keys["disks"].id))
+            # "Make sure ... that the AKS cluster identity has read access to the DiskEncryptionSet" (Microsoft,
+            # *Bring your own keys (BYOK) with Azure managed disks in AKS*): the cluster's OS disks and the CSI
+            # driver's disks of the `aienv-encrypted` StorageClass are created with this set by that identity.
+            grants.append(assign_role(
+                f"{name}-des-reader", parent=self, subscription_id=subscription, role_id=ROLE_READER,
+                principal_id=control_plane.principal_id, scope=self.disk_encryption_set.id))
         des_id = self.disk_encryption_set.id if self.disk_encryption_set else None
 
         zones = spec.network.zones or [str(z) for z in range(1, spec.network.availability_zones + 1)]
@@ -253,6 +268,9 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.gpu_pools = {}
+        # AKS runs one agent-pool operation at a time per cluster (409 `OperationNotAllowed`: "Another agentpool
+        # operation ... is in progress, please wait for it to finish"), so each pool waits for the one before it.
+        previous: list[pulumi.Resource] = []
         for index, pool in enumerate(spec.cluster.gpu_pools):
             with spec_field(f"cluster.gpu_pools[{index}]"):
                 shape = lookup(pool.gpu_type, "azure", pool.gpus_per_node)
@@ -281,8 +299,39 @@ class Cluster(pulumi.ComponentResource):
                         upgrade_settings=None if pool.spot else aks.AgentPoolUpgradeSettingsArgs(max_surge="1"),
                         tags=tags(spec),
                     ),
-                    pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
+                    pulumi.ResourceOptions(parent=self, ignore_changes=["count"], depends_on=previous),
                 )
+                previous = [self.gpu_pools[pool.name]]
+
+        # Container insights with `useAADAuth` reads what to collect from a data collection rule associated with
+        # the cluster; the CLI creates both implicitly, ARM and IaC do not ("Copy the DCR and DCRA resources",
+        # Microsoft, *Enable monitoring for AKS clusters*). Without them the agent sends nothing.
+        self.data_collection_rule = monitor.DataCollectionRule(
+            f"{name}-insights-dcr",
+            monitor.DataCollectionRuleArgs(
+                resource_group_name=rg, location=spec.region, kind="Linux",
+                data_collection_rule_name=container_insights_dcr_name(spec.name, spec.region),
+                description="aienv: Container insights of the environment's AKS cluster.",
+                data_sources=monitor.DataCollectionRuleDataSourcesArgs(extensions=[monitor.ExtensionDataSourceArgs(
+                    name="ContainerInsightsExtension", extension_name="ContainerInsights",
+                    streams=[CONTAINER_INSIGHTS_STREAM],
+                    extension_settings={"dataCollectionSettings": {
+                        "interval": "1m", "namespaceFilteringMode": "Off", "enableContainerLogV2": True}})]),
+                destinations=monitor.DataCollectionRuleDestinationsArgs(log_analytics=[
+                    monitor.LogAnalyticsDestinationArgs(name="workspace", workspace_resource_id=workspace_id)]),
+                data_flows=[monitor.DataFlowArgs(streams=[CONTAINER_INSIGHTS_STREAM], destinations=["workspace"])],
+                tags=tags(spec),
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        monitor.DataCollectionRuleAssociation(
+            f"{name}-insights-dcra",
+            monitor.DataCollectionRuleAssociationArgs(
+                resource_uri=self.cluster.id, association_name="ContainerInsightsExtension",
+                data_collection_rule_id=self.data_collection_rule.id,
+                description="Container insights of this cluster; deleting it stops the collection."),
+            pulumi.ResourceOptions(parent=self),
+        )
 
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         server_host = pulumi.Output.all(self.cluster.private_fqdn, self.cluster.fqdn).apply(

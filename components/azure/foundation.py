@@ -48,13 +48,16 @@ class AzureFoundation(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         child = pulumi.ResourceOptions(parent=self, providers={"azure-native": self.provider})
-        tenant_id: pulumi.Input[str] = spec.azure.tenant_id or authorization.get_client_config_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider)).tenant_id
+        client = authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider))
+        tenant_id: pulumi.Input[str] = spec.azure.tenant_id or client.tenant_id
 
         self.network = Network(f"{name}-network", NetworkArgs(spec=spec), child)
         rg = self.network.resource_group_name
         self.logs = LogWorkspace(f"{name}-logs", LogWorkspaceArgs(spec=spec, resource_group_name=rg), child)
-        self.keys = Keys(f"{name}-keys", KeysArgs(spec=spec, network=self.network, tenant_id=tenant_id), child)
+        self.keys = Keys(f"{name}-keys", KeysArgs(spec=spec, network=self.network, tenant_id=tenant_id,
+                                                             deployer_object_id=client.object_id,
+                                                             deployer_client_id=client.client_id), child)
         self.storage = Storage(f"{name}-storage", StorageArgs(spec=spec, network=self.network, keys=self.keys), child)
         self.registries = Registries(f"{name}-registries", RegistriesArgs(
             spec=spec, network=self.network, keys=self.keys, storage=self.storage, logs=self.logs), child)
