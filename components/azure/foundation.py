@@ -16,11 +16,12 @@ from components.azure.budget import Budget, BudgetArgs
 from components.azure.cluster import SPOT_LABEL_KEY, Cluster, ClusterArgs, gpu_node_labels
 from components.azure.feature_store import REDIS_PORT, FeatureStore, FeatureStoreArgs
 from components.azure.flow_logs import FlowLogs, FlowLogsArgs
-from components.azure.identity import Identity, IdentityArgs
+from components.azure.identity import FEAST_REGISTRY, Identity, IdentityArgs
 from components.azure.keys import Keys, KeysArgs
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
 from components.azure.network import Network, NetworkArgs
 from components.azure.registries import Registries, RegistriesArgs
+from components.azure.registry_cache import RegistryCache, RegistryCacheArgs
 from components.azure.storage import Storage, StorageArgs
 from components.contracts import CloudFoundation, GpuPoolRef, OfflineStore, OnlineStoreEndpoint
 
@@ -61,6 +62,8 @@ class AzureFoundation(pulumi.ComponentResource):
         self.storage = Storage(f"{name}-storage", StorageArgs(spec=spec, network=self.network, keys=self.keys), child)
         self.registries = Registries(f"{name}-registries", RegistriesArgs(
             spec=spec, network=self.network, keys=self.keys, storage=self.storage, logs=self.logs), child)
+        self.registry_cache = RegistryCache(f"{name}-registry-cache", RegistryCacheArgs(
+            spec=spec, resource_group_name=rg, registry=self.registries.acr, keys=self.keys), child)
         self.feature_store = None
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(f"{name}-features", FeatureStoreArgs(
@@ -69,10 +72,9 @@ class AzureFoundation(pulumi.ComponentResource):
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             spec=spec, network=self.network, keys=self.keys, logs=self.logs, registries=self.registries,
             tenant_id=tenant_id), child)
-        cache = self.feature_store.cache if self.feature_store else None
         self.identity = Identity(f"{name}-identity", IdentityArgs(
-            spec=spec, network=self.network, storage=self.storage, oidc_issuer_url=self.cluster.oidc_issuer_url,
-            cache=cache), child)
+            spec=spec, network=self.network, storage=self.storage, keys=self.keys,
+            oidc_issuer_url=self.cluster.oidc_issuer_url), child)
         self.audit = Audit(f"{name}-audit", AuditArgs(
             spec=spec, resource_group_name=rg, workspace_id=self.logs.workspace.id,
             targets=self._diagnostic_targets(), alerts=self._alerts()), child)
@@ -117,6 +119,12 @@ class AzureFoundation(pulumi.ComponentResource):
         offline = None
         if BucketPurpose.feature_offline in self.storage.containers:
             offline = OfflineStore(kind="adls", location=self.storage.abfss_url(BucketPurpose.feature_offline))
+        registry_uri = None
+        if self.feature_store is not None and BucketPurpose.feature_offline in self.storage.containers:
+            # Feast's AzureRegistryStore takes `https://<account>.blob.core.windows.net/<container>/<path>`; the
+            # feature-server identity reads and writes exactly `feast/` there (identity.py).
+            registry_uri = pulumi.Output.concat(self.storage.blob_url(BucketPurpose.feature_offline), "/",
+                                                FEAST_REGISTRY)
         gpu_pools = []
         for pool in spec.cluster.gpu_pools:
             labels = gpu_node_labels(pool)
@@ -142,6 +150,8 @@ class AzureFoundation(pulumi.ComponentResource):
             online_store=online,
             offline_store=offline,
             cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values()],
+            feature_registry_uri=registry_uri,
+            images=self.registry_cache.source,
         )
         self.register_outputs({
             "clusterName": self.outputs.cluster_name,

@@ -51,7 +51,8 @@ def test_every_taggable_resource_carries_the_environment_tags(prod):
                   "storage:BlobServiceProperties", "storage:ManagementPolicy", "monitor:DiagnosticSetting",
                   "managedidentity:FederatedIdentityCredential", "consumption:Budget",
                   "machinelearningservices:WorkspaceConnection", "machinelearningservices:FeaturestoreEntityContainerEntity",
-                  "redis:AccessPolicyAssignment", "monitor:DataCollectionRuleAssociation"}
+                  "redis:AccessPolicyAssignment", "monitor:DataCollectionRuleAssociation",
+                  "containerregistry:CacheRule", "containerregistry:CredentialSet"}
     for r in plan.resources:
         if not r.custom or not r.type.startswith(T) or r.type[len(T):] in untaggable:
             continue
@@ -347,7 +348,8 @@ def test_workload_roles_are_scoped_to_exact_containers(prod):
     assert grants
     scopes = {g.name.split("-identity-", 1)[1]: g.inputs["scope"] for g in grants}
     assert scopes["serving-chat-model-artifacts"] == containers["model-artifacts"]
-    assert scopes["drift-chat-logs"] == containers["logs"]
+    assert scopes["drift-chat-training-data"] == containers["training-data"]
+    assert scopes["import-chat-model-artifacts"] == containers["model-artifacts"]
     assert scopes["feature-server-feature-offline"] == containers["feature-offline"]
     owner_or_contributor = ("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c")
     for g in of(plan, "authorization:RoleAssignment"):
@@ -433,7 +435,7 @@ def test_broad_permissions_widen_reads_to_the_resource_group_only(insecure):
     grants = {g.name.split("-identity-", 1)[1]: g.inputs["scope"]
               for g in of(insecure, "authorization:RoleAssignment") if "-identity-" in g.name}
     assert grants["serving-chat-model-artifacts"] == rg
-    assert grants["drift-chat-logs"] != rg  # writes stay on their container
+    assert grants["import-chat-model-artifacts"] != rg  # writes stay on their container
 
 
 def test_audit_logs_off_drops_diagnostic_settings(insecure):
