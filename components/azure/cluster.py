@@ -27,7 +27,7 @@ from components.azure._shared import (
 )
 from components.azure.keys import Keys
 from components.azure.logs import LogWorkspace
-from components.azure.network import Network
+from components.azure.network import APISERVER_SUBNET, Network, deployer_path
 from components.azure.registries import Registries
 
 SYSTEM_POOL = "system"
@@ -147,10 +147,12 @@ class Cluster(pulumi.ComponentResource):
             managedidentity.UserAssignedIdentityArgs(resource_group_name=rg, location=spec.region, tags=tags(spec)),
             pulumi.ResourceOptions(parent=self))
         grants = [
-            # The control plane joins nodes and internal load balancers to exactly these subnets.
+            # The control plane joins nodes, internal load balancers and (with a deployer path) the API server's
+            # load balancer to exactly these subnets.
             *(assign_role(f"{name}-{role}-subnet-grant", parent=self, subscription_id=subscription,
                           role_id=ROLE_NETWORK_CONTRIBUTOR, principal_id=control_plane.principal_id,
-                          scope=net.subnets[role].id) for role in ("nodes", "services")),
+                          scope=net.subnets[role].id) for role in ("nodes", "services", APISERVER_SUBNET)
+              if role in net.subnets),
             assign_role(f"{name}-kubelet-operator", parent=self, subscription_id=subscription,
                         role_id=ROLE_MANAGED_IDENTITY_OPERATOR, principal_id=control_plane.principal_id,
                         scope=kubelet.id),
@@ -212,10 +214,8 @@ class Cluster(pulumi.ComponentResource):
                 aad_profile=aks.ManagedClusterAADProfileArgs(
                     managed=True, enable_azure_rbac=True, tenant_id=args.tenant_id,
                     admin_group_object_ids=list(spec.azure.admin_group_object_ids) or None),
-                api_server_access_profile=aks.ManagedClusterAPIServerAccessProfileArgs(
-                    enable_private_cluster=True, private_dns_zone="system",
-                    enable_private_cluster_public_fqdn=False, disable_run_command=True,
-                ) if private_api else aks.ManagedClusterAPIServerAccessProfileArgs(
+                api_server_access_profile=self._private_api(spec, net) if private_api
+                else aks.ManagedClusterAPIServerAccessProfileArgs(
                     enable_private_cluster=False, authorized_ip_ranges=list(spec.cluster.api_allowed_cidrs),
                     disable_run_command=True),
                 oidc_issuer_profile=aks.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
@@ -334,8 +334,12 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        # With a deployer path the kubeconfig names the public FQDN, which resolves to the API server's private
+        # address from any network (the deployer's resolves no AKS private zone); else the private FQDN.
+        via_public_name = not private_api or deployer_path(spec)
+        self._server_uses_public_name = via_public_name
         server_host = pulumi.Output.all(self.cluster.private_fqdn, self.cluster.fqdn).apply(
-            lambda hosts: hosts[0] if private_api and hosts[0] else hosts[1])
+            lambda hosts: hosts[1] if via_public_name or not hosts[0] else hosts[0])
         credentials = aks.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=self.cluster.name,
             opts=pulumi.InvokeOutputOptions(parent=self))
@@ -350,6 +354,25 @@ class Cluster(pulumi.ComponentResource):
             "gpuPools": {n: p.id for n, p in self.gpu_pools.items()},
             "diskEncryptionSetId": des_id,
         })
+
+    @staticmethod
+    def _private_api(spec: StackSpec, net: Network) -> aks.ManagedClusterAPIServerAccessProfileArgs:
+        """A private API server, and with `cluster.deployer.path: private_network` the way in for the deployer.
+
+        API Server VNet Integration puts the API server behind an internal load balancer in the `apiserver`
+        subnet, whose NSG admits exactly the nodes and `deployer.cidrs` (a private endpoint's traffic would not
+        pass an NSG). The public FQDN is a public DNS record of that private address ("The public DNS option
+        can be leveraged to simplify routing options for your private cluster", Microsoft, *Create a private
+        AKS cluster*): a runner in a peered or VPN-connected network resolves it without linking the AKS
+        private DNS zone, and reaches it only through that network path.
+        """
+        if not deployer_path(spec):
+            return aks.ManagedClusterAPIServerAccessProfileArgs(
+                enable_private_cluster=True, private_dns_zone="system",
+                enable_private_cluster_public_fqdn=False, disable_run_command=True)
+        return aks.ManagedClusterAPIServerAccessProfileArgs(
+            enable_private_cluster=True, private_dns_zone="system", enable_private_cluster_public_fqdn=True,
+            enable_vnet_integration=True, subnet_id=net.subnets[APISERVER_SUBNET].id, disable_run_command=True)
 
     @staticmethod
     def _check_pool_names(spec: StackSpec) -> None:

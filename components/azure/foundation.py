@@ -31,6 +31,9 @@ STORAGE_CLASS = "aienv-encrypted"
 @dataclass(frozen=True)
 class AzureFoundationArgs:
     spec: StackSpec
+    # False in the first phase of a two-phase first deploy: the API server is not reachable yet, so the
+    # foundation's own Kubernetes object (the StorageClass) waits for the second phase.
+    kubernetes: bool = True
 
 
 class AzureFoundation(pulumi.ComponentResource):
@@ -95,21 +98,8 @@ class AzureFoundation(pulumi.ComponentResource):
         self.kube_provider = k8s.Provider(
             f"{name}-k8s", k8s.ProviderArgs(kubeconfig=self.cluster.kubeconfig),
             pulumi.ResourceOptions(parent=self, depends_on=[self.cluster.cluster, *self.cluster.gpu_pools.values()]))
-        des = self.cluster.disk_encryption_set
-        parameters: dict[str, pulumi.Input[str]] = {
-            "skuName": "Premium_LRS" if spec.environment.value == "dev" else "Premium_ZRS"}
-        if des is not None:
-            parameters |= {"diskEncryptionSetID": des.id, "diskEncryptionType": "EncryptionAtRestWithCustomerKey"}
-        k8s.storage.v1.StorageClass(
-            f"{name}-storage-class",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
-            provisioner="disk.csi.azure.com",
-            parameters=parameters,
-            reclaim_policy="Retain",
-            allow_volume_expansion=True,
-            volume_binding_mode="WaitForFirstConsumer",
-            opts=pulumi.ResourceOptions(parent=self, provider=self.kube_provider),
-        )
+        if args.kubernetes:
+            self._storage_class(name, spec)
 
         online = None
         if self.feature_store is not None and self.feature_store.cache is not None:
@@ -160,6 +150,24 @@ class AzureFoundation(pulumi.ComponentResource):
             "dataBucket": self.outputs.data_bucket_uri,
             "storageClass": STORAGE_CLASS,
         })
+
+    def _storage_class(self, name: str, spec: StackSpec) -> None:
+        """The encrypted StorageClass for Prometheus and Grafana volumes (Azure Disk CSI, the DES, `Retain`)."""
+        des = self.cluster.disk_encryption_set
+        parameters: dict[str, pulumi.Input[str]] = {
+            "skuName": "Premium_LRS" if spec.environment.value == "dev" else "Premium_ZRS"}
+        if des is not None:
+            parameters |= {"diskEncryptionSetID": des.id, "diskEncryptionType": "EncryptionAtRestWithCustomerKey"}
+        k8s.storage.v1.StorageClass(
+            f"{name}-storage-class",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
+            provisioner="disk.csi.azure.com",
+            parameters=parameters,
+            reclaim_policy="Retain",
+            allow_volume_expansion=True,
+            volume_binding_mode="WaitForFirstConsumer",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kube_provider),
+        )
 
     def _diagnostic_targets(self) -> list[DiagnosticTarget]:
         targets = [

@@ -224,3 +224,65 @@ def test_slack_routes_are_refused_on_azure():
         s.monitoring.alert_routes[0].target = "https://hooks.slack.com/services/x"
     assert any(m.startswith("monitoring.alert_routes.0.kind: `slack` cannot be an Azure action group target")
                for m in messages(variant(edit)))
+
+
+# --- the deployer path ----------------------------------------------------------------------------------------
+
+def test_private_network_path_integrates_the_api_server_into_an_nsg_guarded_subnet(prod):
+    plan, holder = prod
+    profile = [r for r in of(plan, "containerservice:ManagedCluster")][0].inputs["apiServerAccessProfile"]
+    subnets = {s.inputs["subnetName"]: s for s in of(plan, "network:Subnet")}
+    api = subnets["apiserver"]
+    assert profile["enablePrivateCluster"] is True and profile["enableVnetIntegration"] is True
+    assert profile["subnetId"] == api.id and profile["enablePrivateClusterPublicFQDN"] is True
+    assert api.inputs["delegations"][0]["serviceName"] == "Microsoft.ContainerService/managedClusters"
+    assert api.inputs["addressPrefix"].endswith("/28")
+    nsg = next(n for n in of(plan, "network:NetworkSecurityGroup") if n.id == api.inputs["networkSecurityGroup"]["id"])
+    rules = {r["name"]: r for r in nsg.inputs["securityRules"]}
+    assert rules["allow-deployer-to-api"]["sourceAddressPrefix"] == "10.200.8.0/24"
+    assert rules["allow-nodes-to-api"]["sourceAddressPrefix"] == subnets["nodes"].inputs["addressPrefix"]
+    deny = rules["deny-other-networks-to-api"]
+    assert deny["access"] == "Deny" and deny["sourceAddressPrefix"] == "VirtualNetwork"
+    assert deny["priority"] > rules["allow-deployer-to-api"]["priority"]
+    identity = [i for i in of(plan, "managedidentity:UserAssignedIdentity") if i.name.endswith("cluster-identity")][0]
+    grants = [g for g in of(plan, "authorization:RoleAssignment") if g.inputs["scope"] == api.id]
+    assert len(grants) == 1 and grants[0].inputs["principalId"] == identity.outputs["principalId"]
+
+
+def test_kubeconfig_names_the_endpoint_the_deployer_resolves():
+    import json
+
+    from components.azure.cluster import kubeconfig
+    from tests.azure.conftest import plan_foundation
+
+    holder: dict = {}
+    plan_foundation(reference_spec(), holder)
+    cluster = holder["foundation"].cluster
+    # public FQDN (a public record of the private address) with the deployer path, private FQDN without it
+    assert cluster._server_uses_public_name is True
+    holder2: dict = {}
+    plan_foundation(variant(lambda s: setattr(s.cluster.deployer, "path", None)), holder2)
+    assert holder2["foundation"].cluster._server_uses_public_name is False
+    config = json.loads(kubeconfig("aks-x", "aks-x-abc.hcp.westeurope.azmk8s.io", None))
+    assert config["clusters"][0]["cluster"]["server"] == "https://aks-x-abc.hcp.westeurope.azmk8s.io:443"
+
+
+def test_without_a_deployer_path_the_cluster_stays_private_only():
+    from tests.azure.conftest import plan_foundation
+
+    plan = plan_foundation(variant(lambda s: setattr(s.cluster.deployer, "path", None)))
+    profile = of(plan, "containerservice:ManagedCluster")[0].inputs["apiServerAccessProfile"]
+    assert profile["enablePrivateClusterPublicFQDN"] is False and "enableVnetIntegration" not in profile
+    assert "apiserver" not in {s.inputs["subnetName"] for s in of(plan, "network:Subnet")}
+
+
+def test_foundation_only_first_phase_builds_no_kubernetes_object():
+    from aienv.engine import plan_program
+    from components.environment import build_environment
+
+    spec = reference_spec()
+    plan = plan_program(lambda: build_environment(spec, kubernetes=False), project="aienv", stack=spec.name)
+    kinds = {r.type for r in plan.resources if r.custom}
+    assert "azure-native:containerservice:ManagedCluster" in kinds
+    assert "azure-native:containerregistry:CacheRule" in kinds
+    assert not {t for t in kinds if t.startswith("kubernetes:")}  # not even the foundation's StorageClass

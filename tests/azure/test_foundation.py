@@ -65,7 +65,7 @@ def test_every_taggable_resource_carries_the_environment_tags(prod):
 def test_no_nsg_opens_inbound_from_the_internet_except_https_for_public_endpoints(prod):
     plan, _ = prod
     nsgs = of(plan, "network:NetworkSecurityGroup")
-    assert len(nsgs) == 3
+    assert len(nsgs) == 4  # nodes, endpoints, services, apiserver
     for nsg in nsgs:
         rules = nsg.inputs["securityRules"]
         deny = [r for r in rules if r["access"] == "Deny" and r["sourceAddressPrefix"] == "Internet"]
@@ -85,7 +85,9 @@ def test_https_inbound_only_when_an_endpoint_is_public():
             e.exposure = Exposure.internal
     plan = plan_foundation(variant(edit))
     for nsg in of(plan, "network:NetworkSecurityGroup"):
-        assert all(r["access"] == "Deny" for r in nsg.inputs["securityRules"])
+        assert all(r["access"] == "Deny" or r.get("sourceAddressPrefix") != "Internet"
+                   for r in nsg.inputs["securityRules"])
+        assert not any(r["name"] == "allow-https-to-gateway" for r in nsg.inputs["securityRules"])
 
 
 def test_nodes_leave_through_the_nat_gateway_with_zone_redundant_ips(prod):
@@ -243,7 +245,7 @@ def test_redis_online_store_is_tls_only_private_and_ha(prod):
 def test_aks_is_private_entra_rbac_without_local_accounts(prod):
     plan, _ = prod
     i = one(plan, "containerservice:ManagedCluster").inputs
-    assert i["kubernetesVersion"] == "1.32"
+    assert i["kubernetesVersion"] == "1.35"
     assert i["disableLocalAccounts"] is True and i["enableRBAC"] is True
     assert i["aadProfile"]["enableAzureRBAC"] is True and i["aadProfile"]["managed"] is True
     assert i["aadProfile"]["adminGroupObjectIDs"] == ["aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]
