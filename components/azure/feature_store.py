@@ -153,7 +153,10 @@ class FeatureStore(pulumi.ComponentResource):
                     public_network_access=redis.PublicNetworkAccess.DISABLED if private
                     else redis.PublicNetworkAccess.ENABLED,
                     redis_version="6",
-                    replicas_per_primary=1 if ha else None,
+                    # "the number of availability zones must always be less than or equal to the total number of
+                    # nodes for the cache" (Microsoft, *Enable zone redundancy for Azure Cache for Redis*): one
+                    # primary plus a replica in every other zone.
+                    replicas_per_primary=len(zones) - 1 if ha else None,
                     zones=zones if ha else None,
                     # Entra ID for workloads with an access policy; the access key stays for the feature server.
                     redis_configuration=redis.RedisCommonPropertiesRedisConfigurationArgs(

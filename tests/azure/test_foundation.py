@@ -235,7 +235,8 @@ def test_redis_online_store_is_tls_only_private_and_ha(prod):
     assert i["enableNonSslPort"] is False and i["minimumTlsVersion"] == "1.2"
     assert i["publicNetworkAccess"] == "Disabled"
     assert i["sku"] == {"name": "Premium", "family": "P", "capacity": 2}  # medium, HA in prod
-    assert i["replicasPerPrimary"] == 1 and cache.protect
+    # one node per zone: a primary and a replica in each of the two other zones
+    assert len(i["zones"]) == 3 and i["replicasPerPrimary"] + 1 == len(i["zones"]) and cache.protect
     online = holder["foundation"].outputs.online_store
     assert online is not None and online.port == 6380 and online.tls
 
