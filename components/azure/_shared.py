@@ -24,6 +24,7 @@ ROLE_AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 ROLE_READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 ROLE_KV_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
 ROLE_KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+ROLE_AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 
 # Private DNS zones per private-link group (public Azure cloud).
 DNS_ZONES: dict[str, str] = {

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import compute, managedidentity, monitor
+from pulumi_azure_native import authorization, compute, managedidentity, monitor
 from pulumi_azure_native import containerservice as aks
 
 from aienv import conventions as c
@@ -17,12 +17,14 @@ from aienv.gpus import lookup
 from aienv.spec.model import EndpointAccess, GpuPool, StackSpec
 from components.azure._shared import (
     ROLE_ACR_PULL,
+    ROLE_AKS_RBAC_CLUSTER_ADMIN,
     ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
     ROLE_MANAGED_IDENTITY_OPERATOR,
     ROLE_NETWORK_CONTRIBUTOR,
     ROLE_READER,
     assign_role,
     create,
+    role_definition,
     tags,
 )
 from components.azure.keys import Keys
@@ -120,6 +122,9 @@ class ClusterArgs:
     logs: LogWorkspace
     registries: Registries
     tenant_id: pulumi.Input[str]
+    # The principal running `pulumi up` and its role-assignment principalType (keys.deployer_principal_type).
+    deployer_object_id: pulumi.Input[str] | None = None
+    deployer_principal_type: pulumi.Input[str] | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -332,6 +337,20 @@ class Cluster(pulumi.ComponentResource):
                 description="Container insights of this cluster; deleting it stops the collection."),
             pulumi.ResourceOptions(parent=self),
         )
+
+        # Azure RBAC for Kubernetes: Owner and Contributor carry no Kubernetes data actions, so the deployer that
+        # applies the Kubernetes layer gets "Azure Kubernetes Service RBAC Cluster Admin" on this cluster only
+        # (Microsoft, *Use Azure RBAC for Kubernetes Authorization*).
+        self.deployer_access: list[pulumi.Resource] = []
+        if args.deployer_object_id is not None:
+            self.deployer_access.append(authorization.RoleAssignment(
+                f"{name}-deployer-cluster-admin",
+                authorization.RoleAssignmentArgs(
+                    principal_id=args.deployer_object_id, principal_type=args.deployer_principal_type,
+                    role_definition_id=role_definition(subscription, ROLE_AKS_RBAC_CLUSTER_ADMIN),
+                    scope=self.cluster.id,
+                    description="aienv: the deployer applies the Kubernetes layer"),
+                pulumi.ResourceOptions(parent=self)))
 
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         # With a deployer path the kubeconfig names the public FQDN, which resolves to the API server's private

@@ -17,7 +17,7 @@ from components.azure.cluster import SPOT_LABEL_KEY, Cluster, ClusterArgs, gpu_n
 from components.azure.feature_store import REDIS_PORT, FeatureStore, FeatureStoreArgs
 from components.azure.flow_logs import FlowLogs, FlowLogsArgs
 from components.azure.identity import FEAST_REGISTRY, Identity, IdentityArgs
-from components.azure.keys import Keys, KeysArgs
+from components.azure.keys import Keys, KeysArgs, deployer_principal_type
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
 from components.azure.network import Network, NetworkArgs
 from components.azure.registries import Registries, RegistriesArgs
@@ -74,7 +74,8 @@ class AzureFoundation(pulumi.ComponentResource):
                 registries=self.registries, logs=self.logs), child)
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             spec=spec, network=self.network, keys=self.keys, logs=self.logs, registries=self.registries,
-            tenant_id=tenant_id), child)
+            tenant_id=tenant_id, deployer_object_id=client.object_id,
+            deployer_principal_type=client.client_id.apply(deployer_principal_type)), child)
         self.identity = Identity(f"{name}-identity", IdentityArgs(
             spec=spec, network=self.network, storage=self.storage, keys=self.keys,
             oidc_issuer_url=self.cluster.oidc_issuer_url), child)
@@ -97,7 +98,8 @@ class AzureFoundation(pulumi.ComponentResource):
         # Kubernetes: Entra ID (kubelogin) kubeconfig, no static credentials.
         self.kube_provider = k8s.Provider(
             f"{name}-k8s", k8s.ProviderArgs(kubeconfig=self.cluster.kubeconfig),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.cluster.cluster, *self.cluster.gpu_pools.values()]))
+            pulumi.ResourceOptions(parent=self, depends_on=[self.cluster.cluster, *self.cluster.gpu_pools.values(),
+                                                            *self.cluster.deployer_access]))
         if args.kubernetes:
             self._storage_class(name, spec)
 
@@ -139,7 +141,7 @@ class AzureFoundation(pulumi.ComponentResource):
             region=spec.region,
             online_store=online,
             offline_store=offline,
-            cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values()],
+            cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values(), *self.cluster.deployer_access],
             feature_registry_uri=registry_uri,
             images=self.registry_cache.source,
         )

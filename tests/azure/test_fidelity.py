@@ -193,3 +193,14 @@ def test_registry_system_created_ids_are_read_from_the_region_details():
 
 def test_reference_spec_is_the_one_under_test():
     assert reference_spec().name == "prod-azure"
+
+
+# --- D2: the deployer may apply the Kubernetes layer under Azure RBAC ------------------------------------------
+
+def test_deployer_is_aks_rbac_cluster_admin_before_the_kubernetes_layer(prod):
+    plan, _ = prod
+    cluster = one(plan, "containerservice:ManagedCluster")
+    (admin,) = role(plan, "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
+    assert admin.inputs["scope"] == cluster.id
+    (k8s_provider,) = [r for r in plan.resources if r.type == "pulumi:providers:kubernetes"]
+    assert admin.urn in k8s_provider.dependencies
