@@ -216,10 +216,10 @@ class Registries(pulumi.ComponentResource):
                 # Azure Machine Learning registries*): the registry's system-created storage and ACR get theirs.
                 regions = self.model_registry.region_details
                 private_endpoint(f"{name}-models-storage-pe", parent=self, spec=spec, resource_group_name=rg,
-                                 subnet_id=net.subnets["endpoints"].id, target_id=regions.apply(_registry_storage_id),
+                                 subnet_id=net.subnets["endpoints"].id, target_id=regions.apply(_registry_storage_id),  # type: ignore[arg-type]
                                  group_id="blob", zone_ids=[net.dns_zones["blob"].id])
                 private_endpoint(f"{name}-models-acr-pe", parent=self, spec=spec, resource_group_name=rg,
-                                 subnet_id=net.subnets["endpoints"].id, target_id=regions.apply(_registry_acr_id),
+                                 subnet_id=net.subnets["endpoints"].id, target_id=regions.apply(_registry_acr_id),  # type: ignore[arg-type]
                                  group_id="registry", zone_ids=[net.dns_zones["registry"].id])
 
         self.model_artifacts_url = args.storage.blob_url(BucketPurpose.model_artifacts)

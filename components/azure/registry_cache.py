@@ -99,7 +99,8 @@ class RegistryCache(pulumi.ComponentResource):
                         username_secret_identifier=username.properties.apply(lambda p: p.secret_uri),
                         password_secret_identifier=password.url)]),
                 pulumi.ResourceOptions(parent=self))
-            principal = credentials.identity.apply(lambda i: i.principal_id if i else None)
+            principal: pulumi.Output[str] = credentials.identity.apply(
+                lambda i: i.principal_id if i else None)  # type: ignore[arg-type,return-value]
             grants: list[pulumi.Resource] = [credentials]
             for suffix_, scope in (("username", username.id),
                                    ("password", password.resource_id or pulumi.Output.concat(
@@ -118,7 +119,7 @@ class RegistryCache(pulumi.ComponentResource):
             path = target_repository(image)
             if path in self.rules:
                 continue
-            credentials = self.credential_sets.get(image.registry)
+            cached_with = self.credential_sets.get(image.registry)
             self.rules[path] = containerregistry.CacheRule(
                 f"{name}-{rule_name('cache', path)}",
                 containerregistry.CacheRuleArgs(
@@ -126,7 +127,7 @@ class RegistryCache(pulumi.ComponentResource):
                     cache_rule_name=rule_name("cache", path),
                     source_repository=image.upstream_ref.removesuffix(image.reference),
                     target_repository=path,
-                    credential_set_resource_id=credentials.id if credentials is not None else None),
+                    credential_set_resource_id=cached_with.id if cached_with is not None else None),
                 # The cache pulls with the credential set as soon as a pod asks: its secrets must be readable.
                 pulumi.ResourceOptions(parent=self, depends_on=ready.get(image.registry, [])))
 
