@@ -130,3 +130,17 @@ def cached_images(spec: StackSpec) -> list[UpstreamImage]:
 def upstream_registries(spec: StackSpec) -> list[str]:
     """The upstream registry hosts the environment's caches must cover, in a stable order."""
     return list(dict.fromkeys(i.registry for i in cached_images(spec)))
+
+
+# Upstreams an Azure Container Registry cache rule can pull from, and whether it takes credentials for them
+# (Microsoft, *Artifact cache in Azure Container Registry*, "Upstream support": Docker Hub, GitHub Container
+# Registry, Nvidia, Quay, registry.k8s.io and Google Container Registry "support both authenticated pulls and
+# unauthenticated pulls"; Microsoft Artifact Registry and ECR Public "support unauthenticated pulls only").
+ACR_CACHE_UPSTREAMS: dict[str, bool] = {
+    "docker.io": True, "ghcr.io": True, "nvcr.io": True, "quay.io": True, "registry.k8s.io": True,
+    "gcr.io": True, "mcr.microsoft.com": False, "public.ecr.aws": False,
+}
+# Upstreams ACR should never pull anonymously: Docker Hub limits anonymous pulls per source address, and the
+# cache pulls from shared Azure addresses ("We recommend authenticating your cache rules with your upstream
+# source credentials", same page).
+ACR_CACHE_NEEDS_CREDENTIALS: frozenset[str] = frozenset({"docker.io"})

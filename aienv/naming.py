@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 
 def suffix(*parts: str, length: int = 6) -> str:
@@ -38,11 +39,35 @@ def azure_container_registry(env: str, scope: str) -> str:
     return f"{compact(env)[:30]}acr{suffix(scope, env)}"
 
 
+def azure_ml_workspace(env: str) -> str:
+    """The environment's Azure ML workspace: 3-33 characters, unique in its resource group."""
+    return f"{env}-mlw"
+
+
+def azure_feature_store(env: str) -> str:
+    """The Azure ML managed feature store (a workspace of kind `FeatureStore`)."""
+    return f"{env}-features"
+
+
+def azure_ml_registry(env: str, scope: str) -> str:
+    """The Azure ML registry: 3-33 characters, with the environment's suffix so two environments never collide."""
+    return f"{env}-mlr-{suffix(scope, env)}"
+
+
+# Azure ML workspaces and registries: `^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$` (Azure REST spec
+# machinelearningservices/stable/2024-10-01, `WorkspaceNameParameter` and `RegistryNameParameter`). azure-native's
+# own auto-naming appends 8 random characters to the logical name with no length cap, so these are named here.
+_AZURE_ML_NAME = (re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$"), "3-33 letters, digits, `-` and `_`, starting with a "
+                                                                   "letter or digit")
+
 AZURE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "storage account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lowercase letters and digits"),
     "key vault": (re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
                   "3-24 letters, digits and single hyphens, starting with a letter"),
     "container registry": (re.compile(r"^[a-zA-Z0-9]{5,50}$"), "5-50 letters and digits"),
+    "ML workspace": _AZURE_ML_NAME,
+    "feature store": _AZURE_ML_NAME,
+    "ML registry": _AZURE_ML_NAME,
 }
 
 
@@ -51,6 +76,9 @@ def azure_names(env: str, scope: str) -> dict[str, str]:
         "storage account": azure_storage_account(env, scope),
         "key vault": azure_key_vault(env, scope),
         "container registry": azure_container_registry(env, scope),
+        "ML workspace": azure_ml_workspace(env),
+        "feature store": azure_feature_store(env),
+        "ML registry": azure_ml_registry(env, scope),
     }
 
 
@@ -62,3 +90,54 @@ def azure_name_problems(env: str, scope: str) -> list[str]:
         if not pattern.match(name):
             problems.append(f"the derived {kind} name `{name}` breaks Azure's rule ({rule})")
     return problems
+
+
+# --- Azure references the spec gives as strings ------------------------------------------------------------
+
+_AZURE_SECRET_URL = re.compile(r"^https://(?P<vault>[a-zA-Z0-9-]{3,24})\.vault\.azure\.net/secrets/"
+                               r"(?P<name>[a-zA-Z0-9-]{1,127})(/[0-9a-fA-F]{32})?/?$")
+_AZURE_SECRET_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.KeyVault/vaults/"
+                              r"(?P<vault>[a-zA-Z0-9-]{3,24})/secrets/(?P<name>[a-zA-Z0-9-]{1,127})$", re.IGNORECASE)
+_AZURE_BLOB_URL = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/"
+                             r"(?P<container>[a-z0-9-]{3,63})(/(?P<path>.*))?$")
+
+
+@dataclass(frozen=True)
+class AzureSecretRef:
+    """A Key Vault secret the spec names: by resource id, or by URL in the environment's own vault."""
+
+    vault: str
+    name: str
+    resource_id: str | None  # None: the environment's own vault, whose id the stack knows
+
+    @property
+    def url(self) -> str:
+        """The data-plane URL a workload reads the secret's current version from (public Azure cloud)."""
+        return f"https://{self.vault}.vault.azure.net/secrets/{self.name}"
+
+
+def azure_secret_ref(ref: str, env: str, scope: str) -> AzureSecretRef | None:
+    """Parse a Key Vault secret reference; None when it is neither a secret resource id nor a secret URL in the
+    environment's vault (a role assignment on exactly that secret needs its resource id)."""
+    by_id = _AZURE_SECRET_ID.match(ref)
+    if by_id:
+        return AzureSecretRef(by_id["vault"], by_id["name"], ref)
+    by_url = _AZURE_SECRET_URL.match(ref)
+    if by_url and by_url["vault"].lower() == azure_key_vault(env, scope).lower():
+        return AzureSecretRef(by_url["vault"], by_url["name"], None)
+    return None
+
+
+@dataclass(frozen=True)
+class AzureBlobRef:
+    account: str
+    container: str
+    path: str  # the prefix inside the container ("" for the whole container)
+
+
+def azure_blob_ref(uri: str) -> AzureBlobRef | None:
+    """`https://<account>.blob.core.windows.net/<container>/<path>`, or None."""
+    match = _AZURE_BLOB_URL.match(uri)
+    if match is None:
+        return None
+    return AzureBlobRef(match["account"], match["container"], match["path"] or "")

@@ -28,7 +28,8 @@ def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
-                 _compliance, _monitoring, _deployability):
+                 _compliance, _monitoring, _deployability, _azure_upstreams, _azure_model_sources,
+                 _azure_alert_routes):
         problems.extend(rule(spec))
     return problems
 
@@ -417,3 +418,78 @@ def _deployability(spec: StackSpec) -> Iterator[Problem]:
             yield (*at, "memory"), (f"{ep.resources.memory} does not fit a {machine.machine_type} node of pool "
                                     f"`{pool.name}`: it gives pods {alloc.memory_mib} MiB after the cloud reserves "
                                     f"{reserve}; its pods would stay Pending")
+def _azure_upstreams(spec: StackSpec) -> Iterator[Problem]:
+    """ACR cache rules: only upstreams ACR's artifact cache supports, credentials where they are needed, in the
+    shape a credential set takes (a user name, and the password in a Key Vault secret the stack can scope)."""
+    if spec.cloud.provider != "azure":
+        return
+    from aienv.images import ACR_CACHE_NEEDS_CREDENTIALS, ACR_CACHE_UPSTREAMS, upstream_registries
+    from aienv.naming import azure_key_vault, azure_secret_ref
+
+    scope = spec.cloud.subscription_id or ""
+    for host in upstream_registries(spec):
+        if host not in ACR_CACHE_UPSTREAMS:
+            yield ("registries", "upstreams"), (
+                f"the images from `{host}` cannot be cached: Azure Container Registry's artifact cache supports "
+                f"{', '.join(sorted(ACR_CACHE_UPSTREAMS))}; set `image_supply: ci` on the endpoints that use it "
+                "and let your CI push the image")
+        elif host in ACR_CACHE_NEEDS_CREDENTIALS and host not in spec.registries.upstreams:
+            yield ("registries", "upstreams"), (
+                f"needs credentials for `{host}`: ACR's cache pulls from shared Azure addresses, which Docker Hub "
+                f"rate-limits anonymously; add `{host}: {{username: <user>, secret: <Key Vault secret of an access "
+                "token>}`")
+    for host, upstream in spec.registries.upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if ACR_CACHE_UPSTREAMS.get(host) is False:
+            yield at, f"`{host}` is cached anonymously only on Azure; remove its credentials"
+            continue
+        if upstream.username is None:
+            yield (*at, "username"), "is required on Azure: an ACR credential set takes a user name and a password"
+        if azure_secret_ref(upstream.secret, spec.name, scope) is None:
+            yield (*at, "secret"), _azure_secret_hint(azure_key_vault(spec.name, scope))
+
+
+def _azure_secret_hint(vault: str) -> str:
+    return ("must be a Key Vault secret the stack can grant read access on exactly: its resource id "
+            "(`/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.KeyVault/vaults/<vault>/secrets/<name>`)"
+            f" or a secret URL in the environment's own vault (`https://{vault}.vault.azure.net/secrets/<name>`)")
+
+
+def _azure_model_sources(spec: StackSpec) -> Iterator[Problem]:
+    """The import job's identity reads exactly its token secret and its source path, so both must be resources
+    the stack can name on Azure."""
+    if spec.cloud.provider != "azure":
+        return
+    from aienv.naming import azure_blob_ref, azure_key_vault, azure_secret_ref, azure_storage_account
+
+    scope = spec.cloud.subscription_id or ""
+    own_accounts = {azure_storage_account(spec.name, s) for s in (scope, f"{scope}/lake", f"{scope}/public")}
+    for i, ep in enumerate(spec.model_endpoints):
+        source = ep.model.source
+        if source is None:
+            continue
+        at: Path = ("model_endpoints", i, "model", "source")
+        if source.token_secret and azure_secret_ref(source.token_secret, spec.name, scope) is None:
+            yield (*at, "token_secret"), _azure_secret_hint(azure_key_vault(spec.name, scope))
+        if source.uri:
+            blob = azure_blob_ref(source.uri)
+            if blob is None:
+                yield (*at, "uri"), ("must be an Azure blob URL on Azure (`https://<account>.blob.core.windows.net/"
+                                     "<container>/<path>`); copy weights from another cloud with `uploaded: true`")
+            elif blob.account not in own_accounts:
+                yield (*at, "uri"), (f"is in the storage account `{blob.account}`, outside this environment: the "
+                                     "import job can only be granted read on the environment's own containers; "
+                                     "copy the weights there or use `uploaded: true`")
+
+
+def _azure_alert_routes(spec: StackSpec) -> Iterator[Problem]:
+    """Azure action groups post the common alert schema, which Slack incoming webhooks refuse (a Slack message
+    needs `text` or `blocks`)."""
+    if spec.cloud.provider != "azure":
+        return
+    for i, route in enumerate(spec.monitoring.alert_routes):
+        if route.kind == "slack":
+            yield (("monitoring", "alert_routes", i, "kind"),
+                   "`slack` cannot be an Azure action group target: action groups post Azure's common alert "
+                   "schema, which Slack incoming webhooks refuse; route to a Logic App or relay (`webhook`) that "
+                   "formats the message")
