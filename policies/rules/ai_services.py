@@ -13,8 +13,9 @@ from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import get, items, resource_rule, stack_rule, subject
+from policies.rules._base import get, items, resource_rule, stack_rule
 from policies.rules.compute_metadata import CLOUD_PLATFORM, _is_default_sa
+from policies.rules.nouns import subject
 
 SM_NOTEBOOK = "aws:sagemaker/notebookInstance:NotebookInstance"
 SM_DATA_QUALITY = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition"

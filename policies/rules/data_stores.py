@@ -24,11 +24,11 @@ from policies.rules._base import (
     reference_keys,
     resource_rule,
     stack_rule,
-    subject,
     target_keys,
 )
 from policies.rules.aws import _allows_anyone
 from policies.rules.gcp import _grants_public
+from policies.rules.nouns import subject
 from policies.rules.tokens import canonical, with_previous
 
 # --- AWS -----------------------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from pulumi_policy import ResourceValidationArgs
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import Unknown, as_list, config_value, get, items, plain, resource_rule, subject
+from policies.rules._base import Unknown, as_list, config_value, get, items, plain, resource_rule
+from policies.rules.nouns import subject
 
 _PRIVILEGED = m.ACCESS_CONTROL  # includes ISO 27001 A.8.2, privileged access rights
 

@@ -17,7 +17,8 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidatio
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import config_value, get, guarded, items, resource_rule, stack_rule, subject
+from policies.rules._base import config_value, get, guarded, items, resource_rule, stack_rule
+from policies.rules.nouns import subject
 from policies.rules.tokens import with_previous
 
 # --- Type tokens (current major, plus the aliases the installed SDKs declare for them) -------------------

@@ -19,8 +19,9 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import Unknown, get, guarded, is_unknown, items, stack_rule, subject
+from policies.rules._base import Unknown, get, guarded, is_unknown, items, stack_rule
 from policies.rules.kubernetes import WORKLOADS, containers, pod_spec
+from policies.rules.nouns import subject
 
 # Leaf property names that hold a password or token (camelCase wire names). `...Wo` are write-only inputs: not
 # kept in state, but still a value written into the program.
