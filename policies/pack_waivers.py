@@ -26,6 +26,7 @@ from pulumi_policy import (
     Policy,
     ReportViolation,
     ResourceValidationArgs,
+    ResourceValidationPolicy,
     Severity,
     StackValidationArgs,
     StackValidationPolicy,
@@ -60,7 +61,7 @@ def _name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1] if urn else ""
 
 
-def _wrap_resource(policy: Policy, ledger: Ledger) -> None:
+def _wrap_resource(policy: ResourceValidationPolicy, ledger: Ledger) -> None:
     inner = policy.validate
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> Any:
@@ -74,10 +75,10 @@ def _wrap_resource(policy: Policy, ledger: Ledger) -> None:
 
         return inner(args, waivable)
 
-    policy.validate = validate  # type: ignore[method-assign]
+    policy.validate = validate  # type: ignore[method-assign,assignment]  # instance attribute: the servicer calls it
 
 
-def _wrap_stack(policy: Policy, ledger: Ledger) -> None:
+def _wrap_stack(policy: StackValidationPolicy, ledger: Ledger) -> None:
     inner = policy.validate
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> Any:
@@ -90,7 +91,7 @@ def _wrap_stack(policy: Policy, ledger: Ledger) -> None:
 
         return inner(args, waivable)
 
-    policy.validate = validate  # type: ignore[method-assign]
+    policy.validate = validate  # type: ignore[method-assign,assignment]  # instance attribute: the servicer calls it
 
 
 def _applied_policy(ledger: Ledger) -> StackValidationPolicy:
@@ -125,6 +126,6 @@ def waive(pack: str, policies: list[Policy], waivers: Sequence[Waiver],
     for p in policies:
         if isinstance(p, StackValidationPolicy):
             _wrap_stack(p, ledger)
-        else:
+        elif isinstance(p, ResourceValidationPolicy):
             _wrap_resource(p, ledger)
     return [*policies, _applied_policy(ledger), _valid_policy(ledger, {p.name for p in policies})]
