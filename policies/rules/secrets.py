@@ -25,8 +25,13 @@ from policies.rules.nouns import subject
 
 # Leaf property names that hold a password or token (camelCase wire names). `...Wo` are write-only inputs: not
 # kept in state, but still a value written into the program.
-SECRET_KEY = re.compile(r"(password|passwd|authtoken|secretstring|secretdata|adminkey|accesskey|privatekey)(wo)?$",
-                        re.IGNORECASE)
+# Stack policies read outputs, so names that only providers fill (access keys, private keys of generated key pairs,
+# `primaryAccessKey`) are left out: they would be the provider's values, not the program's.
+SECRET_KEY = re.compile(r"(password|passwd|authtoken|secretstring|secretdata)(wo)?$", re.IGNORECASE)
+# Password outputs a provider generates (never an input): AWS creates the console password of a login profile.
+GENERATED: dict[str, frozenset[str]] = {
+    "aws:iam/userLoginProfile:UserLoginProfile": frozenset({"password", "encryptedPassword"}),
+}
 # Secret stores whose value input is the secret itself.
 SECRET_VALUE_PATHS: dict[str, tuple[str, ...]] = {
     "aws:secretsmanager/secretVersion:SecretVersion": ("secretString", "secretBinary"),
@@ -81,8 +86,9 @@ def _plaintext_inputs(r: PolicyResource) -> Iterator[str]:
             if _literal(value) and not _produced_elsewhere(r, path.split(".")[0]):
                 yield path
         return
+    generated = GENERATED.get(r.resource_type, frozenset())
     for top in list(r.props.keys()) if hasattr(r.props, "keys") else []:
-        if _produced_elsewhere(r, top):
+        if top in generated or _produced_elsewhere(r, top):
             continue
         try:
             top_value = r.props[top]
