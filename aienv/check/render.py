@@ -11,6 +11,7 @@ from typing import Any
 import jinja2
 
 from aienv import __version__
+from aienv.check import waivers
 from aienv.check.runner import SEVERITIES, CheckResult, Deferral, Violation
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -35,6 +36,7 @@ def render_table(result: CheckResult) -> str:
             lines.append(f"      {v.message}")
         lines.append("")
     lines.extend(render_deferred(result))
+    lines.extend(waivers.table_lines(result))
     s = result.summary()
     status = "PASS" if s["passed"] else "FAIL"
     lines.append(f"{status}: {s['violations']} violation(s) ({s['mandatory']} mandatory, {s['advisory']} advisory) "
@@ -75,8 +77,11 @@ def render_deferred(result: CheckResult) -> list[str]:
 
 
 def render_json(result: CheckResult) -> str:
-    return json.dumps({"violations": [v.as_dict() for v in result.violations], "summary": result.summary(),
-                       "deferred": [d.as_dict() for d in result.deferred]}, indent=2)
+    out: dict[str, Any] = {"violations": [v.as_dict() for v in result.violations], "summary": result.summary(),
+                           "deferred": [d.as_dict() for d in result.deferred]}
+    if waivers.suppressed_of(result):
+        out["suppressed"] = [s.as_dict() for s in waivers.suppressed_of(result)]
+    return json.dumps(out, indent=2)
 
 
 def render_sarif(result: CheckResult, artifact: str) -> dict[str, Any]:
@@ -96,9 +101,9 @@ def render_sarif(result: CheckResult, artifact: str) -> dict[str, Any]:
         if o.pack not in rule["properties"]["packs"]:
             rule["properties"]["packs"].append(o.pack)
     ids = list(rules)
-    results = []
-    for v in result.violations:
-        results.append({
+
+    def sarif_result(v: Violation) -> dict[str, Any]:
+        return {
             "ruleId": v.policy,
             "ruleIndex": ids.index(v.policy),
             "level": "error" if v.enforcement == "mandatory" else "warning",
@@ -111,7 +116,9 @@ def render_sarif(result: CheckResult, artifact: str) -> dict[str, Any]:
             "partialFingerprints": {"aienvViolation/v1": f"{v.policy}|{v.urn}|{v.message}"},
             "properties": {"pack": v.pack, "enforcement": v.enforcement, "severity": v.severity, "urn": v.urn,
                            "type": v.type},
-        })
+        }
+
+    results = [sarif_result(v) for v in result.violations] + waivers.sarif_results(result, sarif_result)
     return {
         "version": "2.1.0",
         "$schema": SARIF_SCHEMA,
@@ -150,6 +157,7 @@ def report_model(result: CheckResult) -> dict[str, Any]:
     chosen = [fw for p in result.packs if (fw := PACKS[p].framework) is not None and fw in ("hipaa", "gdpr", "soc2")]
     frameworks = list(dict.fromkeys(chosen)) or sorted({fw for o in result.outcomes for fw in o.controls
                                                         if fw in CONTROL_TITLES})
+    waived = waivers.report_waivers(result)
     merged: dict[str, dict[str, Any]] = {}
     for o in result.outcomes:
         entry = merged.setdefault(o.policy, {"policy": o.policy, "description": o.description, "controls": o.controls,
@@ -170,13 +178,15 @@ def report_model(result: CheckResult) -> dict[str, Any]:
                 status = ("disabled" if e["disabled"] else "fail" if failed
                           else "pass" if e["evaluated"] else "no evidence")
                 evidence = [{"urn": u, "name": result.names.get(u, ("", u))[1], "type": result.names.get(u, ("", ""))[0],
-                             "status": "fail" if u in e["failed"] else "pass"} for u in sorted(e["evaluated"])]
+                             "status": "fail" if u in e["failed"] else "waived" if (e["policy"], u) in waived
+                             else "pass", "waiver": waived.get((e["policy"], u))} for u in sorted(e["evaluated"])]
                 row.policies.append({"policy": e["policy"], "description": e["description"], "status": status,
                                      "severity": e["severity"], "enforcement": "/".join(sorted(e["enforcement"])),
                                      "evidence": evidence})
         out.append({"key": fw, "name": FRAMEWORKS[fw]["name"], "version": FRAMEWORKS[fw]["version"],
                     "controls": [rows[c] for c in sorted(rows, key=_control_key)]})
-    return {"frameworks": out, "summary": result.summary(), "source": result.source, "version": __version__}
+    return {"frameworks": out, "summary": result.summary(), "source": result.source, "version": __version__,
+            "waived": sorted(waived.values(), key=lambda w: (w["policy"], w["name"]))}
 
 
 def _control_key(control: str) -> tuple[Any, ...]:

@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print violations and summary as JSON")
     parser.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 results")
     parser.add_argument("--report", metavar="FILE", help="write a compliance report (.md or .html)")
+    parser.add_argument("--waivers", metavar="FILE", help="waivers (policy exceptions) to apply; default: "
+                        "$AIENV_WAIVERS, else aienv-waivers.yaml next to the project's Pulumi.yaml")
+    parser.add_argument("--baseline", metavar="FILE", help="accept the findings recorded in FILE; fail on new ones")
+    parser.add_argument("--write-baseline", metavar="FILE", help="record today's findings in FILE and accept them")
+    parser.add_argument("--pack-dir", action="append", default=[], metavar="DIR",
+                        help="also run a folder of team rule modules as a pack (repeatable; docs/policies.md)")
     parser.set_defaults(func=run)
 
 
@@ -51,16 +57,17 @@ def _spec_inputs(args: argparse.Namespace, view: View) -> tuple[Any, list[str], 
 
 
 def run(args: argparse.Namespace) -> int:
-    from aienv.check import load_policy_config, read_plan_file, run_packs
+    from aienv.check import load_policy_config, read_plan_file, run_packs, waivers
     from aienv.check.render import render_json, render_report, render_sarif, render_table
     from aienv.check.runner import merge_views
+    from policies.user_packs import use_pack_dirs
 
     if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
         raise AienvError(f"--report {args.report}: use a .md or .html file name")
     user_config = load_policy_config(args.policy_config) if args.policy_config else None
     if args.plan:
         doc = read_plan_file(args.plan)
-        packs = args.pack or list(DEFAULT_PLAN_PACKS)
+        packs = [*(args.pack or DEFAULT_PLAN_PACKS), *use_pack_dirs(args.pack_dir)]
         result = run_packs(doc, packs, user_config=user_config, config_source=args.policy_config or "--policy-config")
         artifact = args.plan
     else:
@@ -69,11 +76,13 @@ def run(args: argparse.Namespace) -> int:
         results = []
         for view in VIEWS:
             doc, default_packs, extra, artifact = _spec_inputs(args, view)
-            packs = args.pack or default_packs
+            packs = [*(args.pack or default_packs), *use_pack_dirs(args.pack_dir)]
             results.append(run_packs(doc, packs, user_config=user_config, extra_config=extra,
                                      config_source=args.policy_config or "--policy-config"))
             del doc
         result = merge_views(*results)
+    result = waivers.gate(result, waivers=args.waivers, baseline=args.baseline, write_baseline=args.write_baseline,
+                          near=artifact, write=_write)
 
     if args.sarif:
         _write(Path(args.sarif), json.dumps(render_sarif(result, _artifact_uri(artifact)), indent=2) + "\n")

@@ -144,6 +144,11 @@ def _aks_pool(urn: str | None, name: str, rtype: str, props: Any) -> Pool:
                 (get(props, "tags") or {}).get(TAG_TIER))
 
 
+def _first(*values: float | None) -> float | None:
+    """The first value that is set: GKE takes per-zone (`minNodeCount`) or total (`totalMinNodeCount`) limits."""
+    return next((v for v in values if v is not None), None)
+
+
 def pools_of(resource_type: str, name: str, urn: str | None, props: Any) -> list[Pool]:
     """The node pools a resource defines (AKS clusters may define several inline)."""
     if resource_type == EKS_NODEGROUP:
@@ -164,7 +169,8 @@ def pools_of(resource_type: str, name: str, urn: str | None, props: Any) -> list
         labels = dict(get(props, "nodeConfig.labels") or {})
         tier_labels = dict(get(props, "nodeConfig.resourceLabels") or {})
         return [Pool(urn, name, resource_type, labels, taints, [str(get(props, "nodeConfig.machineType") or "")], accel,
-                     number(props, "autoscaling.minNodeCount", None) if get(props, "autoscaling") else count,
+                     _first(number(props, "autoscaling.minNodeCount"), number(props, "autoscaling.totalMinNodeCount"))
+                     if get(props, "autoscaling") else count,
                      (number(props, "autoscaling.maxNodeCount") or number(props, "autoscaling.totalMaxNodeCount"))
                      if get(props, "autoscaling") else count,
                      tier_labels.get(TAG_TIER) or labels.get(TAG_TIER))]

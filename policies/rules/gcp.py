@@ -27,12 +27,14 @@ VERTEX_DATASET = "gcp:vertex/aiDataset:AiDataset"
 VERTEX_FEATURESTORE = "gcp:vertex/aiFeatureStore:AiFeatureStore"
 VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 VERTEX_ONLINE_STORE = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
+VERTEX_METADATA_STORE = "gcp:vertex/aiMetadataStore:AiMetadataStore"
+VERTEX_TENSORBOARD = "gcp:vertex/aiTensorboard:AiTensorboard"
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
 PROJECT_IAM = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
 # Roles that read or change data (objects, images, tables, models, keys, secrets). Granted on the project they
 # reach every bucket, repository, dataset, key or secret in it: `security.workload_permissions: broad`.
+# The basic roles (owner, editor, viewer) are `gcp-iam-no-basic-roles` (identity_common.py), at every scope.
 PROJECT_DATA_ROLES = frozenset({
-    "roles/owner", "roles/editor",
     "roles/storage.admin", "roles/storage.objectAdmin", "roles/storage.objectUser", "roles/storage.objectViewer",
     "roles/storage.objectCreator",
     "roles/artifactregistry.admin", "roles/artifactregistry.repoAdmin", "roles/artifactregistry.writer",
@@ -304,10 +306,14 @@ def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
 # --- Vertex AI ------------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="gcp-vertex-cmek",
-    description="Encrypt Vertex AI datasets, feature stores and endpoints with customer-managed keys.",
-    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST, checks=("CKV_GCP_92", "CKV_GCP_96"),
+    description="Encrypt Vertex AI datasets, feature stores, endpoints, metadata stores and TensorBoards with "
+                "customer-managed keys.",
+    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST,
+    # checkov: datasets (CKV_GCP_92), metadata stores (CKV_GCP_96), endpoints (CKV2_GCP_24), feature stores
+    # (CKV2_GCP_25), TensorBoards (CKV2_GCP_26): each tests encryption_spec.kms_key_name.
+    checks=("CKV_GCP_92", "CKV_GCP_96", "CKV2_GCP_24", "CKV2_GCP_25", "CKV2_GCP_26"),
     remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key.",
-), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT])
+), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT, VERTEX_METADATA_STORE, VERTEX_TENSORBOARD])
 def vertex_cmek(args: ResourceValidationArgs) -> Iterator[str]:
     if not ref(args, "encryptionSpec.kmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryptionSpec.kmsKeyName`)."

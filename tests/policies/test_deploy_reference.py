@@ -19,9 +19,8 @@ OPEN: dict[str, dict[str, int]] = {
         "deploy-api-server-reachable": 1, "deploy-await-covers-start": 8, "deploy-controls-enforced": 1,
         "deploy-image-supplied": 14, "deploy-model-weights-supplied": 4, "deploy-node-disk-fits-local-data": 1},
     "Pulumi.prod-azure.yaml": {
-        "deploy-aks-agent-pools-serial": 1, "deploy-api-server-reachable": 1, "deploy-await-covers-start": 8,
-        "deploy-image-supplied": 15, "deploy-model-weights-supplied": 4, "deploy-node-disk-fits-local-data": 1,
-        "deploy-physical-name-limits": 2, "deploy-redis-zones-within-nodes": 1},
+        "deploy-await-covers-start": 8, "deploy-image-supplied": 15, "deploy-model-weights-supplied": 4,
+        "deploy-node-disk-fits-local-data": 1},
     "Pulumi.prod-gcp.yaml": {
         "deploy-api-server-reachable": 1, "deploy-await-covers-start": 8, "deploy-gcp-api-enabled-first": 15,
         "deploy-image-supplied": 15, "deploy-model-weights-supplied": 4, "deploy-node-disk-fits-local-data": 1},
