@@ -18,6 +18,7 @@ from components.azure.feature_store import REDIS_PORT, FeatureStore, FeatureStor
 from components.azure.flow_logs import FlowLogs, FlowLogsArgs
 from components.azure.identity import Identity, IdentityArgs
 from components.azure.keys import Keys, KeysArgs
+from components.azure.kubernetes_support import kubernetes_support
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
 from components.azure.network import Network, NetworkArgs
 from components.azure.registries import Registries, RegistriesArgs
@@ -136,6 +137,7 @@ class AzureFoundation(pulumi.ComponentResource):
             autoscaler="cloud",
             storage_class=STORAGE_CLASS,
             region=spec.region,
+            kubernetes=kubernetes_support(spec, parameters),
             online_store=online,
             offline_store=offline,
             cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values()],
