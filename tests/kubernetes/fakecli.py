@@ -51,7 +51,7 @@ FAKE = textwrap.dedent('''\
             if f.startswith(base):
                 rel = f[len(base):]
                 os.makedirs(os.path.dirname(os.path.join(dest, rel)) or dest, exist_ok=True)
-                shutil.copy2(f, os.path.join(dest, rel))
+                shutil.copy(f, os.path.join(dest, rel))  # stamped with the download time, as most sync tools do
     def copy_up(src, prefix_path):
         for f in files_under(src):
             target = os.path.join(prefix_path, os.path.relpath(f, src))
@@ -116,7 +116,7 @@ FAKE = textwrap.dedent('''\
                 name = os.path.relpath(f, root)
                 if fnmatch.fnmatch(name, pattern):
                     os.makedirs(os.path.dirname(os.path.join(dest, name)), exist_ok=True)
-                    shutil.copy2(f, os.path.join(dest, name))
+                    shutil.copy(f, os.path.join(dest, name))
         elif args[:3] == ["storage", "blob", "upload-batch"]:
             copy_up(opt(args, "--source"), os.path.join(blob_root("--destination"), opt(args, "--destination-path")))
         elif args[:3] == ["storage", "blob", "upload"]:
