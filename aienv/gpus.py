@@ -26,8 +26,8 @@ class DriverMode(StrEnum):
     # The node image ships the driver and container toolkit (EKS AL2023 NVIDIA AMI):
     # GPU operator with driver and toolkit off, device plugin + DCGM exporter on.
     PREINSTALLED = "preinstalled"
-    # The cloud installs the driver on GPU pools but not the device plugin (AKS):
-    # GPU operator with driver off, toolkit + device plugin + DCGM exporter on.
+    # The cloud installs the driver and the container toolkit on GPU pools but not the device plugin (AKS):
+    # GPU operator with driver and toolkit off, device plugin + DCGM exporter on.
     CLOUD_DRIVER = "cloud-driver"
     # The cloud installs the driver and runs the device plugin (GKE): only DCGM metrics are added.
     CLOUD_MANAGED = "cloud-managed"
