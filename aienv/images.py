@@ -1,8 +1,11 @@
-"""Every container image an environment pulls, as `<family>/<name>` paths in its own registry.
+"""Every container image an environment pulls, and where it comes from.
 
-The Kubernetes layer references `<registry_url>/<family>/<name>:<tag>`; the registries create what those
-paths need (ECR has one repository per image path, Artifact Registry and ACR take nested paths in one
-registry). Keeping the list here, with no Pulumi import, keeps both sides in step.
+Known upstream images (the default servers, the helper tools) reach the environment's registry through the
+cloud's pull-through caches of their upstream registries (`cached_images`, `upstream_registries`); the team's
+own images (custom runtimes, tool images no upstream publishes) are pushed by its CI (`pushed_images`). The
+Kubernetes layer references them through `CloudFoundation.images`, or as `<registry_url>/<family>/<name>:<tag>`
+without one; `repository_paths` lists those paths. Keeping the lists here, with no Pulumi import, keeps the
+registries and the layer in step.
 """
 
 from __future__ import annotations

@@ -46,21 +46,22 @@ class AzureCli:
                 '--federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" --allow-no-subscriptions --output none')
 
     def download(self, uri_var: str, directory: str) -> str:
-        # download-batch keeps each blob's full name under the destination: stage, then move the prefix's content.
+        # download-batch keeps each blob's full name under the destination: stage on the same volume, then move
+        # the prefix's entries (dotfiles too) with shell builtins and mv only (the image is a minimal Azure Linux).
         staging = f"{directory}.part"
         return (f'{{ {_split(uri_var)}; mkdir -p "{staging}" "{directory}" && '
                 f'az storage blob download-batch --account-name "$_a" --source "$_c" --pattern "${{_k}}*" '
                 f'--destination "{staging}" --max-connections 8 {_AUTH} && '
-                f'find "{staging}/$_k" -mindepth 1 -maxdepth 1 -exec mv -t "{directory}" {{}} + && '
-                f'rm -rf "{staging}"; }}')
+                f'for f in "{staging}/$_k"* "{staging}/$_k".[!.]*; do if [ -e "$f" ]; then mv "$f" "{directory}/"; fi; '
+                f'done && rm -rf "{staging}"; }}')
 
     def upload(self, directory: str, uri_var: str) -> str:
         return (f'{{ {_split(uri_var)}; az storage blob upload-batch --account-name "$_a" --destination "$_c" '
                 f'--destination-path "${{_k%/}}" --source "{directory}" --overwrite --max-connections 8 {_AUTH}; }}')
 
     def exists(self, uri_var: str) -> str:
-        return (f'{{ {_split(uri_var)}; az storage blob exists --account-name "$_a" --container-name "$_c" '
-                f'--name "$_k" --auth-mode login --query exists --output tsv 2>/dev/null | grep -qx true; }}')
+        return (f'{{ {_split(uri_var)}; [ "$(az storage blob exists --account-name "$_a" --container-name "$_c" '
+                f'--name "$_k" --auth-mode login --query exists --output tsv 2>/dev/null)" = true ]; }}')
 
     def put_marker(self, uri_var: str) -> str:
         return (f"{{ {_split(uri_var)}; printf 'imported\\n' > /tmp/.aienv-marker && "
