@@ -14,7 +14,7 @@ FILES = {"config.json": b"{}", "model.safetensors": b"\x07" * 2048, "nested/toke
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def hub(monkeypatch: pytest.MonkeyPatch):
     with serve(Hub(repo="org/model", files=FILES)) as running:
         monkeypatch.setattr(fetch_weights, "HF_ENDPOINT", running.endpoint)
         yield running

@@ -70,7 +70,9 @@ def test_import_job_copies_the_weights_once_and_writes_the_marker_last(stack: st
     assert target.endswith(f"/models/{endpoint}/{version}/")
 
     box = Sandbox(tmp_path, secrets={secret: "hf_secret_token"})
-    repo = reference(stack).model_endpoints[0].model.source.huggingface  # type: ignore[union-attr]
+    source = reference(stack).model_endpoints[0].model.source
+    assert source is not None and source.huggingface is not None
+    repo = source.huggingface
     with serve(Hub(repo=repo, files=WEIGHTS, gated_token="hf_secret_token")) as hub:
         files = {"code": _code(plan, endpoint)}
         _run_pod(box, pod, files, {"HF_ENDPOINT": hub.endpoint})

@@ -46,14 +46,14 @@ class FetchError(Exception):
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # redirects are followed by `open_url`, which decides where the token may go
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def open_url(url: str, token: str | None, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+def open_url(url: str, token: str | None, timeout: float = 60.0):
     """GET `url`, following redirects; the bearer token goes only to the first URL's host."""
     origin = urllib.parse.urlsplit(url).netloc
     for _ in range(MAX_REDIRECTS):
