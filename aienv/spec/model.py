@@ -297,8 +297,10 @@ class Auth(Model):
                                        "`cluster` exposure and is an insecure choice the packs flag.")
     issuer: str | None = Field(default=None, pattern=r"^https://", description="JWT issuer URL (for `jwt`).")
     audiences: list[str] = Field(default_factory=list, description="Accepted JWT audiences (for `jwt`).")
-    jwks_uri: str | None = Field(default=None, pattern=r"^https://", description="JWKS URL (for `jwt`). "
-                                                                                 "Default: `<issuer>/.well-known/jwks.json`.")
+    jwks_uri: str | None = Field(default=None, pattern=r"^https://",
+                                 description="JWKS URL (for `jwt`): the `jwks_uri` of the issuer's "
+                                             "`/.well-known/openid-configuration`. Required unless the issuer is "
+                                             "Google or Microsoft Entra ID v2.0, whose key sets aienv knows.")
 
 
 class Resources(Model):

@@ -29,7 +29,7 @@ def check(spec: StackSpec) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
                  _compliance, _monitoring, _deployability, _azure_upstreams, _azure_model_sources,
-                 _azure_alert_routes):
+                 _azure_alert_routes, _kubernetes_layer):
         problems.extend(rule(spec))
     return problems
 
@@ -493,3 +493,45 @@ def _azure_alert_routes(spec: StackSpec) -> Iterator[Problem]:
                    "`slack` cannot be an Azure action group target: action groups post Azure's common alert "
                    "schema, which Slack incoming webhooks refuse; route to a Logic App or relay (`webhook`) that "
                    "formats the message")
+
+
+# The object store a `model.source.uri` must be in: the import copies it with the environment's own identity.
+_SOURCE_URI_PREFIX = {"aws": ("s3://", "an `s3://` path"), "gcp": ("gs://", "a `gs://` path"),
+                      "azure": ("https://", "an Azure blob URL (`https://<account>.blob.core.windows.net/...`)")}
+
+
+def _kubernetes_layer(spec: StackSpec) -> Iterator[Problem]:
+    """What the shared Kubernetes layer cannot run (components/kubernetes/layer.py refuses the same)."""
+    from aienv import conventions as c
+
+    low, high = c.KUBERNETES_MINORS
+    minor = int(spec.cluster.kubernetes_version.split(".")[1])
+    if not low <= minor <= high:
+        yield ("cluster", "kubernetes_version"), (
+            f"is {spec.cluster.kubernetes_version}, but the Kubernetes layer's charts support 1.{low} to 1.{high} "
+            f"(Envoy Gateway v1.7's compatibility matrix); pick a version in that range")
+    provider = spec.cloud.provider
+    for i, ep in enumerate(spec.model_endpoints):
+        at: Path = ("model_endpoints", i)
+        if (ep.auth.mode == "jwt" and ep.auth.issuer and not ep.auth.jwks_uri
+                and c.known_jwks_uri(ep.auth.issuer) is None):
+            yield (*at, "auth", "jwks_uri"), (
+                f"is required for the issuer `{ep.auth.issuer}`: a key set URL is not derivable from an issuer; "
+                "use the `jwks_uri` of <issuer>/.well-known/openid-configuration")
+        if ep.autoscaling.metric == "cpu" and provider == "aws":
+            yield (*at, "autoscaling", "metric"), (
+                "`cpu` needs metrics-server, which EKS does not deploy (EKS user guide, Horizontal Pod "
+                "Autoscaler); use `gpu_utilization` or `requests_in_flight`")
+        source = ep.model.source
+        if source is None or source.uploaded:
+            continue
+        prefix, what = _SOURCE_URI_PREFIX[provider]
+        if source.uri and not source.uri.startswith(prefix):
+            yield (*at, "model", "source", "uri"), (
+                f"must be {what} on {provider}: the import copies it with the environment's own identity; copy "
+                "the weights there first")
+        own = f"models/{ep.name}/"
+        if ep.model.artifact_path and not ep.model.artifact_path.lstrip("/").startswith(own):
+            yield (*at, "model", "artifact_path"), (
+                f"must be under `{own}` when the stack imports the weights (the import identity writes only "
+                f"there); move it, or set `source: {{uploaded: true}}`")

@@ -17,6 +17,7 @@ from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.feature_store import FeatureStore, FeatureStoreArgs
 from components.aws.identity import Identity, IdentityArgs
 from components.aws.keys import Keys, KeysArgs
+from components.aws.kubernetes_support import kubernetes_support
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_identity import NodeIdentity, NodeIdentityArgs
 from components.aws.registries import Registries, RegistriesArgs
@@ -136,6 +137,7 @@ class AwsFoundation(pulumi.ComponentResource):
             autoscaler="cluster-autoscaler",
             storage_class=STORAGE_CLASS,
             region=spec.region,
+            kubernetes=kubernetes_support(spec, parameters),
             online_store=features.online_store if features is not None else None,
             offline_store=features.offline_store if features is not None else None,
             cluster_ready=[*cluster.ready, storage_class],

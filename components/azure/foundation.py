@@ -18,6 +18,7 @@ from components.azure.feature_store import REDIS_PORT, FeatureStore, FeatureStor
 from components.azure.flow_logs import FlowLogs, FlowLogsArgs
 from components.azure.identity import FEAST_REGISTRY, Identity, IdentityArgs
 from components.azure.keys import Keys, KeysArgs, deployer_principal_type
+from components.azure.kubernetes_support import kubernetes_support
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
 from components.azure.network import Network, NetworkArgs
 from components.azure.registries import Registries, RegistriesArgs
@@ -139,6 +140,7 @@ class AzureFoundation(pulumi.ComponentResource):
             autoscaler="cloud",
             storage_class=STORAGE_CLASS,
             region=spec.region,
+            kubernetes=kubernetes_support(spec, self._disk_parameters(spec)),
             online_store=online,
             offline_store=offline,
             cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values(), *self.cluster.deployer_access],
@@ -155,21 +157,25 @@ class AzureFoundation(pulumi.ComponentResource):
 
     def _storage_class(self, name: str, spec: StackSpec) -> None:
         """The encrypted StorageClass for Prometheus and Grafana volumes (Azure Disk CSI, the DES, `Retain`)."""
-        des = self.cluster.disk_encryption_set
-        parameters: dict[str, pulumi.Input[str]] = {
-            "skuName": "Premium_LRS" if spec.environment.value == "dev" else "Premium_ZRS"}
-        if des is not None:
-            parameters |= {"diskEncryptionSetID": des.id, "diskEncryptionType": "EncryptionAtRestWithCustomerKey"}
         k8s.storage.v1.StorageClass(
             f"{name}-storage-class",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
             provisioner="disk.csi.azure.com",
-            parameters=parameters,
+            parameters=self._disk_parameters(spec),
             reclaim_policy="Retain",
             allow_volume_expansion=True,
             volume_binding_mode="WaitForFirstConsumer",
             opts=pulumi.ResourceOptions(parent=self, provider=self.kube_provider),
         )
+
+    def _disk_parameters(self, spec: StackSpec) -> dict[str, pulumi.Input[str]]:
+        """Managed-disk parameters of the encrypted StorageClasses (zone-redundant outside dev, the DES)."""
+        des = self.cluster.disk_encryption_set
+        parameters: dict[str, pulumi.Input[str]] = {
+            "skuName": "Premium_LRS" if spec.environment.value == "dev" else "Premium_ZRS"}
+        if des is not None:
+            parameters |= {"diskEncryptionSetID": des.id, "diskEncryptionType": "EncryptionAtRestWithCustomerKey"}
+        return parameters
 
     def _diagnostic_targets(self) -> list[DiagnosticTarget]:
         targets = [

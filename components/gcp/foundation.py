@@ -19,6 +19,7 @@ from components.gcp.cluster import Cluster, ClusterArgs
 from components.gcp.feature_store import FeatureStore, FeatureStoreArgs
 from components.gcp.identity import Identity, IdentityArgs
 from components.gcp.keys import Keys, KeysArgs
+from components.gcp.kubernetes_support import kubernetes_support
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.registries import Registries, RegistriesArgs
 from components.gcp.storage import Storage, StorageArgs
@@ -146,6 +147,7 @@ class GcpFoundation(pulumi.ComponentResource):
             autoscaler="cloud",
             storage_class=STORAGE_CLASS,
             region=spec.region,
+            kubernetes=kubernetes_support(spec, disk_key),
             online_store=OnlineStoreEndpoint(
                 host=online.host, port=online.port, password=pulumi.Output.secret(online.auth_string), tls=True,
                 # Memorystore signs its TLS certificate with a per-instance CA that clients must trust.
