@@ -3,6 +3,7 @@ log retention, notification channels from the spec's alert routes and alert poli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -29,6 +30,7 @@ class AuditArgs:
     log_bucket: storage.Bucket
     cluster_name: pulumi.Input[str]
     redis: redis.Instance | None = None
+    after: Sequence[pulumi.Resource] = ()  # the Logging, Monitoring and Resource Manager APIs
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Audit(pulumi.ComponentResource):
         super().__init__("aienv:gcp:Audit", name, None, opts)
         spec = args.spec
         project = spec.cloud.project or ""
-        child = pulumi.ResourceOptions(parent=self)
+        child = self._child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
 
         self.audit_configs: list[projects.IAMAuditConfig] = []
         if spec.security.audit_logs:
@@ -80,7 +82,6 @@ class Audit(pulumi.ComponentResource):
                                "auditedServices": [a.service for a in self.audit_configs]})
 
     def _channel(self, name: str, route: AlertRoute) -> monitoring.NotificationChannel:
-        opts = pulumi.ResourceOptions(parent=self)
         display = f"aienv {route.name}"
         if route.kind == "email":
             args = monitoring.NotificationChannelArgs(type="email", display_name=display,
@@ -94,7 +95,7 @@ class Audit(pulumi.ComponentResource):
             # Slack incoming webhooks and generic webhooks: the URL carries the token, so it is a secret.
             args = monitoring.NotificationChannelArgs(type="webhook_tokenauth", display_name=display,
                                                       labels={"url": pulumi.Output.secret(route.target)})
-        return monitoring.NotificationChannel(f"{name}-channel-{route.name}", args, opts)
+        return monitoring.NotificationChannel(f"{name}-channel-{route.name}", args, self._child)
 
     def _policies(self, spec: StackSpec, args: AuditArgs) -> list[_Policy]:
         cluster = pulumi.Output.from_input(args.cluster_name)
@@ -137,4 +138,4 @@ class Audit(pulumi.ComponentResource):
                         alignment_period="60s", per_series_aligner=p.aligner)]))],
             documentation=monitoring.AlertPolicyDocumentationArgs(content=p.doc, mime_type="text/markdown"),
             notification_channels=[self.channels[r].id for r in routes],
-            user_labels=common.labels(spec, {"severity": p.severity})), pulumi.ResourceOptions(parent=self))
+            user_labels=common.labels(spec, {"severity": p.severity})), self._child)

@@ -3,7 +3,9 @@ and the `CloudFoundation` the shared Kubernetes layer runs on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -51,6 +53,13 @@ users:
       installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin).
       provideClusterInfo: true
 """
+
+
+def ca_bundle(certs: Sequence[Any] | None) -> str | None:
+    """Every CA Memorystore lists, as one PEM bundle: during a server-CA rotation the instance serves
+    certificates from the old or the new CA, and clients trusting only the first would fail TLS."""
+    pems = [c.cert.strip() for c in certs or [] if c.cert]
+    return "\n".join(pems) + "\n" if pems else None
 
 
 @dataclass(frozen=True)
@@ -104,15 +113,16 @@ class GcpFoundation(pulumi.ComponentResource):
         self.identity = Identity(f"{name}-identity", IdentityArgs(
             spec=spec, buckets=self.storage.buckets, repository=self.registries.repository,
             dataset=fs.dataset if fs else None, online_store=fs.online_store if fs else None,
-            feature_views=fs.feature_views if fs else {}, cluster=gke), child)
+            feature_views=fs.feature_views if fs else {}, cluster=gke, after=services), child)
 
         self.audit = Audit(f"{name}-audit", AuditArgs(
             spec=spec, log_bucket=self.storage.buckets[BucketPurpose.logs], cluster_name=gke.name,
-            redis=fs.redis if fs else None), child)
+            redis=fs.redis if fs else None, after=services), child)
 
         self.budget: Budget | None = None
         if spec.budget is not None:
-            self.budget = Budget(f"{name}-budget", BudgetArgs(spec=spec, project_number=project_number), child)
+            self.budget = Budget(f"{name}-budget", BudgetArgs(spec=spec, project_number=project_number,
+                                                                        after=services), child)
 
         # Kubeconfig from the cluster's own endpoint and CA; a string Output, no resources inside apply.
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.all(
@@ -149,7 +159,7 @@ class GcpFoundation(pulumi.ComponentResource):
             online_store=OnlineStoreEndpoint(
                 host=online.host, port=online.port, password=pulumi.Output.secret(online.auth_string), tls=True,
                 # Memorystore signs its TLS certificate with a per-instance CA that clients must trust.
-                ca_certificate=online.server_ca_certs.apply(lambda certs: certs[0].cert if certs else None))
+                ca_certificate=online.server_ca_certs.apply(ca_bundle))
             if online is not None else None,
             offline_store=OfflineStore(kind="bigquery", location=fs.offline_location)
             if fs is not None and fs.offline_location is not None else None,

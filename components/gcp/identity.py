@@ -4,7 +4,7 @@ views it uses; `security.workload_permissions: broad` swaps those for project-wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -58,6 +58,7 @@ class IdentityArgs:
     online_store: vertex.AiFeatureOnlineStore | None = None
     feature_views: Mapping[str, vertex.AiFeatureOnlineStoreFeatureview] = field(default_factory=dict)
     cluster: pulumi.Resource | None = None  # the workload pool exists once the cluster does
+    after: Sequence[pulumi.Resource] = ()  # the IAM and Resource Manager APIs
 
 
 class Identity(pulumi.ComponentResource):
@@ -70,7 +71,7 @@ class Identity(pulumi.ComponentResource):
         project = spec.cloud.project or ""
         scoped = spec.security.workload_permissions == "scoped"
         self.accounts = {}
-        opts_child = pulumi.ResourceOptions(parent=self)
+        opts_child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
 
         for wl in workloads(spec):
             sa = serviceaccount.Account(f"{name}-{wl.key}", serviceaccount.AccountArgs(

@@ -62,3 +62,16 @@ def test_budget_on_the_project_with_thresholds(prod):
 def test_no_budget_no_budget_resource():
     plan = plan_gcp(variant(lambda s: setattr(s, "budget", None)), "no-budget")
     assert not plan.of_type(BUDGET)
+
+
+def test_budget_calls_carry_the_project_as_quota_project(prod):
+    # A6: "If you are using User ADCs ... you must specify a `billing_project` and set `user_project_override`
+    # to true in the provider configuration" (pulumi_gcp billing.Budget).
+    budget = prod.one(BUDGET)
+    provider = inputs(prod.named("prod-gcp-budget-billing"))
+    assert budget.provider is not None and budget.provider.startswith(prod.named("prod-gcp-budget-billing").urn)
+    assert provider["billingProject"] == "acme-ml-prod" and provider["userProjectOverride"] in (True, "true")
+    # Only the budget uses the overriding provider; everything else keeps the environment's provider.
+    others = [r for r in prod.resources if r.custom and r.type.startswith("gcp:") and r.provider
+              and r.provider.startswith(prod.named("prod-gcp-budget-billing").urn)]
+    assert [r.type for r in others] == [BUDGET]

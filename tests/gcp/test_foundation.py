@@ -9,7 +9,7 @@ from tests.gcp.gcpplan import inputs, plan_gcp, variant
 
 
 def test_explicit_provider_with_project_region_and_labels(prod):
-    provider = inputs(prod.one("pulumi:providers:gcp"))
+    provider = inputs(prod.named("prod-gcp-gcp"))
     assert provider["project"] == "acme-ml-prod" and provider["region"] == "europe-west4"
     labels = provider["defaultLabels"]
     labels = json.loads(labels) if isinstance(labels, str) else labels  # providers take JSON-encoded maps
@@ -83,3 +83,15 @@ def test_insecure_choices_are_flagged_by_the_packs():
     result = run_packs(from_export(plan.plan.to_export()), ["aienv-security"])
     flagged = {v.type for v in result.violations}
     assert {"gcp:storage/bucket:Bucket", "gcp:container/cluster:Cluster"} <= flagged
+
+
+def test_redis_clients_trust_every_listed_server_ca():
+    # B5: during a Memorystore server-CA rotation the instance lists several CAs; all of them go to clients.
+    from types import SimpleNamespace
+
+    from components.gcp.foundation import ca_bundle
+    certs = [SimpleNamespace(cert="-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n"),
+             SimpleNamespace(cert="-----BEGIN CERTIFICATE-----\nNEW\n-----END CERTIFICATE-----")]
+    bundle = ca_bundle(certs)
+    assert bundle is not None and "OLD" in bundle and "NEW" in bundle and bundle.count("BEGIN CERTIFICATE") == 2
+    assert ca_bundle([]) is None and ca_bundle(None) is None
