@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pulumi
-from pulumi_gcp import artifactregistry, container, projects, serviceaccount
+from pulumi_gcp import artifactregistry, compute, container, projects, serviceaccount
 
 from aienv import conventions as c
 from aienv.errors import spec_field
@@ -40,6 +40,7 @@ def gpu_node_labels(pool: GpuPool) -> dict[str, str]:
 class ClusterArgs:
     spec: StackSpec
     network: pulumi.Input[str]
+    network_name: pulumi.Input[str]
     subnet: pulumi.Input[str]
     master_cidr: str
     node_cidr: str
@@ -75,13 +76,19 @@ class Cluster(pulumi.ComponentResource):
             role="roles/artifactregistry.reader", member=node_member), pulumi.ResourceOptions(parent=self)))
 
         private = spec.cluster.api_access.value == "private"
+        deployer = spec.cluster.deployer.path if private else None
         secrets_key = args.keys.get(common.KEY_GKE_SECRETS)
         disk_key = args.keys.get(common.KEY_DISKS)
-        authorized = ([container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
-            cidr_block=args.node_cidr, display_name="nodes")] if private else
-            [container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr, display_name=f"allowed-{i}")
-             for i, cidr in enumerate(spec.cluster.api_allowed_cidrs)])
-
+        cidr = container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs
+        if not private:
+            authorized = [cidr(cidr_block=c_, display_name=f"allowed-{i}")
+                          for i, c_ in enumerate(spec.cluster.api_allowed_cidrs)]
+        else:
+            # The private endpoint admits the nodes and, on the `private_network` path, the deployer's network.
+            authorized = [cidr(cidr_block=args.node_cidr, display_name="nodes")]
+            if deployer == "private_network":
+                authorized += [cidr(cidr_block=c_, display_name=f"deployer-{i}")
+                               for i, c_ in enumerate(spec.cluster.deployer.cidrs)]
         self.cluster = container.Cluster(f"{name}-gke", container.ClusterArgs(
             name=spec.name, location=spec.region, project=project,
             node_locations=spec.network.zones or None,  # the spec's zones when it names them
@@ -95,9 +102,22 @@ class Cluster(pulumi.ComponentResource):
             node_config=self._node_config(spec, container.ClusterNodeConfigArgs, disk_key,
                                           machine_type=spec.cluster.system_pool.machine_type),
             private_cluster_config=container.ClusterPrivateClusterConfigArgs(
-                enable_private_nodes=True, enable_private_endpoint=private, master_ipv4_cidr_block=args.master_cidr),
+                enable_private_nodes=True, enable_private_endpoint=private, master_ipv4_cidr_block=args.master_cidr,
+                # "By default, these clients must be located in the same region as the load balancer. When you
+                # enable control plane global access ... on-premises systems can connect to the control plane's
+                # private endpoint, subject to the authorized networks configuration, from any region."
+                # (kubernetes-engine/docs/how-to/advanced-private-cluster-config)
+                master_global_access_config=container.ClusterPrivateClusterConfigMasterGlobalAccessConfigArgs(
+                    enabled=True) if deployer == "private_network" else None),
             master_authorized_networks_config=container.ClusterMasterAuthorizedNetworksConfigArgs(
                 cidr_blocks=authorized, gcp_public_cidrs_access_enabled=False),
+            # The DNS-based endpoint is authorised by IAM (`container.clusters.connect`) and reachable wherever
+            # the deployer's Google credentials are; it takes user traffic only on the `dns_endpoint` path. The
+            # IP endpoints stay as configured above (private: nodes and authorized networks only).
+            control_plane_endpoints_config=container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=deployer == "dns_endpoint"),
+                ip_endpoints_config=container.ClusterControlPlaneEndpointsConfigIpEndpointsConfigArgs(enabled=True)),
             master_auth=container.ClusterMasterAuthArgs(
                 client_certificate_config=container.ClusterMasterAuthClientCertificateConfigArgs(
                     issue_client_certificate=False)),
@@ -123,6 +143,18 @@ class Cluster(pulumi.ComponentResource):
             resource_labels=common.labels(spec)),
             # The node config only shapes the short-lived default pool; later drift there is irrelevant.
             pulumi.ResourceOptions(parent=self, depends_on=[*after, *node_grants], ignore_changes=["nodeConfig"]))
+
+        self.peering_routes: compute.NetworkPeeringRoutesConfig | None = None
+        if deployer == "private_network":
+            # A deployer behind Cloud VPN or Interconnect reaches the private endpoint through the VPC peering to
+            # the control plane, and the control plane answers only over routes exported to it: custom routes
+            # cross a peering only when exported (cloud.google.com/vpc/docs/vpc-peering, "Route exchange").
+            self.peering_routes = compute.NetworkPeeringRoutesConfig(
+                f"{name}-peering-routes", compute.NetworkPeeringRoutesConfigArgs(
+                    network=args.network_name, peering=self.cluster.private_cluster_config.apply(
+                        lambda p: p.peering_name if p and p.peering_name else ""),
+                    export_custom_routes=True, import_custom_routes=False, project=project),
+                pulumi.ResourceOptions(parent=self))
 
         self.node_pools = {}
         system = spec.cluster.system_pool

@@ -57,6 +57,6 @@ def test_provider_managed_encryption_removes_every_cmek_setting():
     assert inputs(plain.one("gcp:container/cluster:Cluster"))["databaseEncryption"] == {"state": "DECRYPTED"}
     assert "customerManagedKey" not in inputs(plain.one("gcp:redis/instance:Instance"))
     assert "defaultEncryptionConfiguration" not in inputs(plain.one("gcp:bigquery/dataset:Dataset"))
-    assert "encryptionSpec" not in inputs(plain.one("gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"))
+    assert "encryptionSpec" not in inputs(plain.one("gcp:vertex/aiMetadataStore:AiMetadataStore"))
     sc = inputs(plain.one("kubernetes:storage.k8s.io/v1:StorageClass"))
     assert "disk-encryption-kms-key" not in sc["parameters"]

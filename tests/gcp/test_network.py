@@ -80,8 +80,6 @@ def test_private_endpoints_off_drops_psc_and_private_dns():
     open_plan = plan_gcp(variant(lambda s: setattr(s.network, "private_endpoints", False)), "no-private-endpoints")
     assert not open_plan.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert not open_plan.of_type("gcp:dns/managedZone:ManagedZone")
-    store = inputs(open_plan.one("gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"))
-    assert "dedicatedServingEndpoint" not in store
 
 
 def test_ingress_from_outside_the_environment_opens_no_port_range(prod):
