@@ -44,7 +44,8 @@ class ClusterArgs:
     subnet: pulumi.Input[str]
     master_cidr: str
     node_cidr: str
-    repository: artifactregistry.Repository
+    # The repositories nodes pull from, by role ("" for the CI repository, the upstream host's slug for a cache).
+    repositories: Mapping[str, artifactregistry.Repository]
     keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = ()
 
@@ -70,10 +71,14 @@ class Cluster(pulumi.ComponentResource):
                 project=project or "", role=role, member=node_member), pulumi.ResourceOptions(parent=self))
             for role in NODE_ROLES
         ]
-        # Nodes pull images from exactly the environment's repository.
-        node_grants.append(artifactregistry.RepositoryIamMember(f"{name}-nodes-pull", artifactregistry.RepositoryIamMemberArgs(
-            repository=args.repository.name, location=args.repository.location, project=project,
-            role="roles/artifactregistry.reader", member=node_member), pulumi.ResourceOptions(parent=self)))
+        # Nodes (the kubelet) pull images from exactly the environment's repositories: the CI repository and the
+        # pull-through caches.
+        for repo_name, repo in args.repositories.items():
+            node_grants.append(artifactregistry.RepositoryIamMember(
+                f"{name}-nodes-pull" + (f"-{repo_name}" if repo_name else ""),
+                artifactregistry.RepositoryIamMemberArgs(
+                    repository=repo.name, location=repo.location, project=project,
+                    role="roles/artifactregistry.reader", member=node_member), pulumi.ResourceOptions(parent=self)))
 
         private = spec.cluster.api_access.value == "private"
         deployer = spec.cluster.deployer.path if private else None

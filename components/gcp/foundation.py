@@ -114,7 +114,8 @@ class GcpFoundation(pulumi.ComponentResource):
             after += [g for grants in self.keys.grants.values() for g in grants]
 
         self.storage = Storage(f"{name}-storage", StorageArgs(spec=spec, keys=keys, after=after), child)
-        self.registries = Registries(f"{name}-registries", RegistriesArgs(spec=spec, keys=keys, after=after), child)
+        self.registries = Registries(f"{name}-registries", RegistriesArgs(
+            spec=spec, keys=keys, after=after, project_number=project_number), child)
 
         self.feature_store: FeatureStore | None = None
         if spec.feature_store.enabled:
@@ -125,7 +126,9 @@ class GcpFoundation(pulumi.ComponentResource):
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             spec=spec, network=self.network.vpc.id, network_name=self.network.vpc.name, subnet=self.network.subnet.id,
             master_cidr=self.network.plan.master, node_cidr=self.network.plan.nodes,
-            repository=self.registries.repository, keys=keys, after=after), child)
+            repositories={"": self.registries.repository, **{
+                host.replace(".", "-"): repo for host, repo in self.registries.remotes.items()}},
+            keys=keys, after=after), child)
         gke = self.cluster.cluster
 
         fs = self.feature_store
@@ -176,6 +179,7 @@ class GcpFoundation(pulumi.ComponentResource):
             model_bucket_uri=self.storage.model_bucket.url,
             data_bucket_uri=self.storage.data_bucket.url,
             registry_url=self.registries.registry_url,
+            images=self.registries.images,
             gpu_pools=self.cluster.gpu_pools,
             driver_mode=DRIVER_MODES["gcp"],
             autoscaler="cloud",

@@ -53,7 +53,7 @@ def test_provider_managed_encryption_removes_every_cmek_setting():
     plain = plan_gcp(variant(lambda s: setattr(s.security, "encryption", "provider_managed")), "provider-managed")
     assert not plain.of_type(KEY) and not plain.of_type("gcp:kms/keyRing:KeyRing")
     assert all("encryption" not in inputs(b) for b in plain.of_type("gcp:storage/bucket:Bucket"))
-    assert "kmsKeyName" not in inputs(plain.one("gcp:artifactregistry/repository:Repository"))
+    assert all("kmsKeyName" not in inputs(r) for r in plain.of_type("gcp:artifactregistry/repository:Repository"))
     assert inputs(plain.one("gcp:container/cluster:Cluster"))["databaseEncryption"] == {"state": "DECRYPTED"}
     assert "customerManagedKey" not in inputs(plain.one("gcp:redis/instance:Instance"))
     assert "defaultEncryptionConfiguration" not in inputs(plain.one("gcp:bigquery/dataset:Dataset"))
