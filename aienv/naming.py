@@ -62,3 +62,18 @@ def azure_name_problems(env: str, scope: str) -> list[str]:
         if not pattern.match(name):
             problems.append(f"the derived {kind} name `{name}` breaks Azure's rule ({rule})")
     return problems
+
+
+# --- GCP ---------------------------------------------------------------------------------------------
+# Artifact Registry remote repositories cache Docker Hub (a preset upstream, anonymous pulls within Docker Hub's
+# rate limit) and any other registry speaking the Docker Registry API as a user-defined upstream with basic
+# authentication (cloud.google.com/artifact-registry/docs/repositories/remote-overview). NGC (nvcr.io) hands
+# out images only to an API key (`docker login nvcr.io`, user `$oauthtoken`), so it needs credentials.
+GCP_CACHE_CREDENTIALS_REQUIRED: dict[str, str] = {"nvcr.io": "$oauthtoken"}
+# Secret Manager: secret ids are "up to 255 characters ... letters, numerals, and the hyphen (-) and
+# underscore (_) characters" (cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/create).
+GCP_SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+GCP_SECRET_NAME = re.compile(r"^projects/[a-z0-9-]{4,30}/secrets/[A-Za-z0-9_-]{1,255}$")
+# Artifact Registry: "Must be in the format of `projects/{project}/secrets/{secret}/versions/{version}`"
+# (pulumi_gcp artifactregistry RepositoryRemoteRepositoryConfigUpstreamCredentialsUsernamePasswordCredentials).
+GCP_SECRET_VERSION = re.compile(r"^projects/[a-z0-9-]{4,30}/secrets/[A-Za-z0-9_-]{1,255}/versions/([0-9]+|latest)$")

@@ -136,8 +136,11 @@ class Cluster(pulumi.ComponentResource):
             datapath_provider="ADVANCED_DATAPATH",
             logging_config=container.ClusterLoggingConfigArgs(
                 enable_components=["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER"]),
+            # No GKE-managed DCGM: "When you enable DCGM metrics, GKE installs the DCGM-Exporter tool"
+            # (kubernetes-engine/docs/how-to/dcgm-metrics), and the Kubernetes layer runs its own dcgm-exporter
+            # (the HPA's GPU metric); two exporters would watch the same GPUs.
             monitoring_config=container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS", "APISERVER", "DCGM"],
+                enable_components=["SYSTEM_COMPONENTS", "APISERVER"],
                 managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)),
             security_posture_config=container.ClusterSecurityPostureConfigArgs(
                 mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"),
@@ -182,9 +185,12 @@ class Cluster(pulumi.ComponentResource):
                     # GKE installs the NVIDIA driver (and runs the device plugin) itself.
                     gpu_driver_installation_config=container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
                         gpu_driver_version="DEFAULT"))]
+                # The pool's minimum exists from the start (the autoscaler never scales up just to reach it).
+                zones = len(pool.zones or spec.network.zones) or spec.network.availability_zones
                 self.node_pools[pool.name] = self._pool(
                     name, spec, pool.name, shape.machine_type, pool.min_nodes or 0, pool.max_nodes, pool.disk_gb,
-                    node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones)
+                    node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones,
+                    initial_per_zone=-(-(pool.min_nodes or 0) // zones) or None)
                 self.gpu_pools.append(GpuPoolRef(
                     name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
                     node_labels={**node_labels, GKE_ACCELERATOR_LABEL: shape.accelerator or pool.gpu_type}))
@@ -211,8 +217,11 @@ class Cluster(pulumi.ComponentResource):
               disk_gb: int, node_labels: dict[str, str], taints: list, accelerators: list, spot: bool,
               disk_key: pulumi.Input[str] | None, initial_per_zone: int | None = None,
               zones: list[str] | None = None) -> container.NodePool:
-        """A pool sized in totals; GPU pools start empty and grow as GPU workloads are scheduled."""
+        """A pool sized in totals, started at its minimum (a GPU pool with `min_nodes: 0` starts empty)."""
         return container.NodePool(f"{name}-pool-{pool}", container.NodePoolArgs(
+            # The spec's pool name (a DNS label of at most 40 characters, unique in the cluster), not an
+            # auto-name `<env>-cluster-pool-<pool>-<hex>` that can pass GKE's 40-character limit.
+            name=pool,
             cluster=self.cluster.id, location=spec.region, project=spec.cloud.project,
             # Only the zones the spec pins (a GPU sold in some zones), else the cluster's.
             node_locations=zones or None,
@@ -226,4 +235,4 @@ class Cluster(pulumi.ComponentResource):
             node_config=self._node_config(
                 spec, container.NodePoolNodeConfigArgs, disk_key, machine_type=machine, disk_size_gb=disk_gb,
                 labels=node_labels, taints=taints or None, guest_accelerators=accelerators or None, spot=spot)),
-            pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]))
+            pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"], delete_before_replace=True))

@@ -12,16 +12,14 @@ import pulumi
 from pulumi_gcp import artifactregistry, secretmanager, vertex
 
 from aienv.images import UpstreamImage, upstream_registries
+from aienv.naming import GCP_CACHE_CREDENTIALS_REQUIRED
 from aienv.spec.model import StackSpec
 from components.gcp import common
 
 DOCKER_HUB = "docker.io"
-# Upstreams the Artifact Registry remote repositories cache: Docker Hub is a preset upstream (anonymous pulls
-# work within Docker Hub's rate limit; "We recommend authenticating to Docker Hub even if you are only using
-# public images", artifact-registry/docs/docker/configure-remote-auth-docker-hub); any other Docker registry is a
-# user-defined upstream with basic authentication (artifact-registry/docs/repositories/remote-overview).
-# NGC requires an API key (user `$oauthtoken`), so nvcr.io needs `registries.upstreams` credentials.
-CREDENTIALS_REQUIRED = frozenset({"nvcr.io"})
+# Docker Hub is a preset upstream (anonymous pulls work within its rate limit: "We recommend authenticating to
+# Docker Hub even if you are only using public images", artifact-registry/docs/docker/configure-remote-auth-
+# docker-hub); every other registry is a user-defined upstream (`aienv.naming.GCP_CACHE_CREDENTIALS_REQUIRED`).
 
 
 def remote_repository_id(spec: StackSpec, host: str) -> str:
@@ -135,7 +133,7 @@ class Registries(pulumi.ComponentResource):
             upstream = artifactregistry.RepositoryRemoteRepositoryConfigUpstreamCredentialsArgs(
                 username_password_credentials=artifactregistry.
                 RepositoryRemoteRepositoryConfigUpstreamCredentialsUsernamePasswordCredentialsArgs(
-                    username=creds.username or ("$oauthtoken" if host == "nvcr.io" else None),
+                    username=creds.username or GCP_CACHE_CREDENTIALS_REQUIRED.get(host),
                     password_secret_version=creds.secret))
         if host == DOCKER_HUB:
             docker = artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryArgs(public_repository="DOCKER_HUB")
