@@ -27,6 +27,14 @@ def remote_repository_id(spec: StackSpec, host: str) -> str:
     return f"{spec.name}-{host.replace('.', '-')}"[:63].rstrip("-")
 
 
+IMAGE_SUPPLY_LABEL = "aienv-image-supply"
+
+
+def ci_families(spec: StackSpec) -> list[str]:
+    """The image families the team's CI pushes (endpoints with `image_supply: ci`)."""
+    return list(dict.fromkeys(e.family for e in spec.model_endpoints if e.supply == "ci"))
+
+
 def ci_repository_id(spec: StackSpec) -> str:
     return f"{spec.name}-images"
 
@@ -84,7 +92,8 @@ class Registries(pulumi.ComponentResource):
             vulnerability_scanning_config=artifactregistry.RepositoryVulnerabilityScanningConfigArgs(
                 enablement_config="INHERITED" if container.scan_on_push else "DISABLED"),
             deletion_policy="PREVENT" if protect else "DELETE",
-            labels=common.labels(spec)),
+            # Filled by the team's CI (the `ci` endpoints' images); the deployability pack reads the label.
+            labels=common.labels(spec, {IMAGE_SUPPLY_LABEL: "ci"} if ci_families(spec) else None)),
             pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect,
                                    depends_on=list(args.after), delete_before_replace=True))
         self.registry_url = pulumi.Output.concat(

@@ -101,3 +101,9 @@ def test_ngc_upstream_with_credentials_reads_only_its_secret_version():
 def test_ci_images_come_from_the_standard_repository(prod):
     ref = prod.foundation.outputs.images.pushed("fraud", "fraud-scorer:2.4.1")
     assert ref == f"{prod.outputs['registryUrl']}/fraud/fraud-scorer:2.4.1"
+
+
+def test_ci_repository_is_labelled_as_filled_by_ci(prod):
+    assert inputs(prod.one(REPO, CI))["labels"]["aienv-image-supply"] == "ci"  # fraud's image comes from CI
+    plan = plan_gcp(variant(lambda s: s.model_endpoints.pop(2)), "no-ci-endpoint")
+    assert "aienv-image-supply" not in inputs(plan.one(REPO, CI))["labels"]
