@@ -70,7 +70,8 @@ class FeatureStore(pulumi.ComponentResource):
                 default_encryption_configuration=bigquery.DatasetDefaultEncryptionConfigurationArgs(
                     kms_key_name=bq_key) if bq_key is not None else None,
                 delete_contents_on_destroy=False, max_time_travel_hours="168", deletion_policy=policy,
-                labels=common.labels(spec)), stateful)
+                labels=common.labels(spec)), pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(delete_before_replace=True)))
             # The Vertex AI service agent reads the feature groups' BigQuery sources: that dataset only.
             bigquery.DatasetIamMember(f"{name}-offline-vertex-reader", bigquery.DatasetIamMemberArgs(
                 dataset_id=self.dataset.dataset_id, project=project, role="roles/bigquery.dataViewer",
@@ -127,8 +128,9 @@ class FeatureStore(pulumi.ComponentResource):
                stateful: pulumi.ResourceOptions) -> memorystore.Instance:
         online = spec.feature_store.online_store
         protect = spec.security.deletion_protection
+        # Instance ids are 1-40 characters: pinned, as an auto-name of a long environment would pass it.
         return memorystore.Instance(f"{name}-redis", memorystore.InstanceArgs(
-            region=spec.region, project=spec.cloud.project, display_name=f"aienv {spec.name} online store",
+            name=common.physical_name(spec, "redis", 40), region=spec.region, project=spec.cloud.project, display_name=f"aienv {spec.name} online store",
             tier="STANDARD_HA" if online.high_availability else "BASIC",
             memory_size_gb=REDIS_GB[online.size], redis_version=REDIS_VERSION,
             # Private IP only, on the environment's VPC.
@@ -138,4 +140,5 @@ class FeatureStore(pulumi.ComponentResource):
             persistence_config=memorystore.InstancePersistenceConfigArgs(
                 persistence_mode="RDB", rdb_snapshot_period="ONE_HOUR" if spec.is_prod else "TWELVE_HOURS"),
             deletion_protection=protect, deletion_policy="PREVENT" if protect else "DELETE",
-            labels=common.labels(spec)), stateful)
+            labels=common.labels(spec)), pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(delete_before_replace=True)))

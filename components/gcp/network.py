@@ -126,10 +126,13 @@ class Network(pulumi.ComponentResource):
                                "services": [s.service for s in self.services]})
 
     def _firewalls(self, name: str, spec: StackSpec, plan: common.AddressPlan) -> list[compute.Firewall]:
-        opts = pulumi.ResourceOptions(parent=self)
+        # Firewall names are at most 63 characters: pinned (an auto-name `<env>-network-fw-<role>-<hex>` of a
+        # 40-character environment passes the limit).
+        opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         log = compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA")
         rules = [
             compute.Firewall(f"{name}-fw-internal", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-internal", 63),
                 network=self.vpc.id, direction="INGRESS", priority=1000,
                 description="Nodes and pods talk to each other.",
                 source_ranges=[plan.nodes, plan.pods],
@@ -137,6 +140,7 @@ class Network(pulumi.ComponentResource):
                         compute.FirewallAllowArgs(protocol="icmp")],
                 log_config=log), opts),
             compute.Firewall(f"{name}-fw-control-plane", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-control-plane", 63),
                 network=self.vpc.id, direction="INGRESS", priority=1000,
                 description="The GKE control plane reaches kubelets and admission webhooks.",
                 source_ranges=[plan.master],
@@ -144,6 +148,7 @@ class Network(pulumi.ComponentResource):
                 log_config=log), opts),
             # GCP denies ingress implicitly; the explicit rule makes the denial visible and logged.
             compute.Firewall(f"{name}-fw-deny-ingress", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-deny-ingress", 63),
                 network=self.vpc.id, direction="INGRESS", priority=65000,
                 description="Deny (and log) all other ingress.",
                 source_ranges=["0.0.0.0/0"], denies=[compute.FirewallDenyArgs(protocol="all")],
@@ -153,11 +158,13 @@ class Network(pulumi.ComponentResource):
             google_apis = [f"{plan.psc_address}/32"] if spec.network.private_endpoints else []
             rules += [
                 compute.Firewall(f"{name}-fw-egress-private", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-egress-private", 63),
                     network=self.vpc.id, direction="EGRESS", priority=1000,
                     description="Only private destinations and Google APIs are reachable.",
                     destination_ranges=[spec.network.cidr, plan.master, "199.36.153.8/30", *google_apis],
                     allows=[compute.FirewallAllowArgs(protocol="all")], log_config=log), opts),
                 compute.Firewall(f"{name}-fw-deny-egress", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-deny-egress", 63),
                     network=self.vpc.id, direction="EGRESS", priority=65000,
                     description="No internet egress (network.egress: none).",
                     destination_ranges=["0.0.0.0/0"], denies=[compute.FirewallDenyArgs(protocol="all")],
@@ -178,10 +185,10 @@ class Network(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=self.services))
         for role, domain in (("googleapis", "googleapis.com."), ("pkg-dev", "pkg.dev.")):
             zone = dns.ManagedZone(f"{name}-dns-{role}", dns.ManagedZoneArgs(
-                dns_name=domain, visibility="private", description=f"{domain} through Private Service Connect",
+                name=common.physical_name(spec, f"dns-{role}", 63), dns_name=domain, visibility="private", description=f"{domain} through Private Service Connect",
                 private_visibility_config=dns.ManagedZonePrivateVisibilityConfigArgs(
                     networks=[dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=self.vpc.id)])),
-                pulumi.ResourceOptions(parent=self, depends_on=self.services))
+                pulumi.ResourceOptions(parent=self, depends_on=self.services, delete_before_replace=True))
             dns.RecordSet(f"{name}-dns-{role}-a", dns.RecordSetArgs(
                 managed_zone=zone.name, name=domain, type="A", ttl=300, rrdatas=[plan.psc_address]), opts)
             dns.RecordSet(f"{name}-dns-{role}-wildcard", dns.RecordSetArgs(
