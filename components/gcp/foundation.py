@@ -67,7 +67,7 @@ def private_api(spec: StackSpec) -> bool:
     return spec.cluster.api_access.value == "private"
 
 
-def api_endpoint(spec: StackSpec, gke: container.Cluster) -> pulumi.Output[str]:
+def api_endpoint(spec: StackSpec, gke: container.Cluster) -> pulumi.Output[str | None]:
     """The API server address the deployer uses: the IAM-authorised DNS endpoint (`dns_endpoint`), the private
     IP (`private_network`, from inside the VPC or over VPN/Interconnect), or the public IP (`api_access:
     public`, limited to `api_allowed_cidrs`)."""
@@ -76,7 +76,8 @@ def api_endpoint(spec: StackSpec, gke: container.Cluster) -> pulumi.Output[str]:
     if spec.cluster.deployer.path == "dns_endpoint":
         return gke.control_plane_endpoints_config.apply(
             lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None)
-    return gke.private_cluster_config.apply(lambda p: p.private_endpoint if p else None)
+    return gke.private_cluster_config.apply(
+        lambda p: p.private_endpoint if p else None)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class GcpFoundation(pulumi.ComponentResource):
             online_store=OnlineStoreEndpoint(
                 host=online.host, port=online.port, password=pulumi.Output.secret(online.auth_string), tls=True,
                 # Memorystore signs its TLS certificate with a per-instance CA that clients must trust.
-                ca_certificate=online.server_ca_certs.apply(ca_bundle))
+                ca_certificate=online.server_ca_certs.apply(ca_bundle))  # type: ignore[arg-type]
             if online is not None else None,
             offline_store=OfflineStore(kind="bigquery", location=fs.offline_location)
             if fs is not None and fs.offline_location is not None else None,
