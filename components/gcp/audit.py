@@ -57,7 +57,7 @@ class Audit(pulumi.ComponentResource):
         super().__init__("aienv:gcp:Audit", name, None, opts)
         spec = args.spec
         project = spec.cloud.project or ""
-        child = self._child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        child = self._opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
 
         self.audit_configs: list[projects.IAMAuditConfig] = []
         if spec.security.audit_logs:
@@ -104,7 +104,7 @@ class Audit(pulumi.ComponentResource):
             # A generic webhook receives Monitoring's incident JSON; the URL stays a secret in Pulumi state.
             args = monitoring.NotificationChannelArgs(type="webhook_tokenauth", display_name=display,
                                                       labels={"url": pulumi.Output.secret(route.target)})
-        return monitoring.NotificationChannel(f"{name}-channel-{route.name}", args, self._child)
+        return monitoring.NotificationChannel(f"{name}-channel-{route.name}", args, self._opts)
 
     def _policies(self, spec: StackSpec, args: AuditArgs) -> list[_Policy]:
         cluster = pulumi.Output.from_input(args.cluster_name)
@@ -147,4 +147,4 @@ class Audit(pulumi.ComponentResource):
                         alignment_period="60s", per_series_aligner=p.aligner)]))],
             documentation=monitoring.AlertPolicyDocumentationArgs(content=p.doc, mime_type="text/markdown"),
             notification_channels=[self.channels[r].id for r in routes],
-            user_labels=common.labels(spec, {"severity": p.severity})), self._child)
+            user_labels=common.labels(spec, {"severity": p.severity})), self._opts)

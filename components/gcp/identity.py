@@ -97,7 +97,7 @@ class Identity(pulumi.ComponentResource):
         self.accounts = {}
         self.folders = {}
         self._opts = opts_child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
-        self._name, self._args = name, args
+        self._prefix, self._args = name, args
 
         for wl in workloads(spec):
             sa = serviceaccount.Account(f"{name}-{wl.key}", serviceaccount.AccountArgs(
@@ -133,7 +133,7 @@ class Identity(pulumi.ComponentResource):
             slug = path.strip("/").replace("/", "-").replace("_", "-").replace(".", "-")
             # Deleting a managed folder leaves its objects in place; it holds no data of its own.
             self.folders[key] = storage.ManagedFolder(
-                f"{self._name}-folder-{purpose.value.replace('_', '-')}-{slug}", storage.ManagedFolderArgs(
+                f"{self._prefix}-folder-{purpose.value.replace('_', '-')}-{slug}", storage.ManagedFolderArgs(
                     bucket=bucket.name, name=path, force_destroy=True), self._opts)
         return self.folders[key]
 
@@ -143,12 +143,12 @@ class Identity(pulumi.ComponentResource):
         if folder is None:
             return
         slug = path.strip("/").replace("/", "-").replace("_", "-").replace(".", "-")
-        storage.ManagedFolderIamMember(f"{self._name}-{wl.key}-{slug}", storage.ManagedFolderIamMemberArgs(
+        storage.ManagedFolderIamMember(f"{self._prefix}-{wl.key}-{slug}", storage.ManagedFolderIamMemberArgs(
             bucket=folder.bucket, managed_folder=folder.name, role=role, member=member), self._opts)
 
     def _grants(self, wl: Workload, member: pulumi.Output[str], scoped: bool) -> None:
         """What each workload does, and nothing else (reads under `broad` come from the project-wide roles)."""
-        spec, name, opts = self._args.spec, self._name, self._opts
+        spec, name, opts = self._args.spec, self._prefix, self._opts
         endpoint = next((e for e in spec.model_endpoints if e.name == wl.endpoint), None)
         if wl.kind == "serving" and endpoint is not None and scoped:
             # The model server syncs its version's weights (images are pulled by the node identity).
@@ -185,7 +185,7 @@ class Identity(pulumi.ComponentResource):
         condition names the bucket (Cloud Storage "IAM Conditions": resource.name of a bucket and of objects)."""
         bucket, prefix = gs_prefix(uri)
         objects = f"projects/_/buckets/{bucket}/objects/{prefix}"
-        storage.BucketIAMMember(f"{self._name}-{wl.key}-source", storage.BucketIAMMemberArgs(
+        storage.BucketIAMMember(f"{self._prefix}-{wl.key}-source", storage.BucketIAMMemberArgs(
             bucket=bucket, role=OBJECT_VIEWER, member=member,
             condition=storage.BucketIAMMemberConditionArgs(
                 title=f"aienv-{wl.key}-source"[:100],
