@@ -116,6 +116,13 @@ class AzureSecretRef:
         return f"https://{self.vault}.vault.azure.net/secrets/{self.name}"
 
 
+def azure_secret_url(ref: str) -> str:
+    """The data-plane URL of a Key Vault secret given by URL or by resource id (what `az keyvault secret show
+    --id` takes)."""
+    by_id = _AZURE_SECRET_ID.match(ref)
+    return f"https://{by_id['vault']}.vault.azure.net/secrets/{by_id['name']}" if by_id else ref
+
+
 def azure_secret_ref(ref: str, env: str, scope: str) -> AzureSecretRef | None:
     """Parse a Key Vault secret reference; None when it is neither a secret resource id nor a secret URL in the
     environment's vault (a role assignment on exactly that secret needs its resource id)."""
@@ -141,3 +148,18 @@ def azure_blob_ref(uri: str) -> AzureBlobRef | None:
     if match is None:
         return None
     return AzureBlobRef(match["account"], match["container"], match["path"] or "")
+
+
+# --- GCP ---------------------------------------------------------------------------------------------
+# Artifact Registry remote repositories cache Docker Hub (a preset upstream, anonymous pulls within Docker Hub's
+# rate limit) and any other registry speaking the Docker Registry API as a user-defined upstream with basic
+# authentication (cloud.google.com/artifact-registry/docs/repositories/remote-overview). NGC (nvcr.io) hands
+# out images only to an API key (`docker login nvcr.io`, user `$oauthtoken`), so it needs credentials.
+GCP_CACHE_CREDENTIALS_REQUIRED: dict[str, str] = {"nvcr.io": "$oauthtoken"}
+# Secret Manager: secret ids are "up to 255 characters ... letters, numerals, and the hyphen (-) and
+# underscore (_) characters" (cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/create).
+GCP_SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+GCP_SECRET_NAME = re.compile(r"^projects/[a-z0-9-]{4,30}/secrets/[A-Za-z0-9_-]{1,255}$")
+# Artifact Registry: "Must be in the format of `projects/{project}/secrets/{secret}/versions/{version}`"
+# (pulumi_gcp artifactregistry RepositoryRemoteRepositoryConfigUpstreamCredentialsUsernamePasswordCredentials).
+GCP_SECRET_VERSION = re.compile(r"^projects/[a-z0-9-]{4,30}/secrets/[A-Za-z0-9_-]{1,255}/versions/([0-9]+|latest)$")

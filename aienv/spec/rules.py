@@ -29,7 +29,7 @@ def check(spec: StackSpec) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
                  _compliance, _monitoring, _deployability, _azure_upstreams, _azure_model_sources,
-                 _azure_alert_routes, _kubernetes_layer):
+                 _azure_alert_routes, _kubernetes_layer, _gcp_images, _gcp_models, _gcp_cluster, _gcp_monitoring):
         problems.extend(rule(spec))
     return problems
 
@@ -535,3 +535,75 @@ def _kubernetes_layer(spec: StackSpec) -> Iterator[Problem]:
             yield (*at, "model", "artifact_path"), (
                 f"must be under `{own}` when the stack imports the weights (the import identity writes only "
                 f"there); move it, or set `source: {{uploaded: true}}`")
+
+
+def _gcp_images(spec: StackSpec) -> Iterator[Problem]:
+    """Artifact Registry remote repositories: credentials for the upstreams that need them, as Secret Manager
+    versions the registry's service agent can read."""
+    if spec.cloud.provider != "gcp":
+        return
+    from aienv.images import upstream_registries
+    from aienv.naming import GCP_CACHE_CREDENTIALS_REQUIRED, GCP_SECRET_VERSION
+
+    used = upstream_registries(spec)
+    upstreams = spec.registries.upstreams
+    for host in used:
+        if host in GCP_CACHE_CREDENTIALS_REQUIRED and host not in upstreams:
+            user = GCP_CACHE_CREDENTIALS_REQUIRED[host]
+            yield ("registries", "upstreams"), (
+                f"has no credentials for {host}: its images need an API key (user `{user}`); store the key in "
+                f"Secret Manager and add `{host}: {{secret: projects/<project>/secrets/<name>/versions/<n>}}`, or "
+                "set `image_supply: ci` on the endpoints that use it and have your CI push the image")
+    for host, upstream in upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if host not in used:
+            yield at, f"no image of this stack comes from {host}; remove it"
+        if not GCP_SECRET_VERSION.match(upstream.secret):
+            yield (*at, "secret"), ("must be a Secret Manager secret version, "
+                                    "`projects/<project>/secrets/<name>/versions/<n or latest>` (Artifact Registry "
+                                    "reads the password from exactly that version)")
+
+
+def _gcp_models(spec: StackSpec) -> Iterator[Problem]:
+    """The GCP import job reads a `source.uri` and a token secret with its own service account."""
+    if spec.cloud.provider != "gcp":
+        return
+    from aienv.naming import GCP_SECRET_ID, GCP_SECRET_NAME
+
+    for i, ep in enumerate(spec.model_endpoints):
+        source = ep.model.source
+        if source is None:
+            continue
+        at: Path = ("model_endpoints", i, "model", "source")
+        if source.uri and not source.uri.startswith("gs://"):
+            yield (*at, "uri"), (f"`{source.uri}` is not a Cloud Storage path; on GCP the import job reads only "
+                                 "`gs://bucket/path/` (copy the weights to a bucket first)")
+        secret = source.token_secret
+        if secret and not (GCP_SECRET_ID.match(secret) or GCP_SECRET_NAME.match(secret)):
+            yield (*at, "token_secret"), (f"`{secret}` is not a Secret Manager secret: give its id "
+                                          "(`huggingface-token`) or `projects/<project>/secrets/<id>`")
+
+
+def _gcp_cluster(spec: StackSpec) -> Iterator[Problem]:
+    """GKE node pools are named after the spec's pools; the system pool is `system`."""
+    if spec.cloud.provider != "gcp":
+        return
+    for i, pool in enumerate(spec.cluster.gpu_pools):
+        if pool.name == "system":
+            yield ("cluster", "gpu_pools", i, "name"), ("`system` is the system pool's name on GKE (node pool names "
+                                                        "are unique in a cluster); choose another name")
+
+
+def _gcp_monitoring(spec: StackSpec) -> Iterator[Problem]:
+    """Cloud Monitoring alerts (GKE nodes, restarts, Redis) need a route Monitoring can post to: it cannot
+    use a Slack incoming webhook (components/gcp/audit.py)."""
+    if spec.cloud.provider != "gcp" or not spec.monitoring.alert_routes:
+        return
+    routes = spec.monitoring.alert_routes
+    for severity in ("critical", "warning"):
+        takers = [r for r in routes if severity in r.severities]
+        if takers and all(r.kind == "slack" for r in takers):
+            yield (("monitoring", "alert_routes"),
+                   f"sends {severity} alerts only to Slack; Cloud Monitoring's alerts (GKE nodes, restarts, Redis) "
+                   "cannot post to a Slack incoming webhook, so add an email, pagerduty or webhook route for "
+                   f"{severity}")

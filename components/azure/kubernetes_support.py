@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from aienv import images
+from aienv.naming import azure_secret_url
 from aienv.spec.model import StackSpec
 from components.azure.feature_store import REDIS_PORT
 from components.contracts import KubernetesSupport, StorageClassParams
@@ -78,8 +79,10 @@ class AzureCli:
                 f"done > \"{out_file}\"; }}")
 
     def read_secret(self, ref: str, out_file: str) -> str:
-        # A Key Vault secret URL (https://<vault>.vault.azure.net/secrets/<name>[/<version>]).
-        return f'az keyvault secret show --id {shlex.quote(ref)} --query value --output tsv > "{out_file}"'
+        # `--id` takes the secret's URL (https://<vault>.vault.azure.net/secrets/<name>[/<version>]); the spec may
+        # name the secret by its resource id (what the import identity's role assignment is scoped to).
+        url = azure_secret_url(ref)
+        return f'az keyvault secret show --id {shlex.quote(url)} --query value --output tsv > "{out_file}"'
 
 
 def kubernetes_support(spec: StackSpec, volume_parameters: Mapping[str, pulumi.Input[str]]) -> KubernetesSupport:

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import get, items, ref, resource_rule, stack_rule, subject
+from policies.rules._base import (
+    get,
+    guarded,
+    items,
+    ref,
+    reference_keys,
+    resource_rule,
+    stack_rule,
+    subject,
+    target_keys,
+)
 
 GKE = "gcp:container/cluster:Cluster"
 # What a customer-managed key reference may point at (unknown at a first preview).
@@ -375,8 +385,37 @@ def subnet_flow_logs(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must record flow logs (set `logConfig`)."
 
 
+NETWORK = "gcp:compute/network:Network"
+GLOBAL_FORWARDING_RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
+# The Google-API bundles a Private Service Connect endpoint can target (vpc/docs/configure-private-service-
+# connect-apis: "all-apis" or "vpc-sc").
+GOOGLE_API_BUNDLES = frozenset({"all-apis", "vpc-sc"})
+
+
+@stack_rule(RuleMeta(
+    name="gcp-vpc-private-google-apis",
+    description="Reach Google APIs from each VPC through a Private Service Connect endpoint, not their public "
+                "addresses.",
+    severity="medium", area="gcp", controls=m.NETWORK_EXPOSURE,
+    remediation="Add a global forwarding rule with target `all-apis` (or `vpc-sc`) on the network, with private "
+                "DNS for googleapis.com (`network.private_endpoints: true`).",
+), [NETWORK, GLOBAL_FORWARDING_RULE])
+def vpc_private_google_apis(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    served: set[str] = set()
+    for r in args.resources:
+        if r.resource_type == GLOBAL_FORWARDING_RULE and get(r.props, "target") in GOOGLE_API_BUNDLES:
+            served |= reference_keys(r, "network")
+
+    def check(r: PolicyResource) -> Iterator[str]:
+        if not target_keys(r) & served:
+            yield (f"{subject(r.resource_type, r.name)} must reach Google APIs through a Private Service Connect "
+                   "endpoint (no forwarding rule to `all-apis` on it).")
+
+    yield from guarded(args.resources, frozenset({NETWORK}), check)
+
+
 RULES = (
     gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
     kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private,
-    data_access_logs, subnet_flow_logs,
+    data_access_logs, subnet_flow_logs, vpc_private_google_apis,
 )

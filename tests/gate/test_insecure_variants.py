@@ -146,7 +146,7 @@ CHOICES = (
         "azure": (Expect("azure-ml-workspace-private", "azure-native:machinelearningservices:Workspace"),
                   Expect("azure-acr-locked-down", "azure-native:containerregistry:Registry"),
                   Expect("azure-redis-secure", "azure-native:redis:Redis")),
-        "gcp": (Expect("gcp-vertex-private-endpoint", "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"),),
+        "gcp": (Expect("gcp-vpc-private-google-apis", "gcp:compute/network:Network"),),
     }),
     Choice("no-audit-logs", setting("security.audit_logs", False), {
         "aws": (Expect("aws-cloudtrail-present", STACK),),
