@@ -49,7 +49,7 @@ class UpstreamImage:
 UPSTREAMS: dict[str, tuple[str, str]] = {
     "vllm-openai": ("docker.io", "vllm/vllm-openai"),
     "tritonserver": ("nvcr.io", "nvidia/tritonserver"),
-    "aws-cli": ("docker.io", "amazon/aws-cli"),
+    "aws-cli": ("public.ecr.aws", "aws-cli/aws-cli"),
     "cloud-sdk": ("docker.io", "google/cloud-sdk"),
     "python": ("docker.io", "library/python"),
     "feature-server": ("docker.io", "feastdev/feature-server"),

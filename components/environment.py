@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 
@@ -41,8 +42,12 @@ class Environment(pulumi.ComponentResource):
         spec = args.spec
         module_name, class_name, args_name = _FOUNDATIONS[spec.cloud.provider]
         module = importlib.import_module(module_name)
+        foundation_args = getattr(module, args_name)
+        # A foundation that creates Kubernetes objects itself (a StorageClass) takes `kubernetes` too.
+        layers = {"kubernetes": args.kubernetes} if "kubernetes" in {
+            f.name for f in dataclasses.fields(foundation_args)} else {}
         with spec_field("cloud"):
-            cloud = getattr(module, class_name)(name, getattr(module, args_name)(spec=spec),
+            cloud = getattr(module, class_name)(name, foundation_args(spec=spec, **layers),
                                                 pulumi.ResourceOptions(parent=self))
         self.foundation = cloud.outputs
 

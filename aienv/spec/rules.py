@@ -28,7 +28,7 @@ def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
-                 _compliance, _monitoring):
+                 _compliance, _monitoring, _aws_images, _aws_models, _aws_network):
         problems.extend(rule(spec))
     return problems
 
@@ -353,3 +353,64 @@ def _monitoring(spec: StackSpec) -> Iterator[Problem]:
                "is `email` but monitoring.smtp is not set; give the mail relay alerts are sent through")
     if spec.is_prod and spec.model_endpoints and not spec.monitoring.alert_routes:
         yield ("monitoring", "alert_routes"), "is empty in prod; alerts would reach nobody — add a route"
+
+
+def _aws_images(spec: StackSpec) -> Iterator[Problem]:
+    """ECR pull-through caches: the upstreams ECR can cache, and the credentials the others need."""
+    if spec.cloud.provider != "aws":
+        return
+    from aienv.images import endpoint_images, image_name, upstream_image, upstream_registries
+    from aienv.naming import AWS_CACHE_ANONYMOUS, AWS_CACHE_UPSTREAMS
+
+    supported = ", ".join(sorted(AWS_CACHE_UPSTREAMS))
+    for i, ep in enumerate(spec.model_endpoints):
+        if ep.supply != "cache":
+            continue
+        for image in endpoint_images(ep):
+            upstream = upstream_image(image)
+            if upstream is not None and upstream.registry not in AWS_CACHE_UPSTREAMS:
+                yield ("model_endpoints", i, "image_supply"), (
+                    f"is `cache`, but ECR pull-through cache cannot cache {upstream.registry} "
+                    f"(`{upstream.upstream_ref}`; ECR caches {supported}); set `image_supply: ci` and have your "
+                    f"CI push the image to the environment's repository `{spec.name}/{ep.family}/{image_name(image)}`")
+    used = upstream_registries(spec)
+    upstreams = spec.registries.upstreams
+    for host in used:
+        if host in AWS_CACHE_UPSTREAMS and host not in AWS_CACHE_ANONYMOUS and host not in upstreams:
+            yield ("registries", "upstreams"), (
+                f"has no credentials for {host}: ECR caches {host} only with a Secrets Manager secret (JSON "
+                f"`username` and `accessToken`); create it and add `{host}: {{secret: ecr-pullthroughcache/<name>}}`")
+    for host, upstream in upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if host not in used:
+            yield at, f"no image of this stack comes from {host}; remove it"
+        if upstream.username is not None:
+            yield (*at, "username"), ("does not apply on AWS: the Secrets Manager secret holds both `username` and "
+                                      "`accessToken`; remove it")
+        secret_name = upstream.secret.split(":secret:", 1)[-1]
+        if not secret_name.startswith("ecr-pullthroughcache/"):
+            yield (*at, "secret"), ("must name a Secrets Manager secret whose name starts with `ecr-pullthroughcache/` "
+                                    "(ECR's pull-through cache reads only those)")
+
+
+def _aws_models(spec: StackSpec) -> Iterator[Problem]:
+    """The AWS import job reads a `source.uri` with its IAM role: only S3 paths."""
+    if spec.cloud.provider != "aws":
+        return
+    for i, ep in enumerate(spec.model_endpoints):
+        source = ep.model.source
+        if source is not None and source.uri and not source.uri.startswith("s3://"):
+            yield ("model_endpoints", i, "model", "source", "uri"), (
+                f"`{source.uri}` is not an S3 path: the import job on AWS reads its source with an IAM role, which "
+                "reaches only s3:// objects; copy the weights to S3 first or use `huggingface`/`ngc`")
+
+
+def _aws_network(spec: StackSpec) -> Iterator[Problem]:
+    if spec.cloud.provider != "aws":
+        return
+    if spec.network.egress == "none":
+        # ECR user guide, pull-through cache considerations: "When an image is pulled using a pull through cache
+        # rule for the first time ... you need to create a public subnet in the same VPC, with a NAT gateway".
+        yield ("network", "egress"), ("`none` cannot bring up EKS here: an image's first pull through the ECR "
+                                      "pull-through cache needs a NAT gateway, and the add-on charts pull from "
+                                      "nvcr.io, registry.k8s.io, quay.io and docker.io; use `nat`")

@@ -8,6 +8,7 @@ EKS NodeGroup (`labels`, `taints`), AKS AgentPool / ManagedCluster.agentPoolProf
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -601,6 +602,41 @@ def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str
     return prefixes, immutable
 
 
+_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/(?P<path>.+)$")
+
+
+def ecr_caches(args: StackValidationArgs) -> dict[str, bool]:
+    """ECR pull-through cache prefix -> whether the repositories it creates get immutable tags (from the
+    repository creation template with the same prefix)."""
+    caches: dict[str, bool] = {}
+    immutable: set[str] = set()
+    for r in args.resources:
+        try:
+            if r.resource_type == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule":
+                prefix = get(r.props, "ecrRepositoryPrefix")
+                if isinstance(prefix, str):
+                    caches[prefix] = False
+            elif r.resource_type == "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate":
+                prefix = get(r.props, "prefix")
+                if isinstance(prefix, str) and str(get(r.props, "imageTagMutability") or "").startswith("IMMUTABLE"):
+                    immutable.add(prefix)
+        except UnknownValueError:
+            continue
+    return {p: p in immutable for p in caches}
+
+
+def _cached(repo: str, caches: dict[str, bool]) -> bool | None:
+    """None: not under a pull-through cache of this stack; else whether its tags are immutable."""
+    match = _ECR_IMAGE.match(repo)
+    if match is None:
+        return None
+    path = match.group("path")
+    for prefix, immutable in caches.items():
+        if path.startswith(prefix.rstrip("/") + "/"):
+            return immutable
+    return None
+
+
 def _under(image: str, prefixes: set[str]) -> str | None:
     for p in prefixes:
         if image == p or image.startswith(p.rstrip("/") + "/"):
@@ -617,9 +653,11 @@ def _under(image: str, prefixes: set[str]) -> str | None:
     remediation="Push the model-server image to the environment's registry (ECR/ACR/Artifact Registry) and reference "
                 "it by digest, or by tag from a registry with immutable tags.",
 ), {DEPLOYMENT, "aws:ecr/repository:Repository", "azure-native:containerregistry:Registry",
-    "gcp:artifactregistry/repository:Repository"})
+    "gcp:artifactregistry/repository:Repository", "aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"})
 def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     prefixes, immutable = environment_registries(args)
+    caches = ecr_caches(args)
     approved = {str(p) for p in (args.get_config().get("approvedRegistries") or [])}
     serving = [d for ds in serving_endpoints(args).values() for d in ds]
 
@@ -629,8 +667,13 @@ def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             if not isinstance(image, str):
                 continue
             repo, tag, digest = image_ref(image)
-            home = _under(repo, prefixes) or _under(repo, approved)
             who = subject(r.resource_type, r.name)
+            cached = _cached(repo, caches)
+            if cached is not None:
+                if not digest and (tag in (None, "latest") or not cached):
+                    yield f"{who} must pin `{image}` by digest (or use a registry with immutable tags)."
+                continue
+            home = _under(repo, prefixes) or _under(repo, approved)
             if home is None:
                 yield f"{who} must pull `{image}` from the environment's registry."
             elif not digest and (tag in (None, "latest") or _under(repo, immutable) is None):
