@@ -65,6 +65,8 @@ class ClusterArgs:
     roles_ready: Sequence[pulumi.Resource] = ()  # role policy attachments the cluster and nodes need first
     # Subnets by zone name, when the spec names its zones (GPU pools that pin zones use only theirs).
     private_subnet_ids_by_zone: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The zone of each private subnet (same order as `private_subnet_ids`).
+    private_subnet_zones: Sequence[pulumi.Input[str]] = ()
     # Routes and service endpoints nodes need when they boot (NAT, ECR, S3, STS, EC2).
     egress_ready: Sequence[pulumi.Resource] = ()
 
@@ -153,11 +155,15 @@ class Cluster(pulumi.ComponentResource):
         for index, pool in enumerate(cspec.gpu_pools):
             with spec_field(f"cluster.gpu_pools[{index}]"):
                 labels = gpu_labels(pool)
+                machine_type = lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type
+                subnets: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]] = (
+                    [args.private_subnet_ids_by_zone[z] for z in pool.zones] if pool.zones
+                    else self._subnets_selling(name, pool.name, machine_type, args))
                 self.node_groups[pool.name] = self._node_group(
-                    name, f"gpu-{pool.name}", args, machine_type=lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type,
+                    name, f"gpu-{pool.name}", args, machine_type=machine_type,
                     ami=GPU_AMI, disk_gb=pool.disk_gb, min_nodes=pool.min_nodes or 0, max_nodes=pool.max_nodes,
                     spot=pool.spot, labels=labels, taints=gpu_taints(pool), user_data=GPU_USER_DATA,
-                    subnet_ids=[args.private_subnet_ids_by_zone[z] for z in pool.zones] or None)
+                    subnet_ids=subnets)
                 ref = GpuPoolRef(name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
                                  node_labels=labels)
                 self.gpu_pools.append(ref)
@@ -181,7 +187,8 @@ class Cluster(pulumi.ComponentResource):
     def _node_group(self, name: str, role: str, args: ClusterArgs, *, machine_type: str, ami: str, disk_gb: int,
                     min_nodes: int, max_nodes: int, spot: bool, labels: dict[str, str],
                     taints: list[aws.eks.NodeGroupTaintArgs], user_data: str | None = None,
-                    subnet_ids: list[pulumi.Input[str]] | None = None) -> aws.eks.NodeGroup:
+                    subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]] | None = None
+                    ) -> aws.eks.NodeGroup:
         env = args.env
         spec = env.spec
         instance_tags = {**env.tags(f"node-{role}"), c.POOL_LABEL: labels[c.POOL_LABEL]}
@@ -211,7 +218,7 @@ class Cluster(pulumi.ComponentResource):
             cluster_name=self.cluster.name,
             node_group_name_prefix=naming.aws_prefix(naming.AWS_NODE_GROUP_PREFIX, spec.name, role),
             node_role_arn=args.node_role_arn,
-            subnet_ids=subnet_ids or list(args.private_subnet_ids),
+            subnet_ids=subnet_ids if subnet_ids is not None else list(args.private_subnet_ids),
             ami_type=ami,
             instance_types=[machine_type],
             capacity_type="SPOT" if spot else "ON_DEMAND",
@@ -226,6 +233,18 @@ class Cluster(pulumi.ComponentResource):
                   f"k8s.io/cluster-autoscaler/{env.cluster_name}": "owned"},
         ), child(self, depends_on=[*args.roles_ready, *args.egress_ready, self.vpc_cni_addon],
                  ignore_changes=["scalingConfig.desiredSize"]))
+
+    def _subnets_selling(self, name: str, pool: str, machine_type: str,
+                         args: ClusterArgs) -> pulumi.Output[list[str]]:
+        """The private subnets in zones that sell `machine_type`: GPU instance types are offered in some zones of a
+        region only (EC2 DescribeInstanceTypeOfferings with location type `availability-zone`), and a node group
+        spanning a zone without it cannot launch there."""
+        offers = aws.ec2.get_instance_type_offerings_output(
+            location_type="availability-zone",
+            filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[machine_type])],
+            opts=pulumi.InvokeOutputOptions(parent=self))
+        return pulumi.Output.all(offers.locations, list(args.private_subnet_ids), list(args.private_subnet_zones)).apply(
+            lambda v: _in_zones(v[0], v[1], v[2]))
 
     def _deployer_rules(self, name: str, env: AwsEnv) -> list[aws.vpc.SecurityGroupIngressRule]:
         """`cluster.deployer.path: private_network`: the cluster security group admits HTTPS from the deployer's
@@ -307,6 +326,12 @@ class Cluster(pulumi.ComponentResource):
         ), child(self, depends_on=[self.node_groups["system"], *deps]))
         self.ready.append(self.ebs_csi_addon)
         return role
+
+
+def _in_zones(zones: Sequence[str] | None, subnet_ids: Sequence[str], subnet_zones: Sequence[str]) -> list[str]:
+    if zones is None:  # no lookup result (offline plans): every subnet
+        return list(subnet_ids)
+    return [s for s, z in zip(subnet_ids, subnet_zones, strict=True) if z in zones]
 
 
 def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str | None:

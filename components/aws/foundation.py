@@ -76,6 +76,7 @@ class AwsFoundation(pulumi.ComponentResource):
         cluster = Cluster(f"{name}-cluster", ClusterArgs(
             env=env, private_subnet_ids=network.private_subnet_ids,
             private_subnet_ids_by_zone=network.private_subnet_ids_by_zone,
+            private_subnet_zones=network.private_subnet_zones,
             cluster_role_arn=node_identity.cluster_role.arn, node_role_arn=node_identity.node_role.arn,
             cluster_key_arn=keys.arn("cluster"), volume_key_arn=keys.arn("data"), logs_key_arn=keys.arn("logs"),
             roles_ready=[node_identity], egress_ready=network.egress_ready), opts_())

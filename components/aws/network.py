@@ -45,6 +45,7 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids_by_zone: dict[str, pulumi.Output[str]]  # only when the spec names its zones
+    private_subnet_zones: list[pulumi.Input[str]]  # the zone name of each private subnet, in the same order
     public_subnet_ids: list[pulumi.Output[str]]
     # What nodes need before they boot: the default routes through NAT and the service endpoints (image pulls).
     egress_ready: list[pulumi.Resource]
@@ -86,6 +87,7 @@ class Network(pulumi.ComponentResource):
 
         self.private_subnet_ids = []
         self.private_subnet_ids_by_zone = {}
+        self.private_subnet_zones = []
         self.public_subnet_ids = []
         private_route_tables: list[aws.ec2.RouteTable] = []
         public_rt = None
@@ -106,6 +108,7 @@ class Network(pulumi.ComponentResource):
                 tags=env.tags(f"private-{i}", **{"kubernetes.io/role/internal-elb": "1", cluster_tag: "shared"}),
             ), child(self))
             self.private_subnet_ids.append(private.id)
+            self.private_subnet_zones.append(az)
             if net.zones:
                 self.private_subnet_ids_by_zone[net.zones[i]] = private.id
             rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", aws.ec2.RouteTableArgs(

@@ -226,3 +226,29 @@ def test_node_groups_wait_for_nat_routes_and_service_endpoints(prod: AwsPlan) ->
     assert len(needed) == 3 + len(prod.of("VpcEndpoint"))
     for group in prod.of("NodeGroup"):
         assert needed <= set(group.dependencies)
+
+
+# --- A6: GPU node groups only in zones that sell their instance type -------------------------------------------
+
+def test_gpu_node_groups_use_only_subnets_in_zones_selling_the_instance_type(prod: AwsPlan, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import pulumi
+    import pulumi_aws as aws
+
+    from .awsplan import plan_spec
+
+    asked = []
+
+    def offerings(**kwargs):
+        asked.append((kwargs["location_type"], kwargs["filters"][0].values))
+        zones = ["us-east-1b"] if kwargs["filters"][0].values == ["p4de.24xlarge"] else None
+        return pulumi.Output.from_input(SimpleNamespace(locations=zones))
+
+    monkeypatch.setattr(aws.ec2, "get_instance_type_offerings_output", offerings)
+    plan = plan_spec(prod.spec)
+    assert sorted(asked) == [("availability-zone", ["g6.xlarge"]), ("availability-zone", ["p4de.24xlarge"])]
+    subnets = {s.name.rsplit("-", 1)[1]: s.id for s in plan.of("Subnet") if "-private-" in s.name}
+    groups = _gpu_groups(plan)
+    assert groups["a100"]["subnetIds"] == [subnets["1"]]  # the subnet in us-east-1b, the second zone
+    assert sorted(groups["l4"]["subnetIds"]) == sorted(subnets.values())  # no lookup result: every subnet
