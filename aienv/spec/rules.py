@@ -28,7 +28,7 @@ def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
-                 _compliance, _monitoring, _aws_images, _aws_models, _aws_network):
+                 _compliance, _monitoring, _aws_images):
         problems.extend(rule(spec))
     return problems
 
@@ -391,26 +391,3 @@ def _aws_images(spec: StackSpec) -> Iterator[Problem]:
         if not secret_name.startswith("ecr-pullthroughcache/"):
             yield (*at, "secret"), ("must name a Secrets Manager secret whose name starts with `ecr-pullthroughcache/` "
                                     "(ECR's pull-through cache reads only those)")
-
-
-def _aws_models(spec: StackSpec) -> Iterator[Problem]:
-    """The AWS import job reads a `source.uri` with its IAM role: only S3 paths."""
-    if spec.cloud.provider != "aws":
-        return
-    for i, ep in enumerate(spec.model_endpoints):
-        source = ep.model.source
-        if source is not None and source.uri and not source.uri.startswith("s3://"):
-            yield ("model_endpoints", i, "model", "source", "uri"), (
-                f"`{source.uri}` is not an S3 path: the import job on AWS reads its source with an IAM role, which "
-                "reaches only s3:// objects; copy the weights to S3 first or use `huggingface`/`ngc`")
-
-
-def _aws_network(spec: StackSpec) -> Iterator[Problem]:
-    if spec.cloud.provider != "aws":
-        return
-    if spec.network.egress == "none":
-        # ECR user guide, pull-through cache considerations: "When an image is pulled using a pull through cache
-        # rule for the first time ... you need to create a public subnet in the same VPC, with a NAT gateway".
-        yield ("network", "egress"), ("`none` cannot bring up EKS here: an image's first pull through the ECR "
-                                      "pull-through cache needs a NAT gateway, and the add-on charts pull from "
-                                      "nvcr.io, registry.k8s.io, quay.io and docker.io; use `nat`")

@@ -114,11 +114,11 @@ class AwsFoundation(pulumi.ComponentResource):
         self.kube_provider = k8s.Provider(f"{name}-k8s", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig),
                                           pulumi.ResourceOptions(parent=self))
         ready: list[pulumi.Resource] = [*cluster.ready, *identity.ready]
+        parameters: dict[str, pulumi.Input[str]] = {"type": "gp3", "encrypted": "true"}
+        data_key = keys.arn("data")
+        if data_key is not None:
+            parameters["kmsKeyId"] = data_key
         if args.kubernetes:
-            parameters: dict[str, pulumi.Input[str]] = {"type": "gp3", "encrypted": "true"}
-            data_key = keys.arn("data")
-            if data_key is not None:
-                parameters["kmsKeyId"] = data_key
             ready.append(k8s.storage.v1.StorageClass(f"{name}-{STORAGE_CLASS}", k8s.storage.v1.StorageClassInitArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
                 provisioner="ebs.csi.aws.com",
