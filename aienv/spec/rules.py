@@ -28,7 +28,7 @@ def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
-                 _compliance, _monitoring, _aws_images):
+                 _compliance, _monitoring, _aws_images, _aws_deployer):
         problems.extend(rule(spec))
     return problems
 
@@ -391,3 +391,14 @@ def _aws_images(spec: StackSpec) -> Iterator[Problem]:
         if not secret_name.startswith("ecr-pullthroughcache/"):
             yield (*at, "secret"), ("must name a Secrets Manager secret whose name starts with `ecr-pullthroughcache/` "
                                     "(ECR's pull-through cache reads only those)")
+
+
+def _aws_deployer(spec: StackSpec) -> Iterator[Problem]:
+    """The EKS private endpoint of an IPv4 cluster answers IPv4 only ("`IPv4` Kubernetes cluster private
+    endpoint: IPv4 Yes, IPv6 No", EKS user guide, VPC and subnet requirements)."""
+    if spec.cloud.provider != "aws" or spec.cluster.deployer.path != "private_network":
+        return
+    for i, cidr in enumerate(spec.cluster.deployer.cidrs):
+        if ":" in cidr:
+            yield ("cluster", "deployer", "cidrs", i), (
+                f"`{cidr}` is IPv6, but the EKS private endpoint answers IPv4 only; list the deployer's IPv4 network")

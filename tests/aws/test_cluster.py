@@ -252,3 +252,15 @@ def test_gpu_node_groups_use_only_subnets_in_zones_selling_the_instance_type(pro
     groups = _gpu_groups(plan)
     assert groups["a100"]["subnetIds"] == [subnets["1"]]  # the subnet in us-east-1b, the second zone
     assert sorted(groups["l4"]["subnetIds"]) == sorted(subnets.values())  # no lookup result: every subnet
+
+
+def test_an_ipv6_deployer_network_is_refused(tmp_path) -> None:
+    import pytest
+
+    from aienv.errors import SpecError
+
+    from .awsplan import load_variant
+
+    with pytest.raises(SpecError) as info:
+        load_variant(tmp_path, "dev-aws", {"cluster": {"deployer": {"cidrs": ["10.200.8.0/24", "2001:db8::/64"]}}})
+    assert {i.path: i.message for i in info.value.issues}["cluster.deployer.cidrs[1]"].startswith("`2001:db8::/64` is IPv6")
