@@ -135,14 +135,15 @@ def test_canary_grant_follows_a_custom_artifact_path(variant) -> None:
     # B7: the canary's folder comes from the same function the serving pods use.
     from aienv import conventions as c
 
-    endpoints = [{"name": "chat", "model": {"name": "m", "version": "3", "artifact_path": "weights/llama/3/",
+    endpoints = [{"name": "chat", "model": {"name": "m", "version": "3", "artifact_path": "models/chat/3/weights/",
                                             "source": {"huggingface": "org/m"}},
                   "canary": {"version": "4", "weight": 10}, "gpu": {"type": "nvidia-l4"},
                   "resources": {"cpu": "3", "memory": "12Gi"}}]
     plan = variant("dev-aws", {"model_endpoints": endpoints})
     models = next(b.outputs["arn"] for b in plan.of("Bucket") if b.inputs["tags"]["aienv-bucket-purpose"] == "model_artifacts")
     sts = {s["Sid"]: s for s in _policy(plan, "serving-chat")}
-    assert sorted(sts["ReadModelArtifacts"]["Resource"]) == [f"{models}/weights/llama/3/*", f"{models}/weights/llama/4/*"]
+    assert sorted(sts["ReadModelArtifacts"]["Resource"]) == [f"{models}/models/chat/3/weights/*",
+                                                             f"{models}/models/chat/4/weights/*"]
     assert c.canary_artifact_path("weights/llama/3/", "chat", "3", "4") == "weights/llama/4/"
     assert c.canary_artifact_path("3/weights/", "chat", "3", "4") == "4/weights/"  # a leading version segment too
     imports = {s["Sid"]: s for s in _policy(plan, "import-chat")}

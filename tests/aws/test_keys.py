@@ -75,7 +75,9 @@ def test_a_rotation_period_kms_rejects_is_refused(tmp_path) -> None:
 
     from .awsplan import load_variant, plan_spec
 
-    spec = load_variant(tmp_path, "dev-aws", {"security": {"key_rotation_days": 60}})
+    # The component refuses it even for a spec that skipped `aienv validate` (which refuses it too).
+    spec = load_variant(tmp_path, "dev-aws", {}).model_copy(deep=True)
+    spec.security.key_rotation_days = 60
     with pytest.raises(Exception) as info:
         plan_spec(spec)
     error = info.value if isinstance(info.value, ComponentInputError) else info.value.__cause__
