@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aienv import images, naming
+from aienv.errors import ComponentInputError
 from aienv.images import UpstreamImage
 from aienv.spec.model import StackSpec
 from components.aws._common import AwsEnv, child, policy_json, stateful
@@ -66,8 +67,12 @@ class EcrImageSource:
 
     def cached(self, image: UpstreamImage) -> pulumi.Output[str]:
         # `<registry>/<prefix>/<upstream repository><:tag|@digest>`: a digest in the spec stays a digest.
-        return pulumi.Output.concat(self.registry, "/", self.rule_prefixes[image.registry], "/", image.repository,
-                                    image.reference)
+        prefix = self.rule_prefixes.get(image.registry)
+        if prefix is None:
+            raise ComponentInputError("registries", f"the environment has no ECR pull-through cache of "
+                                      f"{image.registry} for `{image.upstream_ref}` (ECR caches "
+                                      f"{', '.join(sorted(naming.AWS_CACHE_UPSTREAMS))}); have CI push it instead")
+        return pulumi.Output.concat(self.registry, "/", prefix, "/", image.repository, image.reference)
 
     def pushed(self, family: str, image: str) -> pulumi.Output[str]:
         return pulumi.Output.concat(self.registry, "/", self.environment, "/", family, "/", image)
@@ -148,7 +153,7 @@ class Registries(pulumi.ComponentResource):
                     ecr_repository_prefix=prefix,
                     upstream_registry_url=url,
                     # The ARN of the secret the spec names; its value never passes through the program or state.
-                    credential_arn=self._secret_arn(env, credentials.secret) if credentials is not None else None,
+                    credential_arn=self._secret_arn(credentials.secret) if credentials is not None else None,
                 ), child(self, delete_before_replace=True, depends_on=[template]))
 
         self.registry_url = pulumi.Output.concat(host, "/", spec.name)
@@ -177,13 +182,12 @@ class Registries(pulumi.ComponentResource):
             "modelPackageGroups": {e: g.arn for e, g in self.model_package_groups.items()},
         })
 
-    @staticmethod
-    def _secret_arn(env: AwsEnv, secret: str) -> pulumi.Input[str]:
-        """The secret's full ARN: given, or looked up by name (the rule takes an ARN; the lookup also fails the
-        preview early when the secret does not exist)."""
+    def _secret_arn(self, secret: str) -> pulumi.Input[str]:
+        """The secret's full ARN: given, or looked up by name in the environment's account and region (the rule
+        takes an ARN; the lookup also fails the preview early when the secret does not exist)."""
         if secret.startswith("arn:"):
             return secret
-        return aws.secretsmanager.get_secret_output(name=secret).arn
+        return aws.secretsmanager.get_secret_output(name=secret, opts=pulumi.InvokeOutputOptions(parent=self)).arn
 
     def _template_role(self, name: str, env: AwsEnv, prefixes: Mapping[str, str],
                        key_arn: pulumi.Input[str] | None) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:

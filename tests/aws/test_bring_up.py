@@ -270,3 +270,32 @@ def test_cached_serving_images_count_as_the_environments_registry(prod: AwsPlan,
     (message,) = _provenance(plan_spec(mutable, _serving_from_cache(":v0.11.0")))
     assert "must pin" in message
     assert _provenance(plan_spec(mutable, _serving_from_cache("@sha256:" + "b" * 64))) == []
+
+
+def test_secret_lookup_goes_through_the_environments_provider(prod: AwsPlan, monkeypatch) -> None:
+    import pulumi_aws as aws
+
+    seen = []
+    original = aws.secretsmanager.get_secret_output
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(aws.secretsmanager, "get_secret_output", spy)
+    plan_spec(prod.spec)
+    (call,) = seen
+    assert call["name"] == "ecr-pullthroughcache/docker-hub"
+    assert call["opts"].parent is not None  # the Registries component: its provider is the explicit one
+
+
+def test_an_image_without_a_cache_is_a_clear_error(prod: AwsPlan) -> None:
+    from aienv.errors import ComponentInputError
+
+    def export(foundation: AwsFoundation) -> None:
+        images = foundation.outputs.images
+        assert images is not None
+        with pytest.raises(ComponentInputError, match="no ECR pull-through cache of nvcr.io"):
+            images.cached(UpstreamImage("nvcr.io", "nvidia/tritonserver", ":25.09-py3"))
+
+    plan_spec(prod.spec, export)
