@@ -380,14 +380,14 @@ def _aws_images(spec: StackSpec) -> Iterator[Problem]:
             yield ("registries", "upstreams"), (
                 f"has no credentials for {host}: ECR caches {host} only with a Secrets Manager secret (JSON "
                 f"`username` and `accessToken`); create it and add `{host}: {{secret: ecr-pullthroughcache/<name>}}`")
-    for host, upstream in upstreams.items():
+    for host, credentials in upstreams.items():
         at: Path = ("registries", "upstreams", host)
         if host not in used:
             yield at, f"no image of this stack comes from {host}; remove it"
-        if upstream.username is not None:
+        if credentials.username is not None:
             yield (*at, "username"), ("does not apply on AWS: the Secrets Manager secret holds both `username` and "
                                       "`accessToken`; remove it")
-        secret_name = upstream.secret.split(":secret:", 1)[-1]
+        secret_name = credentials.secret.split(":secret:", 1)[-1]
         if not secret_name.startswith("ecr-pullthroughcache/"):
             yield (*at, "secret"), ("must name a Secrets Manager secret whose name starts with `ecr-pullthroughcache/` "
                                     "(ECR's pull-through cache reads only those)")

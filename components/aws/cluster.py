@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -334,9 +335,11 @@ def _in_zones(zones: Sequence[str] | None, subnet_ids: Sequence[str], subnet_zon
     return [s for s, z in zip(subnet_ids, subnet_zones, strict=True) if z in zones]
 
 
-def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str | None:
+def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:
+    """The Auto Scaling group EKS made for a node group (one once the group is ACTIVE; None only in offline plans,
+    whose mocks do not invent it)."""
     groups = (resources[0].autoscaling_groups or []) if resources else []
-    return groups[0].name if groups else None
+    return cast(str, groups[0].name if groups else None)
 
 
 def _issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
