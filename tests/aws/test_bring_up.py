@@ -299,3 +299,22 @@ def test_an_image_without_a_cache_is_a_clear_error(prod: AwsPlan) -> None:
             images.cached(UpstreamImage("nvcr.io", "nvidia/tritonserver", ":25.09-py3"))
 
     plan_spec(prod.spec, export)
+
+
+def test_the_packs_flag_insecure_cache_templates(variant) -> None:
+    from aienv.check.plan import from_export
+    from aienv.check.runner import run_policies
+    from policies.rules import RULES_BY_NAME
+    from policies.rules._base import build_policy
+
+    def failing(plan: AwsPlan, rule: str) -> set[str]:
+        violations, _ = run_policies(from_export(plan.plan.to_export()), "test", [build_policy(RULES_BY_NAME[rule])])
+        return {v.name for v in violations}
+
+    template = "dev-aws-registries-cache-docker-hub-template"
+    weak = variant("dev-aws", {"registries": {"container": {"immutable_tags": False}},
+                               "security": {"encryption": "provider_managed"}})
+    assert template in failing(weak, "aws-ecr-immutable-tags")
+    assert template in failing(weak, "aws-ecr-kms-encryption")
+    strong = variant("dev-aws", {})
+    assert not failing(strong, "aws-ecr-immutable-tags") and not failing(strong, "aws-ecr-kms-encryption")
