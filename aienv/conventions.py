@@ -148,3 +148,14 @@ def gcp_label_key(key: str) -> str:
     if not cleaned or not cleaned[0].isalpha():
         cleaned = "k" + cleaned
     return cleaned[:63]
+
+
+def canary_artifact_path(artifact_path: str, endpoint: str, version: str, canary_version: str) -> str:
+    """Where a canary version's weights live: the stable path with its `/<version>/` segment swapped for the
+    canary's, else `models/<endpoint>/<canary_version>/`. The serving pods read it and the cloud identities grant
+    it, so both sides must call this one function."""
+    rooted = f"/{artifact_path}"
+    segment = f"/{version}/"
+    if segment in rooted:
+        return rooted.replace(segment, f"/{canary_version}/", 1)[1:]
+    return f"models/{endpoint}/{canary_version}/"

@@ -29,7 +29,8 @@ def check(spec: StackSpec) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
                  _compliance, _monitoring, _deployability, _azure_upstreams, _azure_model_sources,
-                 _azure_alert_routes, _kubernetes_layer, _gcp_images, _gcp_models, _gcp_cluster, _gcp_monitoring):
+                 _azure_alert_routes, _kubernetes_layer, _gcp_images, _gcp_models, _gcp_cluster, _gcp_monitoring,
+                 _aws_images, _aws_deployer):
         problems.extend(rule(spec))
     return problems
 
@@ -607,3 +608,52 @@ def _gcp_monitoring(spec: StackSpec) -> Iterator[Problem]:
                    f"sends {severity} alerts only to Slack; Cloud Monitoring's alerts (GKE nodes, restarts, Redis) "
                    "cannot post to a Slack incoming webhook, so add an email, pagerduty or webhook route for "
                    f"{severity}")
+
+
+def _aws_images(spec: StackSpec) -> Iterator[Problem]:
+    """ECR pull-through caches: the upstreams ECR can cache, and the credentials the others need."""
+    if spec.cloud.provider != "aws":
+        return
+    from aienv.images import endpoint_images, image_name, upstream_image, upstream_registries
+    from aienv.naming import AWS_CACHE_ANONYMOUS, AWS_CACHE_UPSTREAMS
+
+    supported = ", ".join(sorted(AWS_CACHE_UPSTREAMS))
+    for i, ep in enumerate(spec.model_endpoints):
+        if ep.supply != "cache":
+            continue
+        for image in endpoint_images(ep):
+            upstream = upstream_image(image)
+            if upstream is not None and upstream.registry not in AWS_CACHE_UPSTREAMS:
+                yield ("model_endpoints", i, "image_supply"), (
+                    f"is `cache`, but ECR pull-through cache cannot cache {upstream.registry} "
+                    f"(`{upstream.upstream_ref}`; ECR caches {supported}); set `image_supply: ci` and have your "
+                    f"CI push the image to the environment's repository `{spec.name}/{ep.family}/{image_name(image)}`")
+    used = upstream_registries(spec)
+    upstreams = spec.registries.upstreams
+    for host in used:
+        if host in AWS_CACHE_UPSTREAMS and host not in AWS_CACHE_ANONYMOUS and host not in upstreams:
+            yield ("registries", "upstreams"), (
+                f"has no credentials for {host}: ECR caches {host} only with a Secrets Manager secret (JSON "
+                f"`username` and `accessToken`); create it and add `{host}: {{secret: ecr-pullthroughcache/<name>}}`")
+    for host, credentials in upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if host not in used:
+            yield at, f"no image of this stack comes from {host}; remove it"
+        if credentials.username is not None:
+            yield (*at, "username"), ("does not apply on AWS: the Secrets Manager secret holds both `username` and "
+                                      "`accessToken`; remove it")
+        secret_name = credentials.secret.split(":secret:", 1)[-1]
+        if not secret_name.startswith("ecr-pullthroughcache/"):
+            yield (*at, "secret"), ("must name a Secrets Manager secret whose name starts with `ecr-pullthroughcache/` "
+                                    "(ECR's pull-through cache reads only those)")
+
+
+def _aws_deployer(spec: StackSpec) -> Iterator[Problem]:
+    """The EKS private endpoint of an IPv4 cluster answers IPv4 only ("`IPv4` Kubernetes cluster private
+    endpoint: IPv4 Yes, IPv6 No", EKS user guide, VPC and subnet requirements)."""
+    if spec.cloud.provider != "aws" or spec.cluster.deployer.path != "private_network":
+        return
+    for i, cidr in enumerate(spec.cluster.deployer.cidrs):
+        if ":" in cidr:
+            yield ("cluster", "deployer", "cidrs", i), (
+                f"`{cidr}` is IPv6, but the EKS private endpoint answers IPv4 only; list the deployer's IPv4 network")

@@ -691,7 +691,8 @@ def _under(image: str, prefixes: set[str]) -> str | None:
     remediation="Push the model-server image to the environment's registry (ECR/ACR/Artifact Registry) and reference "
                 "it by digest, or by tag from a registry with immutable tags.",
 ), {DEPLOYMENT, "aws:ecr/repository:Repository", "azure-native:containerregistry:Registry",
-    "gcp:artifactregistry/repository:Repository"})
+    "gcp:artifactregistry/repository:Repository", "aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"})
 def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     regs = environment_registries(args)
     approved = {str(p) for p in (args.get_config().get("approvedRegistries") or [])}

@@ -50,6 +50,8 @@ EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODEGROUP = "aws:eks/nodeGroup:NodeGroup"
 ECR_REPO = "aws:ecr/repository:Repository"
 ECR_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+# The settings of the repositories ECR creates on a pull-through cache's first pull.
+ECR_TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 IAM_ROLE = "aws:iam/role:Role"
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -413,7 +415,7 @@ def ecr_scan(args: ResourceValidationArgs) -> Iterator[str]:
     description="Make ECR image tags immutable.",
     severity="medium", area="aws", controls=m.SUPPLY_CHAIN, checks=("CKV_AWS_51",),
     remediation="Set imageTagMutability to `IMMUTABLE`.",
-), [ECR_REPO])
+), [ECR_REPO, ECR_TEMPLATE])
 def ecr_immutable(args: ResourceValidationArgs) -> Iterator[str]:
     if not str(get(args.props, "imageTagMutability") or "MUTABLE").startswith("IMMUTABLE"):
         yield f"{_s(args)} must make image tags immutable."
@@ -424,7 +426,7 @@ def ecr_immutable(args: ResourceValidationArgs) -> Iterator[str]:
     description="Encrypt ECR repositories with a KMS key.",
     severity="medium", area="aws", controls=m.ENCRYPTION_AT_REST, checks=("CKV_AWS_136",),
     remediation="Set encryptionConfigurations [{encryptionType: KMS, kmsKey: <key ARN>}].",
-), [ECR_REPO])
+), [ECR_REPO, ECR_TEMPLATE])
 def ecr_kms(args: ResourceValidationArgs) -> Iterator[str]:
     confs = items(args.props, "encryptionConfigurations")
     if not any(get(c, "encryptionType") in ("KMS", "KMS_DSSE")
