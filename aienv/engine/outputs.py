@@ -918,7 +918,7 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
                 "subscriptionId": plain_str(provider_inputs.get("subscriptionId"))
                 or ctx.cfg("azure-native:subscriptionId") or AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
     if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-        password = "eyJ" + digest("ecr-token", region)[:60]
+        password = "eyJ" + digest("ecr-token", region or DEFAULT_AWS_REGION)[:60]
         registry = plain_str(args.get("registryId")) or AWS_ACCOUNT
         return {"authorizationToken": secret(base64.b64encode(f"AWS:{password}".encode()).decode()),
                 "userName": "AWS", "password": secret(password), "expiresAt": "2024-01-01T12:00:00Z",

@@ -399,13 +399,13 @@ def _deployability(spec: StackSpec) -> Iterator[Problem]:
             yield at, (f"is empty, so the pool inherits three default zones of {spec.region}, but {pool.gpu_type} "
                        f"is sold only in {offer}; list those zones")
     for i, ep in enumerate(spec.model_endpoints):
-        pool = spec.pool_for(ep)
-        if pool is None:
+        serving_pool = spec.pool_for(ep)
+        if serving_pool is None:
             continue
-        shape = gpus.CATALOGUE[pool.gpu_type].offer(provider)
-        machine = shape.shape_for(pool.gpus_per_node) if shape else None
+        shape = gpus.CATALOGUE[serving_pool.gpu_type].offer(provider)
+        machine = shape.shape_for(serving_pool.gpus_per_node) if shape else None
         alloc = capacity.allocatable(provider, machine.machine_type) if machine else None
-        if alloc is None:
+        if alloc is None or machine is None:
             continue
         cpu = max(capacity.cpu_millis(ep.resources.cpu) or 0, FETCH_CPU_MILLIS)
         mem = max(capacity.memory_mib(ep.resources.memory) or 0, FETCH_MEMORY_MIB)
@@ -413,11 +413,11 @@ def _deployability(spec: StackSpec) -> Iterator[Problem]:
         reserve = f"{alloc.reserved_cpu_millis}m CPU and {alloc.reserved_memory_mib} MiB"
         if cpu > alloc.cpu_millis:
             yield (*at, "cpu"), (f"{ep.resources.cpu} does not fit a {machine.machine_type} node of pool "
-                                 f"`{pool.name}`: it gives pods {alloc.cpu_millis}m after the cloud reserves "
+                                 f"`{serving_pool.name}`: it gives pods {alloc.cpu_millis}m after the cloud reserves "
                                  f"{reserve}; its pods would stay Pending")
         if mem > alloc.memory_mib:
             yield (*at, "memory"), (f"{ep.resources.memory} does not fit a {machine.machine_type} node of pool "
-                                    f"`{pool.name}`: it gives pods {alloc.memory_mib} MiB after the cloud reserves "
+                                    f"`{serving_pool.name}`: it gives pods {alloc.memory_mib} MiB after the cloud reserves "
                                     f"{reserve}; its pods would stay Pending")
 def _azure_upstreams(spec: StackSpec) -> Iterator[Problem]:
     """ACR cache rules: only upstreams ACR's artifact cache supports, credentials where they are needed, in the

@@ -5,6 +5,8 @@ Not a component: plain functions that create children under the component that c
 
 from __future__ import annotations
 
+from typing import Any, TypeVar, cast
+
 import pulumi
 from pulumi_azure_native import authorization, network
 
@@ -108,8 +110,15 @@ def private_endpoint(name: str, *, parent: pulumi.Resource, spec: StackSpec, res
     return endpoint
 
 
-def create(cls: type[pulumi.CustomResource], name: str, args: object,
-           opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+_R = TypeVar("_R", bound=pulumi.CustomResource)
+
+
+def principal_of(identity: pulumi.Output[Any]) -> pulumi.Output[str]:
+    """The principal id of a system-assigned identity output (set once the resource exists)."""
+    return cast(pulumi.Output[str], identity.apply(lambda i: i.principal_id if i else None))
+
+
+def create(cls: type[_R], name: str, args: object, opts: pulumi.ResourceOptions) -> _R:
     """Create `cls` from its typed `...Args` when the resource has a `resource_name` property.
 
     azure-native's generated constructors clash on it (`_internal_init() got multiple values for argument
@@ -119,4 +128,4 @@ def create(cls: type[pulumi.CustomResource], name: str, args: object,
     kwargs = dict(vars(args))
     if "resource_name" in kwargs:
         kwargs["resource_name_"] = kwargs.pop("resource_name")
-    return cls(name, opts=opts, **kwargs)  # type: ignore[call-arg]
+    return cls(name, opts=opts, **kwargs)

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 from pulumi_azure_native import authorization, compute, managedidentity, monitor
@@ -24,6 +25,7 @@ from components.azure._shared import (
     ROLE_READER,
     assign_role,
     create,
+    principal_of,
     role_definition,
     tags,
 )
@@ -185,7 +187,7 @@ class Cluster(pulumi.ComponentResource):
             grants.append(assign_role(
                 f"{name}-des-grant", parent=self, subscription_id=subscription,
                 role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
-                principal_id=self.disk_encryption_set.identity.apply(lambda i: i.principal_id if i else None),
+                principal_id=principal_of(self.disk_encryption_set.identity),
                 scope=keys.keys["disks"].id))
             # "Make sure ... that the AKS cluster identity has read access to the DiskEncryptionSet" (Microsoft,
             # *Bring your own keys (BYOK) with Azure managed disks in AKS*): the cluster's OS disks and the CSI
@@ -352,7 +354,8 @@ class Cluster(pulumi.ComponentResource):
                     description="aienv: the deployer applies the Kubernetes layer"),
                 pulumi.ResourceOptions(parent=self)))
 
-        self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        self.oidc_issuer_url = cast(pulumi.Output[str], self.cluster.oidc_issuer_profile.apply(
+            lambda p: p.issuer_url if p else None))
         # With a deployer path the kubeconfig names the public FQDN, which resolves to the API server's private
         # address from any network (the deployer's resolves no AKS private zone); else the private FQDN.
         via_public_name = not private_api or deployer_path(spec)

@@ -29,7 +29,7 @@ _DENY_OTHER_API_PRIORITY = 3900
 def subnet_layout(cidr: str) -> dict[str, str]:
     """nodes: the first half of the VNet; private endpoints and services: an eighth each after it; the API
     server's integration subnet: a /28 at the start of the next eighth."""
-    net = ipaddress.ip_network(cidr)
+    net = ipaddress.IPv4Network(cidr)
     first, second = net.subnets(prefixlen_diff=1)
     endpoints, services, spare = list(second.subnets(prefixlen_diff=2))[:3]
     apiserver = next(spare.subnets(new_prefix=_APISERVER_PREFIX))
@@ -156,7 +156,7 @@ class Network(pulumi.ComponentResource):
                 network.SubnetInitArgs(
                     resource_group_name=rg, virtual_network_name=self.vnet.name, subnet_name=role,
                     address_prefix=prefix,
-                    network_security_group=network.SubResourceArgs(id=nsg.id),
+                    network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
                     nat_gateway=network.SubResourceArgs(id=self.nat_gateway.id)
                     if self.nat_gateway is not None and role == "nodes" else None,
                     # No implicit outbound: egress only through the NAT gateway (or none at all).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 from pulumi_azure_native import containerregistry
@@ -130,7 +131,7 @@ class Registries(pulumi.ComponentResource):
                     default_action=containerregistry.DefaultAction.DENY,
                     # Without private endpoints the nodes pull over the NAT gateway's addresses only.
                     ip_rules=None if private else [
-                        containerregistry.IPRuleArgs(i_p_address_or_range=ip.ip_address)
+                        containerregistry.IPRuleArgs(i_p_address_or_range=cast(pulumi.Output[str], ip.ip_address))
                         for ip in net.egress_ips],
                 ),
                 network_rule_bypass_options=containerregistry.NetworkRuleBypassOptions.AZURE_SERVICES,

@@ -18,7 +18,7 @@ from pulumi_azure_native import authorization, containerregistry
 from aienv.images import UpstreamImage, cached_images
 from aienv.naming import azure_secret_ref, suffix
 from aienv.spec.model import StackSpec
-from components.azure._shared import ROLE_KV_SECRETS_USER, role_definition
+from components.azure._shared import ROLE_KV_SECRETS_USER, principal_of, role_definition
 from components.azure.keys import Keys
 
 _RULE_NAME_MAX = 50  # cache rules and credential sets: 5-50 letters, digits and hyphens
@@ -91,8 +91,7 @@ class RegistryCache(pulumi.ComponentResource):
                         username_secret_identifier=username.url,
                         password_secret_identifier=password.url)]),
                 pulumi.ResourceOptions(parent=self))
-            principal: pulumi.Output[str] = credentials.identity.apply(
-                lambda i: i.principal_id if i else None)  # type: ignore[arg-type,return-value]
+            principal = principal_of(credentials.identity)
             grants: list[pulumi.Resource] = [credentials]
             for suffix_, secret in (("username", username), ("password", password)):
                 scope = secret.resource_id or pulumi.Output.concat(args.keys.vault.id, "/secrets/", secret.name)

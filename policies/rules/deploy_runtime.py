@@ -54,7 +54,7 @@ _POD_TEMPLATE_META = {DEPLOYMENT: "spec.template.metadata", STATEFULSET: "spec.t
                       "kubernetes:apps/v1:ReplicaSet": "spec.template.metadata", "kubernetes:core/v1:Pod": "metadata"}
 
 
-def annotations(r: PolicyResource) -> dict[str, str]:
+def pod_annotations(r: PolicyResource) -> dict[str, str]:
     out = {str(k): str(v) for k, v in (get(r.props, "metadata.annotations") or {}).items()}
     path = _POD_TEMPLATE_META.get(r.resource_type)
     if path and path != "metadata":
@@ -131,7 +131,7 @@ def await_covers_start(args: StackValidationArgs) -> Iterator[tuple[str, str | N
         spec = pod_spec(r.resource_type, r.props)
         if spec is None:
             return
-        seconds, why = expected_start(spec, annotations(r), rate)
+        seconds, why = expected_start(spec, pod_annotations(r), rate)
         if r.resource_type != JOB or seconds > 0:
             labels = {str(k): str(v) for k, v in (get(r.props, "spec.template.metadata.labels") or {}).items()}
             slow.append((str(get(r.props, "metadata.namespace") or "default"), labels, seconds, why))
@@ -276,7 +276,7 @@ def image_supplied(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
 
     def check(r: PolicyResource) -> Iterator[str]:
         spec = pod_spec(r.resource_type, r.props)
-        if spec is None or annotations(r).get(IMAGE_SUPPLY_ANNOTATION, "").lower() == "ci":
+        if spec is None or pod_annotations(r).get(IMAGE_SUPPLY_ANNOTATION, "").lower() == "ci":
             return
         seen: set[str] = set()
         for c in containers(spec):
@@ -387,7 +387,7 @@ def weights_supplied(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
         if r.resource_type in (JOB, CRONJOB):
             return
         spec = pod_spec(r.resource_type, r.props)
-        if spec is None or annotations(r).get(MODEL_SUPPLY_ANNOTATION, "").lower() == "uploaded":
+        if spec is None or pod_annotations(r).get(MODEL_SUPPLY_ANNOTATION, "").lower() == "uploaded":
             return
         for path in sorted(paths_in(spec, buckets)):
             if not any(path.startswith(w) or w.startswith(path) for w in written):
