@@ -285,8 +285,12 @@ def _aws_eks(out: Props, inputs: Props, type_: str, name: str, physical: str, re
 
 def _aws_nodegroup(out: Props, inputs: Props, type_: str, name: str, physical: str, region: str, id_: str) -> None:
     cluster = plain_str(inputs.get("clusterName")) or "cluster"
-    out["arn"] = f"arn:aws:eks:{region}:{AWS_ACCOUNT}:nodegroup/{cluster}/{physical}/{digest(type_, name)[:8]}"
+    uid = digest(type_, name)
+    out["arn"] = f"arn:aws:eks:{region}:{AWS_ACCOUNT}:nodegroup/{cluster}/{physical}/{uid[:8]}"
     out["status"] = "ACTIVE"
+    # EKS names the managed node group's Auto Scaling group `eks-<node group>-<uuid>`.
+    out["resources"] = [{"autoscalingGroups": [{"name": f"eks-{physical}-{fake_uuid(type_, name, 'asg')}"}],
+                         "remoteAccessSecurityGroupId": ""}]
 
 
 def _aws_ecr(out: Props, inputs: Props, type_: str, name: str, physical: str, region: str, id_: str) -> None:
@@ -917,6 +921,12 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
         return {"clientId": fake_uuid("azure", "client"), "objectId": fake_uuid("azure", "object"),
                 "subscriptionId": plain_str(provider_inputs.get("subscriptionId"))
                 or ctx.cfg("azure-native:subscriptionId") or AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
+    if token == "aws:secretsmanager/getSecret:getSecret":
+        name = plain_str(args.get("name")) or plain_str(args.get("arn")) or "secret"
+        if name.startswith("arn:"):
+            return {"arn": name, "name": name.rsplit(":", 1)[-1].rsplit("-", 1)[0], "id": name}
+        arn = f"arn:aws:secretsmanager:{region}:{AWS_ACCOUNT}:secret:{name}-{digest(name)[:6]}"
+        return {"arn": arn, "name": name, "id": arn, "description": "", "tags": {}}
     if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
         password = "eyJ" + digest("ecr-token", region or DEFAULT_AWS_REGION)[:60]
         registry = plain_str(args.get("registryId")) or AWS_ACCOUNT
