@@ -132,8 +132,11 @@ def _refuse_empty(resources: list[dict[str, Any]], where: str, why: str) -> None
         raise PlanFileError(f"{where}: nothing to check: {why}")
 
 
-def from_export(doc: Any, path: str | None = None) -> PlanDocument:
-    """A PlanDocument from an export v3 dict or a `pulumi preview --json` dict (already parsed)."""
+def from_export(doc: Any, path: str | None = None, *, allow_empty: bool = False) -> PlanDocument:
+    """A PlanDocument from an export v3 dict or a `pulumi preview --json` dict (already parsed).
+
+    A document with no resource is refused unless `allow_empty` (a program aienv planned itself may create none:
+    a stack of outputs only)."""
     where = path or "<plan>"
     if not isinstance(doc, dict):
         raise PlanFileError(f"{where}: expected a JSON object (a stack export or `pulumi preview --json` output)")
@@ -150,8 +153,9 @@ def from_export(doc: Any, path: str | None = None) -> PlanDocument:
             res = _normalize(step["newState"], f"{where}: steps[{i}].newState")
             by_urn[res["urn"]] = res
         resources = list(by_urn.values())
-        _refuse_empty(resources, where, "its `steps` carry no `newState` of a resource (run `pulumi preview --json` "
-                                        "in the stack's project)")
+        if not allow_empty:
+            _refuse_empty(resources, where, "its `steps` carry no `newState` of a resource (run `pulumi preview "
+                                            "--json` in the stack's project)")
         stack, project = _stack_project(resources)
         return PlanDocument(resources, "preview", path, stack, project)
     if "deployment" not in doc:
@@ -167,8 +171,9 @@ def from_export(doc: Any, path: str | None = None) -> PlanDocument:
         raise PlanFileError(f"{where}: `deployment.resources` must be a list")
     resources = [_normalize(r, f"{where}: deployment.resources[{i}]") for i, r in enumerate(raw)
                  if not (isinstance(r, dict) and r.get("delete"))]
-    _refuse_empty(resources, where, "`deployment.resources` holds no resource (export a stack that has been "
-                                    "deployed, or check its `pulumi preview --json`)")
+    if not allow_empty:
+        _refuse_empty(resources, where, "`deployment.resources` holds no resource (export a stack that has been "
+                                        "deployed, or check its `pulumi preview --json`)")
     stack, project = _stack_project(resources)
     return PlanDocument(resources, "export", path, stack, project)
 

@@ -51,7 +51,7 @@ def _spec_inputs(args: argparse.Namespace, view: View) -> tuple[Any, list[str], 
     from aienv.check import from_export
 
     target = plan_target(args, view=view)
-    doc = from_export(target.plan.to_export(), None)
+    doc = from_export(target.plan.to_export(), None, allow_empty=True)
     doc.view = view
     return doc, target.default_packs, target.policy_config, str(target.source)
 
