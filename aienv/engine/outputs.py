@@ -927,6 +927,12 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
             return {"arn": name, "name": name.rsplit(":", 1)[-1].rsplit("-", 1)[0], "id": name}
         arn = f"arn:aws:secretsmanager:{region}:{AWS_ACCOUNT}:secret:{name}-{digest(name)[:6]}"
         return {"arn": arn, "name": name, "id": arn, "description": "", "tags": {}}
+    if token == "aws:ecr/getCredentials:getCredentials":
+        registry = plain_str(args.get("registryId")) or AWS_ACCOUNT
+        password = "eyJ" + digest("ecr-credentials", registry)[:60]
+        return {"authorizationToken": secret(base64.b64encode(f"AWS:{password}".encode()).decode()),
+                "expiresAt": "2024-01-01T12:00:00Z", "registryId": registry, "id": registry,
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com"}
     if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
         password = "eyJ" + digest("ecr-token", region or DEFAULT_AWS_REGION)[:60]
         registry = plain_str(args.get("registryId")) or AWS_ACCOUNT
