@@ -927,6 +927,12 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
             return {"arn": name, "name": name.rsplit(":", 1)[-1].rsplit("-", 1)[0], "id": name}
         arn = f"arn:aws:secretsmanager:{region}:{AWS_ACCOUNT}:secret:{name}-{digest(name)[:6]}"
         return {"arn": arn, "name": name, "id": arn, "description": "", "tags": {}}
+    if token == "aws:route53/getZone:getZone":  # an existing hosted zone, looked up by name
+        zone = (plain_str(args.get("name")) or "example.com").rstrip(".")
+        zone_id = "Z" + digest("zone", zone)[:20].upper()
+        return {"id": zone_id, "zoneId": zone_id, "name": zone, "privateZone": bool(args.get("privateZone")),
+                "nameServers": [f"ns-{n}.awsdns-{n:02d}.com" for n in (1, 2, 3, 4)],
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "resourceRecordSetCount": 2}
     if token == "aws:ecr/getCredentials:getCredentials":
         registry = plain_str(args.get("registryId")) or AWS_ACCOUNT
         password = "eyJ" + digest("ecr-credentials", registry)[:60]
