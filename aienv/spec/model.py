@@ -484,7 +484,10 @@ class Thresholds(Model):
 class DriftSpec(Model):
     """Scheduled drift detection per endpoint."""
 
-    schedule: str = Field(default="0 * * * *", pattern=r"^(\S+\s+){4}\S+$", description="Cron schedule.")
+    schedule: str = Field(default="0 * * * *",
+                          description="Cron schedule as a Kubernetes CronJob takes it, in UTC: five fields "
+                                      "(`minute hour day-of-month month day-of-week`, e.g. `15 * * * *`) or a "
+                                      "macro (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`).")
     metric: Literal["psi", "ks"] = Field(default="psi", description="Drift score alerted on: population "
                                                                     "stability index or Kolmogorov-Smirnov statistic.")
     threshold: float = Field(default=0.2, gt=0, le=1, description="Score above which drift is alerted.")

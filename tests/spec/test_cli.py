@@ -32,7 +32,7 @@ def test_validate_reports_every_bad_file_and_exits_2(tmp_path: Path, capsys: pyt
     assert main(["validate", str(STACKS / "prod-aws.yaml"), str(bad)]) == 2
     captured = capsys.readouterr()
     assert "prod-aws.yaml: ok" in captured.out
-    assert f"{bad}:2: environment: Input should be 'dev', 'staging' or 'prod' (got 'qa')" in captured.err
+    assert f"{bad}:2: environment: is `qa`, which is not one of `dev`, `staging`, `prod`; write one of them" in captured.err
 
 
 def test_validate_as_a_process_has_no_traceback(tmp_path: Path) -> None:
