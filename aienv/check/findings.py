@@ -296,9 +296,9 @@ def program_locator(entry_file: str | Path, records: Iterable[Any]) -> Locator:
         if position:
             uri, line = (position if isinstance(position, tuple) else (getattr(position, "uri", ""),
                                                                          getattr(position, "line", 0)))
-            file = str(uri).removeprefix("file://")
-            if file and line:
-                return Location(_relative(file), int(line))
+            recorded = str(uri).removeprefix("file://")
+            if recorded and line:
+                return Location(_relative(recorded), int(line))
         name = urn.rsplit("::", 1)[-1] if urn else ""
         if name:
             for file in files:

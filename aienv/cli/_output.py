@@ -24,7 +24,6 @@ import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -167,9 +166,9 @@ class QuietPipe:
 
 def guard_streams() -> None:
     if not isinstance(sys.stdout, QuietPipe):
-        sys.stdout = QuietPipe(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = QuietPipe(sys.stdout)
     if not isinstance(sys.stderr, QuietPipe):
-        sys.stderr = QuietPipe(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = QuietPipe(sys.stderr)
 
 
 # --- signals -----------------------------------------------------------------------------------------
@@ -238,13 +237,3 @@ class Style:
 
 
 PLAIN = Style(False)
-
-
-@contextlib.contextmanager
-def restored_streams() -> Iterator[None]:
-    """For tests of `console_main`: put the standard streams back afterwards."""
-    out, err = sys.stdout, sys.stderr
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = out, err

@@ -114,7 +114,7 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
         for ref in refs:
             progress = Progress(sys.stderr, ref.ref if len(refs) > 1 else "")
             try:
-                target = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
+                planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
                                    skip_abstract=ref.from_folder)
             except SpecError as exc:
                 checked.append(Checked(ref.ref, "spec", errors=[
@@ -125,11 +125,11 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
                 continue
             finally:
                 progress.done()
-            if target is None:
+            if planned is None:
                 checked.append(Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
                 continue
-            print_diagnostics(target.plan)
-            checked.append(_check_target(target, args, config))
+            print_diagnostics(planned.plan)
+            checked.append(_check_target(planned, args, config))
     config.raise_unused()
     return checked
 

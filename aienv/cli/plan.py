@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     for ref in refs:
         progress = Progress(sys.stderr, ref.ref if several else "")
         try:
-            target = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs, skip_abstract=ref.from_folder)
+            planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs, skip_abstract=ref.from_folder)
         except AienvError as exc:
             if not several:
                 raise
@@ -145,9 +145,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         finally:
             progress.done()
-        if target is None:
+        if planned is None:
             skipped.append(ref.ref)
             continue
+        target = planned
         print_diagnostics(target.plan)
         _write_files(target, args, several)
         targets.append(target)

@@ -100,9 +100,9 @@ def _field_problem(text: str, name: str, low: int, high: int, names: dict[str, i
             step = _number(range_step[1], {})
             if step is None or step == 0:
                 return f"the {name} field `{part}` needs a positive whole step after `/`, e.g. `*/15`"
-        if start < low or end > high:  # type: ignore[operator]
+        if start < low or end > high:
             sunday = " (Sunday is 0)" if name == "day of week" else ""
             return f"the {name} field `{part}` is out of range; use {allowed}{sunday}"
-        if start > end:  # type: ignore[operator]
+        if start > end:
             return f"the {name} range `{part}` runs backwards; write the smaller value first"
     return None
