@@ -167,6 +167,8 @@ def summary(checked: Iterable[Checked]) -> dict[str, Any]:
         "mandatory": mandatory,
         "advisory": len(findings) - mandatory,
         "by_severity": by_sev,
+        "deferred": sum(len({(d.policy, d.urn, d.path) for d in c.result.deferred}) for c in targets
+                        if c.result is not None),
         "passed": mandatory == 0 and errors == 0,
         "elapsed_seconds": round(sum(c.result.elapsed for c in targets if c.result is not None), 3),
     }
@@ -190,6 +192,16 @@ _COARSE_FIELDS = ("cloud", "cluster")
 _PATH_PART = re.compile(r'\.?([A-Za-z0-9_$/:-]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
 
+@dataclass(frozen=True)
+class _Rec:
+    """What locating needs of a recorded resource."""
+
+    type: str
+    parent: str | None
+    spec_field: str | None
+    custom: bool
+
+
 def parse_field(dotted: str) -> tuple[str | int, ...]:
     """`model_endpoints[0].gpu.count` -> ("model_endpoints", 0, "gpu", "count") (the inverse of format_path)."""
     import json
@@ -208,7 +220,7 @@ def spec_locator(records: Iterable[Any], loaded: Any) -> Locator:
     """
     from aienv.spec.loader import format_path
 
-    by_urn = {r.urn: r for r in records}
+    by_urn = {r.urn: _Rec(r.type, r.parent, r.spec_field, r.custom) for r in records}  # not the whole plan
     locations: dict[tuple[str | int, ...], tuple[str, int]] = loaded.locations
     fallback = locations.get(("name",), (str(loaded.path), 1))
     cache: dict[str, Location] = {}
@@ -276,7 +288,7 @@ def program_locator(entry_file: str | Path, records: Iterable[Any]) -> Locator:
     has one (`source_position`: (file, line) or an object with `uri` and `line`), else the first line of the
     program's files that names it as a string literal, else the entry file's first line."""
     folder = Path(entry_file).parent
-    by_urn = {r.urn: r for r in records}
+    positions = {r.urn: p for r in records if (p := getattr(r, "source_position", None))}
     files = sorted(folder.rglob("*.py")) if folder.is_dir() else []
     files = [Path(entry_file), *(f for f in files if f != Path(entry_file) and ".venv" not in f.parts
                                  and "venv" not in f.parts)][:200]
@@ -291,8 +303,7 @@ def program_locator(entry_file: str | Path, records: Iterable[Any]) -> Locator:
         return texts[file]
 
     def locate(urn: str) -> Location | None:
-        rec = by_urn.get(urn)
-        position = getattr(rec, "source_position", None) if rec is not None else None
+        position = positions.get(urn)
         if position:
             uri, line = (position if isinstance(position, tuple) else (getattr(position, "uri", ""),
                                                                          getattr(position, "line", 0)))

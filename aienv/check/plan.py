@@ -18,6 +18,11 @@ from aienv.errors import AienvError
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SKIPPED_OPS = frozenset({"delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace"})
 
 
@@ -33,6 +38,7 @@ class PlanDocument:
     stack: str | None = None
     project: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    view: str | None = None  # the engine view of an `aienv` plan ("known" | "preview"); None for a file
 
 
 def type_from_urn(urn: str) -> str:
@@ -42,14 +48,55 @@ def type_from_urn(urn: str) -> str:
     return parts[2].rsplit("$", 1)[-1]
 
 
-def _fix_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG_KEY) == SECRET_SIG and "value" not in value:
-            return {SECRET_SIG_KEY: SECRET_SIG, "value": "[secret]"}
-        return {k: _fix_secrets(v) for k, v in value.items()}
+def _value(value: Any, where: str) -> Any:
+    """A property value of a state/preview document as the policy analyzer receives it.
+
+    - secrets keep their signature; an encrypted one (`ciphertext`, no plaintext) reads `[secret]`, a
+      `--show-secrets` one (`plaintext`, JSON text) its value;
+    - a resource reference becomes the resource's id, or its URN when it has none (a component), as the engine
+      marshals properties for analyzers (`MarshalOptions.KeepResources` is false);
+    - an output value becomes its value, unknown when it has none;
+    - assets and archives keep their signature; one whose content the document does not carry (only a
+      `hash`) becomes an empty one, so policies see that it exists.
+    """
     if isinstance(value, list):
-        return [_fix_secrets(v) for v in value]
-    return value
+        return [_value(v, where) for v in value]
+    if not isinstance(value, dict):
+        return value
+    sig = value.get(SECRET_SIG_KEY)
+    if sig is None:
+        return {k: _value(v, where) for k, v in value.items()}
+    if sig == SECRET_SIG:
+        if "value" in value:
+            inner = _value(value["value"], where)
+        elif isinstance(value.get("plaintext"), str):
+            try:
+                inner = _value(json.loads(value["plaintext"]), where)
+            except ValueError:
+                inner = value["plaintext"]
+        else:
+            inner = "[secret]"
+        return {SECRET_SIG_KEY: SECRET_SIG, "value": inner}
+    if sig == RESOURCE_SIG:
+        ref_id = value.get("id")
+        if isinstance(ref_id, str) and ref_id:
+            return ref_id
+        urn = value.get("urn")
+        return urn if isinstance(urn, str) else UNKNOWN
+    if sig == OUTPUT_VALUE_SIG:
+        inner = _value(value["value"], where) if "value" in value else UNKNOWN
+        return {SECRET_SIG_KEY: SECRET_SIG, "value": inner} if value.get("secret") else inner
+    if sig == ASSET_SIG:
+        if not any(k in value for k in ("path", "text", "uri")):
+            return {SECRET_SIG_KEY: ASSET_SIG, "text": ""}
+        return dict(value)
+    if sig == ARCHIVE_SIG:
+        if "assets" in value:
+            return {**value, "assets": {k: _value(v, where) for k, v in (value.get("assets") or {}).items()}}
+        if not any(k in value for k in ("path", "uri")):
+            return {SECRET_SIG_KEY: ARCHIVE_SIG, "assets": {}}
+        return dict(value)
+    raise PlanFileError(f"{where}: unknown value signature `{sig}`")
 
 
 def _normalize(res: Any, where: str) -> dict[str, Any]:
@@ -64,7 +111,7 @@ def _normalize(res: Any, where: str) -> dict[str, Any]:
         value = out.get(key) or {}
         if not isinstance(value, dict):
             raise PlanFileError(f"{where}: `{key}` of {urn} must be an object")
-        out[key] = _fix_secrets(value)
+        out[key] = _value(value, f"{where}.{key}")
     deps = out.get("propertyDependencies") or {}
     if not isinstance(deps, dict) or not isinstance(out.get("dependencies") or [], list):
         raise PlanFileError(f"{where}: dependencies of {urn} are malformed")
@@ -77,6 +124,12 @@ def _stack_project(resources: list[dict[str, Any]]) -> tuple[str | None, str | N
         if len(parts) >= 2:
             return parts[0].removeprefix("urn:pulumi:"), parts[1]
     return None, None
+
+
+def _refuse_empty(resources: list[dict[str, Any]], where: str, why: str) -> None:
+    """A document with no resource to check would pass every policy: that is a broken input, not a pass."""
+    if not any(r.get("custom", True) and not str(r.get("type", "")).startswith("pulumi:") for r in resources):
+        raise PlanFileError(f"{where}: nothing to check: {why}")
 
 
 def from_export(doc: Any, path: str | None = None) -> PlanDocument:
@@ -97,6 +150,8 @@ def from_export(doc: Any, path: str | None = None) -> PlanDocument:
             res = _normalize(step["newState"], f"{where}: steps[{i}].newState")
             by_urn[res["urn"]] = res
         resources = list(by_urn.values())
+        _refuse_empty(resources, where, "its `steps` carry no `newState` of a resource (run `pulumi preview --json` "
+                                        "in the stack's project)")
         stack, project = _stack_project(resources)
         return PlanDocument(resources, "preview", path, stack, project)
     if "deployment" not in doc:
@@ -112,6 +167,8 @@ def from_export(doc: Any, path: str | None = None) -> PlanDocument:
         raise PlanFileError(f"{where}: `deployment.resources` must be a list")
     resources = [_normalize(r, f"{where}: deployment.resources[{i}]") for i, r in enumerate(raw)
                  if not (isinstance(r, dict) and r.get("delete"))]
+    _refuse_empty(resources, where, "`deployment.resources` holds no resource (export a stack that has been "
+                                    "deployed, or check its `pulumi preview --json`)")
     stack, project = _stack_project(resources)
     return PlanDocument(resources, "export", path, stack, project)
 

@@ -17,7 +17,7 @@ import jinja2
 
 from aienv import __version__
 from aienv.check.findings import Checked, Finding, Gate, InputError, summary
-from aienv.check.runner import SEVERITIES, CheckResult
+from aienv.check.runner import SEVERITIES, CheckResult, Deferral
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INPUT_ERROR_RULE = "aienv-input-error"
@@ -72,11 +72,50 @@ def render_table(checked: list[Checked], gate: Gate | None = None, style: Any = 
                 if f.remediation:
                     detail.append(f"fix: {f.remediation}")
                 lines.append(style("      " + " · ".join(detail), "dim"))
+        if target.result is not None:
+            lines.extend(render_deferred(target.result))
         if several and not target.findings and not target.errors and not target.skipped:
             lines.append("  no findings")
         lines.append("")
     lines.append(summary_line(checked, gate, style))
     return "\n".join(lines)
+
+
+def render_deferred(result: CheckResult) -> list[str]:
+    """What the checks could not see: at a new stack's first preview, decided at the update (and here in the
+    known view), or not decided offline at all."""
+    if not result.deferred:
+        return []
+    decided: list[Deferral] = []
+    undecided: list[Deferral] = []
+    for d in _unique_deferrals(result):
+        (decided if d.decided_offline else undecided).append(d)
+    lines: list[str] = []
+    if decided:
+        lines.append(f"DEFERRED AT THE FIRST PREVIEW ({len(decided)}), decided here in the known view; "
+                     "`pulumi up --policy-pack` runs them on the resolved inputs before each resource is created:")
+        lines.extend(f"  {d.reason}" for d in decided[:20])
+        if len(decided) > 20:
+            lines.append(f"  ... and {len(decided) - 20} more (--json lists them all)")
+        lines.append("")
+    if undecided:
+        where = "in either view" if result.view == "known+preview" else "in this document"
+        lines.append(f"NOT DECIDED OFFLINE ({len(undecided)}): the value is unknown {where}; the policy runs at the "
+                     "update on the resolved inputs:")
+        lines.extend(f"  [{d.enforcement}] {d.reason}" for d in undecided)
+        lines.append("")
+    return lines
+
+
+def _unique_deferrals(result: CheckResult) -> list[Deferral]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for d in result.deferred:
+        key = (d.policy, d.urn, d.path)
+        if key not in seen:  # the same check in several packs
+            seen.add(key)
+            out.append(d)
+    return out
 
 
 def summary_line(checked: list[Checked], gate: Gate, style: Any = _plain) -> str:
@@ -104,6 +143,8 @@ def render_json(checked: list[Checked], gate: Gate | None = None) -> str:
         "violations": [f.as_dict(c.source) | {"gate": gate.fails(f)}
                        for c in checked for f in c.findings],
         "errors": [_error_dict(c, e) for c in checked for e in c.errors],
+        "deferred": [d.as_dict() | {"spec": c.source} for c in checked if c.result is not None
+                     for d in _unique_deferrals(c.result)],
         "summary": summary(checked) | {"status": gate.status(checked)},
         "gate": {"fail_on": gate.fail_on or "mandatory", "soft_fail": gate.soft_fail},
         "specs": [{"spec": c.source, "kind": c.kind, "stack": c.stack, "checked": c.result is not None,

@@ -11,15 +11,23 @@ analyzer server does (`_PolicyAnalyzerServicer.Analyze` / `AnalyzeStack`):
 
 Divergences, on purpose: the analyzer re-marshals props for every policy, the runner once per resource
 (policies must not mutate props); `opts.retain_on_delete` is added (the analyzer protocol does not carry
-it); an `UnknownValueError` that escapes a policy becomes an advisory "can't run policy" result exactly
-as in the analyzer; any other exception becomes a mandatory violation naming the policy (fail closed).
-`PolicyPack` is never constructed here (it starts a gRPC server and blocks).
+it), and so are the resource's property dependencies (`args.aienv_property_dependencies`: top-level
+property -> [(urn, type)]), which let `policies.rules._base.ref` resolve a reference to a resource of the
+stack that is unknown at preview. An `UnknownValueError` that escapes a policy is a *deferral*, as in the
+analyzer (which reports "can't run policy during preview" and runs resource policies again at the update,
+on resolved inputs): it is recorded per resource with the unknown property and the resources it waits for,
+never as a pass and never as a violation; any other exception becomes a mandatory violation naming the
+policy (fail closed). `PolicyPack` is never constructed here (it starts a gRPC server and blocks).
+
+`merge_views` joins the results of the two views of one program (the known view, as an update sees it, and
+the first-preview view of a new stack) into one verdict: it passes only when both pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -46,6 +54,7 @@ from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from aienv.check.config import PolicyConfigError, check_properties
 from aienv.check.plan import PlanDocument
+from policies.rules._base import Deferred
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -67,6 +76,34 @@ class Violation:
                 "message": self.message}
 
 
+@dataclass(frozen=True)
+class Deferral:
+    """A check that could not see a value it needs: decided at the update (real engine) or in the known view."""
+
+    pack: str
+    policy: str
+    enforcement: str
+    urn: str
+    type: str
+    name: str
+    path: str  # the unknown property
+    waits_for: tuple[str, ...] = ()  # names of the stack resources the property is computed from
+    # In a merged verdict: the known view decided this check (it is deferred only at the real first preview).
+    decided_offline: bool = False
+
+    @property
+    def reason(self) -> str:
+        target = f"`{self.name}`" if self.name else "the stack"
+        waits = (f", computed from {', '.join(f'`{w}`' for w in self.waits_for)}" if self.waits_for
+                 else "")
+        return f"`{self.policy}` on {target}: `{self.path}` is unknown until it is created{waits}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pack": self.pack, "policy": self.policy, "enforcement": self.enforcement, "urn": self.urn,
+                "type": self.type, "name": self.name, "property": self.path, "waits_for": list(self.waits_for),
+                "decided_offline": self.decided_offline, "reason": self.reason}
+
+
 @dataclass
 class PolicyOutcome:
     pack: str
@@ -82,6 +119,7 @@ class PolicyOutcome:
     failed: set[str] = field(default_factory=set)
     stack_failed: bool = False
     not_applicable: str | None = None
+    deferred: set[str] = field(default_factory=set)  # URNs ("" for the stack) it could not decide
 
     @property
     def passed(self) -> bool:
@@ -97,6 +135,9 @@ class CheckResult:
     source: str | None
     elapsed: float
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # urn -> (type, name)
+    deferred: list[Deferral] = field(default_factory=list)
+    # "known", "preview", or "known+preview" for a merged verdict (`merge_views`); None for a plan file.
+    view: str | None = None
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -115,6 +156,8 @@ class CheckResult:
             "advisory": by_enf["advisory"],
             "by_severity": by_sev,
             "passed": by_enf["mandatory"] == 0,
+            "deferred": len(self.deferred),
+            "views": self.view,
             "elapsed_seconds": round(self.elapsed, 3),
         }
 
@@ -176,6 +219,8 @@ class _Prepared:
     opts: PolicyResourceOptions
     provider: PolicyProviderResource | None
     inputs: Any = None  # proxied, built lazily
+    # top-level property -> [(urn, type)] of the stack resources it is computed from
+    property_dependencies: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def input_props(self) -> Any:
         if self.inputs is None:
@@ -199,7 +244,12 @@ def _prepare(doc: PlanDocument) -> list[_Prepared]:
                 prov["type"], unknown_checking_proxy(wire(prov.get("inputs") or {})), urn, _name(urn))
         return providers[urn]
 
-    return [_Prepared(r, r["urn"], r["type"], _name(r["urn"]), _opts(r), provider_of(r.get("provider")))
+    def deps_of(res: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+        return {k: [(u, by_urn[u]["type"]) for u in urns if u in by_urn]
+                for k, urns in (res.get("propertyDependencies") or {}).items()}
+
+    return [_Prepared(r, r["urn"], r["type"], _name(r["urn"]), _opts(r), provider_of(r.get("provider")),
+                      property_dependencies=deps_of(r))
             for r in doc.resources]
 
 
@@ -261,8 +311,11 @@ def run_policies(doc: PlanDocument, pack_name: str, policies: Iterable[Policy], 
                  config_source: str = "--policy-config",
                  stack_tags: Mapping[str, str] | None = None,
                  prepared: list[_Prepared] | None = None,
-                 stack_resources: list[PolicyResource] | None = None) -> tuple[list[Violation], list[PolicyOutcome]]:
+                 stack_resources: list[PolicyResource] | None = None,
+                 deferrals: list[Deferral] | None = None) -> tuple[list[Violation], list[PolicyOutcome]]:
     prepared = prepared if prepared is not None else _prepare(doc)
+    deferrals = deferrals if deferrals is not None else []
+    by_urn_prepared = {p.urn: p for p in prepared}
     tags = dict(stack_tags or {})
     by_type: dict[str, list[_Prepared]] = {}
     for p in prepared:
@@ -296,29 +349,41 @@ def run_policies(doc: PlanDocument, pack_name: str, policies: Iterable[Policy], 
             else:
                 _o.stack_failed = True
 
+        def defer(urn: str, path: str, _o: PolicyOutcome = outcome, _lvl: str = reported) -> None:
+            rtype, rname = names.get(urn, ("pulumi:pulumi:Stack", "")) if urn else ("pulumi:pulumi:Stack", "")
+            prep = by_urn_prepared.get(urn)
+            waits = tuple(sorted({_name(u) for u, _ in prep.property_dependencies.get(path.split(".", 1)[0], ())}))\
+                if prep is not None else ()
+            deferrals.append(Deferral(pack_name, _o.policy, _lvl, urn, rtype, rname, path, waits))
+            _o.deferred.add(urn)
+
         if isinstance(policy, ResourceValidationPolicy):
             targets = ([p for t in sorted(rule.types) for p in by_type.get(t, [])] if rule is not None else prepared)
             outcome.evaluated = [p.urn for p in targets]
             for p in targets:
                 args = ResourceValidationArgs(p.type, p.input_props(), p.urn, p.name, p.opts, p.provider,
                                               dict(config) if config else None, tags)
-                _invoke(policy, args, lambda msg, urn=None, _u=p.urn: report(msg, None, _u), report, p.urn)
+                args.aienv_property_dependencies = p.property_dependencies  # type: ignore[attr-defined]
+                _invoke(policy, args, lambda msg, urn=None, _u=p.urn: report(msg, None, _u), report, defer, p.urn)
         elif isinstance(policy, StackValidationPolicy):
             if stack_resources is None:
                 stack_resources = _stack_resources(prepared)
             outcome.evaluated = [r.urn for r in stack_resources
                                  if rule is None or not rule.types or r.resource_type in rule.types]
             args_s = StackValidationArgs(stack_resources, dict(config) if config else None, tags)
-            _invoke(policy, args_s, lambda msg, urn=None: report(msg, urn), report, "")
+            _invoke(policy, args_s, lambda msg, urn=None: report(msg, urn), report, defer, "")
     return violations, outcomes
 
 
-def _invoke(policy: Policy, args: Any, report_violation: Any, report: Any, urn: str) -> None:
+def _invoke(policy: Policy, args: Any, report_violation: Any, report: Any, defer: Any, urn: str) -> None:
     try:
         _run(policy.validate(args, report_violation))  # type: ignore[attr-defined]
+    except Deferred as err:  # a stack check that could not decide some resources
+        for target, path in err.deferred:
+            defer(target, path)
     except UnknownValueError as err:
-        # What the analyzer does: an advisory diagnostic, the policy could not run during preview.
-        report(f"can't run policy '{policy.name}' during preview: {err.message}", urn or None, level="advisory")
+        # The analyzer's "can't run policy during preview": decided at the update (or in the known view).
+        defer(urn, ".".join(err.props) if err.props else "?")
     except _NotApplicableError:
         return
     except Exception as exc:  # noqa: BLE001 - a crashing policy must not pass silently
@@ -374,12 +439,40 @@ def _run_packs(doc: PlanDocument, packs: Iterable[str], user_config: Mapping[str
     stack_resources = _stack_resources(prepared)
     violations: list[Violation] = []
     outcomes: list[PolicyOutcome] = []
+    deferrals: list[Deferral] = []
     for name in pack_names:
         v, o = run_policies(doc, name, packs_policies[name], pack_config=pack_config(name),
                             extra_config=extra_config, user_config=user_config, config_source=config_source,
-                            stack_tags=stack_tags, prepared=prepared, stack_resources=stack_resources)
+                            stack_tags=stack_tags, prepared=prepared, stack_resources=stack_resources,
+                            deferrals=deferrals)
         violations.extend(v)
         outcomes.extend(o)
     names = {p.urn: (p.type, p.name) for p in prepared}
     return CheckResult(violations, outcomes, pack_names, sum(1 for r in doc.resources if r.get("custom", True)),
-                       doc.path, time.perf_counter() - start, names)
+                       doc.path, time.perf_counter() - start, names, deferrals, doc.view)
+
+
+def merge_views(known: CheckResult, preview: CheckResult) -> CheckResult:
+    """One verdict over the two views of a program: every violation of the known view, and those of the
+    first-preview view on a (policy, resource) the known view did not flag; the outcomes failed in either, and the deferrals: each check the first
+    preview defers to the update, marked `decided_offline` when the known view decided it, then the checks
+    the known view could not decide either."""
+    in_known = {(v.pack, v.policy, v.urn) for v in known.violations}
+    violations = [*known.violations, *(v for v in preview.violations if (v.pack, v.policy, v.urn) not in in_known)]
+    by_policy = {(o.pack, o.policy): o for o in preview.outcomes}
+    outcomes = []
+    for o in known.outcomes:
+        other = by_policy.get((o.pack, o.policy))
+        if other is not None:
+            o.failed |= other.failed
+            o.stack_failed = o.stack_failed or other.stack_failed
+            o.deferred |= other.deferred
+        outcomes.append(o)
+    undecided = {(d.pack, d.policy, d.urn) for d in known.deferred}
+    deferred = [dataclasses.replace(d, decided_offline=(d.pack, d.policy, d.urn) not in undecided)
+                for d in preview.deferred]
+    listed = {(d.pack, d.policy, d.urn) for d in deferred}
+    deferred += [d for d in known.deferred if (d.pack, d.policy, d.urn) not in listed]
+    return CheckResult(violations, outcomes, known.packs, known.resource_count, known.source,
+                       known.elapsed + preview.elapsed, {**preview.names, **known.names}, deferred,
+                       "known+preview")

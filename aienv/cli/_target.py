@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aienv.assignments import parse_assignments
-from aienv.engine.model import Plan
+from aienv.engine.model import Plan, View
 from aienv.engine.monitor import ProgressFn
 from aienv.errors import AienvError
 
@@ -99,11 +99,11 @@ def stack_outputs_of(args: argparse.Namespace) -> dict[str, dict[str, Any]] | No
     return None
 
 
-def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None) -> Target:
-    """Plan what the arguments name (one spec or `--program DIR`); warnings go to stderr."""
+def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None, view: View = "known") -> Target:
+    """Plan what the arguments name (one spec or `--program DIR`) in `view`; warnings go to stderr."""
     stack_outputs = stack_outputs_of(args)
     if getattr(args, "program", None):
-        target = _plan_program(args, progress, stack_outputs)
+        target = _plan_program(args, progress, stack_outputs, view)
     else:
         check_spec_options(args)
         specs = getattr(args, "spec", None) or []
@@ -111,7 +111,7 @@ def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None) ->
             specs = [specs]
         if len(specs) != 1:
             raise AienvError("give a SPEC or --program DIR")
-        planned = plan_spec(specs[0], parse_vars(args.var), args.vars, progress, stack_outputs)
+        planned = plan_spec(specs[0], parse_vars(args.var), args.vars, progress, stack_outputs, view=view)
         assert planned is not None
         target = planned
     print_diagnostics(target.plan)
@@ -138,7 +138,7 @@ def _check_stack_name(stack: str) -> None:
 
 
 def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
-                  stack_outputs: dict[str, dict[str, Any]] | None) -> Target:
+                  stack_outputs: dict[str, dict[str, Any]] | None, view: View = "known") -> Target:
     from aienv.engine.program import DEFAULT_STACK, load_project, parse_config_overrides, plan_pulumi_program
 
     if args.var or args.vars:
@@ -148,15 +148,15 @@ def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
     project = load_project(args.program)
     plan = plan_pulumi_program(project, stack=args.stack or DEFAULT_STACK,
                                config_overrides=parse_config_overrides(args.config),
-                               stack_outputs=stack_outputs, progress=progress)
+                               stack_outputs=stack_outputs, progress=progress, view=view)
     return Target(plan=plan, source=project.entry_file, kind="program", default_packs=list(PROGRAM_DEFAULT_PACKS))
 
 
 def plan_spec(ref: str, variables: dict[str, str], vars_file: str | None, progress: ProgressFn | None = None,
               stack_outputs: dict[str, dict[str, Any]] | None = None, *,
-              skip_abstract: bool = False) -> Target | None:
-    """Plan one spec (a fresh engine run: nothing carries over from an earlier one). None for an abstract base
-    when `skip_abstract` (a base found in a folder is only extended, never planned)."""
+              skip_abstract: bool = False, view: View = "known") -> Target | None:
+    """Plan one spec in `view` (a fresh engine run: nothing carries over from an earlier one). None for an
+    abstract base when `skip_abstract` (a base found in a folder is only extended, never planned)."""
     from aienv.engine import plan_program
 
     if skip_abstract:
@@ -166,7 +166,7 @@ def plan_spec(ref: str, variables: dict[str, str], vars_file: str | None, progre
     else:
         stack, program, loaded = _load_spec_program(ref, variables, vars_file)
     plan = plan_program(program, project="aienv", stack=stack, progress=progress,
-                        stack_outputs_by_ref=stack_outputs)
+                        stack_outputs_by_ref=stack_outputs, view=view)
     packs: list[str] = []
     policy_config: dict[str, dict[str, Any]] = {}
     source = Path(ref)

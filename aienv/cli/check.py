@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aienv.check.findings import Checked, Gate, InputError
 from aienv.cli._output import Style, check_output_folder, write_output
-from aienv.cli._specs import expand
+from aienv.cli._specs import SpecRef, expand
 from aienv.cli._target import (
     PROGRAM_DEFAULT_PACKS,
     Target,
@@ -32,9 +32,11 @@ from aienv.cli._target import (
     stack_outputs_of,
 )
 from aienv.cli.plan import STACK_PLACEHOLDER, Progress, per_target_path
+from aienv.engine.model import View
 from aienv.errors import AienvError, SpecError
 
 DEFAULT_PLAN_PACKS = PROGRAM_DEFAULT_PACKS
+VIEWS: tuple[View, View] = ("known", "preview")
 SEVERITIES = ("critical", "high", "medium", "low")
 
 
@@ -97,14 +99,17 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
     if args.plan:
         checked = [_check_plan_file(path, args, config) for path in args.plan]
     elif args.program:
-        progress = Progress(sys.stderr)
+        def program(view: View) -> Target:
+            progress = Progress(sys.stderr, "" if view == "known" else "(first preview)")
+            try:
+                return plan_target(args, progress, view=view)
+            finally:
+                progress.done()
+
         try:
-            target = plan_target(args, progress)
+            checked = [_check_views(program, args, config)]
         except AienvError as exc:  # a program that does not run: its error, in every output
             return [Checked(args.program, "program", errors=[InputError(line) for line in exc.lines()])]
-        finally:
-            progress.done()
-        checked = [_check_target(target, args, config)]
     else:
         check_spec_options(args)
         refs = expand(args.spec)
@@ -112,10 +117,21 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
         stack_outputs = stack_outputs_of(args)
         checked = []
         for ref in refs:
-            progress = Progress(sys.stderr, ref.ref if len(refs) > 1 else "")
+            def spec(view: View, ref: SpecRef = ref) -> Target | None:
+                label = " ".join(p for p in (ref.ref if len(refs) > 1 else "",
+                                             "(first preview)" if view == "preview" else "") if p)
+                progress = Progress(sys.stderr, label)
+                try:
+                    planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
+                                        skip_abstract=ref.from_folder, view=view)
+                finally:
+                    progress.done()
+                if planned is not None and view == "known":
+                    print_diagnostics(planned.plan)
+                return planned
+
             try:
-                planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
-                                   skip_abstract=ref.from_folder)
+                target = _check_views(spec, args, config)
             except SpecError as exc:
                 checked.append(Checked(ref.ref, "spec", errors=[
                     InputError(i.message, i.file, i.line, i.path or None) for i in exc.issues]))
@@ -123,13 +139,8 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
             except AienvError as exc:  # a program error (a component raised): named, with its spec field
                 checked.append(Checked(ref.ref, "spec", errors=[InputError(line, ref.ref) for line in exc.lines()]))
                 continue
-            finally:
-                progress.done()
-            if planned is None:
-                checked.append(Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
-                continue
-            print_diagnostics(planned.plan)
-            checked.append(_check_target(planned, args, config))
+            checked.append(target if target is not None else
+                           Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
     config.raise_unused()
     return checked
 
@@ -160,23 +171,40 @@ class _ConfigSplit:
                 raise PolicyConfigError(f"{self.source}: no selected pack has a policy named `{name}`")
 
 
-def _check_target(target: Target, args: argparse.Namespace, config: _ConfigSplit) -> Checked:
+def _check_views(plan: Callable[[View], Target | None], args: argparse.Namespace,
+                 config: _ConfigSplit) -> Checked | None:
+    """Both views of one spec or program, one after the other (one plan in memory at a time): the gate passes only
+    when the known view (an update) and the first-preview view (a new stack) both pass. None for an abstract base."""
     from aienv.check import from_export, run_packs
     from aienv.check.findings import program_locator, spec_locator
+    from aienv.check.runner import merge_views
 
-    packs = args.pack or target.default_packs
-    doc = from_export(target.plan.to_export(), None)
-    result = run_packs(doc, packs, user_config=config.for_packs(packs), extra_config=target.policy_config,
-                       config_source=config.source)
-    result.source = str(target.source)
-    summary = target.plan.summary()
-    if target.kind == "spec" and target.loaded is not None:
-        locate = spec_locator(target.plan.resources, target.loaded)
-    else:
-        locate = program_locator(target.source, target.plan.resources)
-    return Checked(source=_shown_path(target.source), kind=target.kind, stack=target.stack, result=result,
-                   frameworks=target.frameworks if target.kind == "spec" else None,
-                   clouds=set(summary["by_cloud"]), resource_count=summary["resources"], locate=locate)
+    results = []
+    checked: Checked | None = None
+    for view in VIEWS:
+        target = plan(view)
+        if target is None:
+            return None
+        packs = args.pack or target.default_packs
+        doc = from_export(target.plan.to_export(), None)
+        doc.view = view
+        results.append(run_packs(doc, packs, user_config=config.for_packs(packs), extra_config=target.policy_config,
+                                 config_source=config.source))
+        del doc
+        if checked is None:  # where findings are and what the stack holds, from the known view
+            summary = target.plan.summary()
+            if target.kind == "spec" and target.loaded is not None:
+                locate = spec_locator(target.plan.resources, target.loaded)
+            else:
+                locate = program_locator(target.source, target.plan.resources)
+            checked = Checked(source=_shown_path(target.source), kind=target.kind, stack=target.stack,
+                              frameworks=target.frameworks if target.kind == "spec" else None,
+                              clouds=set(summary["by_cloud"]), resource_count=summary["resources"], locate=locate)
+        del target
+    assert checked is not None
+    checked.result = merge_views(*results)
+    checked.result.source = checked.source
+    return checked
 
 
 def _check_plan_file(path: str, args: argparse.Namespace, config: _ConfigSplit) -> Checked:

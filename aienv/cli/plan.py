@@ -44,7 +44,13 @@ def register(subparsers: Any) -> None:
                     "(out/{stack}.json).",
     )
     add_target_arguments(parser)
-    parser.add_argument("--export", metavar="FILE", help="write a `pulumi stack export` (v3) document")
+    parser.add_argument("--export", metavar="FILE",
+                        help="write the plan as Pulumi writes it: a `pulumi stack export` (v3) document of the known "
+                             "view, or with --view preview the `pulumi preview --json` output of a new stack")
+    parser.add_argument("--view", choices=("known", "preview"), default="known",
+                        help="`known` (default): every output the engine can invent is known, as an update sees "
+                             "it; `preview`: the first `pulumi preview` of a new stack (computed outputs unknown, "
+                             "`apply` callbacks on them not run)")
     parser.add_argument("--graph", metavar="FILE", help="write the component graph (.dot or .mmd)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of the tree")
     parser.set_defaults(func=run)
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.program:
         progress = Progress(sys.stderr)
         try:
-            target = plan_target(args, progress)
+            target = plan_target(args, progress, view=args.view)
         finally:
             progress.done()
         _write_files(target, args, several=False)
@@ -135,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     for ref in refs:
         progress = Progress(sys.stderr, ref.ref if several else "")
         try:
-            planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs, skip_abstract=ref.from_folder)
+            planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs, skip_abstract=ref.from_folder,
+                                view=args.view)
         except AienvError as exc:
             if not several:
                 raise
@@ -171,7 +178,7 @@ def _write_files(target: Target, args: argparse.Namespace, several: bool) -> Non
     plan = target.plan
     export = per_target_path(args.export, plan.stack, several, "--export")
     if export:
-        write_output(export, json.dumps(plan.to_export(), indent=2) + "\n", "--export")
+        write_output(export, json.dumps(plan.to_document(), indent=2) + "\n", "--export")
     graph = per_target_path(args.graph, plan.stack, several, "--graph")
     if graph:
         from aienv.engine.graph import to_dot, to_mermaid

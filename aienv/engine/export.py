@@ -79,6 +79,13 @@ def export_resource(rec: RecordedResource) -> dict[str, Any]:
     return out
 
 
+def to_preview_json(plan: Plan) -> dict[str, Any]:
+    """The plan as `pulumi preview --json` writes a new stack's first preview: a `create` step per resource,
+    its `newState` a v3 resource with the outputs the engine cannot know yet as the unknown sentinel."""
+    steps = [{"op": "create", "urn": r.urn, "newState": export_resource(r)} for r in plan.resources]
+    return {"config": {}, "steps": steps, "changeSummary": {"create": len(steps)}}
+
+
 def to_export(plan: Plan, time: str | None = None) -> dict[str, Any]:
     if time is None:
         time = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aienv.errors import AienvError
+
+# "known": every output the engine can invent is known, as an update of an existing stack sees it.
+# "preview": the first `pulumi preview` of a new stack: provider-computed outputs unknown, applies on them skipped.
+View = Literal["known", "preview"]
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
@@ -95,6 +99,7 @@ class Plan:
     outputs: dict[str, Any]
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     diagnostics: list[tuple[str, str]] = field(default_factory=list)
+    view: View = "known"
 
     @property
     def root(self) -> RecordedResource:
@@ -107,6 +112,13 @@ class Plan:
         from aienv.engine.export import to_export
 
         return to_export(self, time)
+
+    def to_document(self) -> dict[str, Any]:
+        """The document Pulumi writes for this view: a `pulumi stack export` (v3) of the known view, the
+        `pulumi preview --json` output of a new stack's first preview."""
+        from aienv.engine.export import to_preview_json
+
+        return self.to_export() if self.view == "known" else to_preview_json(self)
 
     def top_component_of(self) -> dict[str, str]:
         """urn -> display key of the top-level component (child of the root) it belongs to."""

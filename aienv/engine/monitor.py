@@ -14,8 +14,8 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.mocks import MockMonitor, Mocks
 from pulumi.runtime.proto import resource_pb2
 
-from aienv.engine.model import STACK_TYPE, RecordedResource, package_of
-from aienv.engine.outputs import MockContext, mock_invoke, mock_resource
+from aienv.engine.model import STACK_REFERENCE_TYPE, STACK_TYPE, RecordedResource, package_of
+from aienv.engine.outputs import MockContext, mock_invoke, mock_resource, preview_outputs
 from aienv.engine.wire import is_secret, py_to_struct, secret, struct_to_py
 from aienv.errors import current_spec_field
 
@@ -53,8 +53,13 @@ class EngineMocks(Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    def __init__(self, mocks: EngineMocks, progress: ProgressFn | None = None):
+    """Records every registration; answers with invented outputs (the known view) or, with `preview`, with
+    what a first `pulumi preview` of a new stack knows: inputs, auto-names and provider defaults, every other
+    computed output unknown and no ids (the first-preview view)."""
+
+    def __init__(self, mocks: EngineMocks, progress: ProgressFn | None = None, *, preview: bool = False):
         super().__init__(mocks)
+        self.preview = preview
         self.context = mocks.context
         self.records: list[RecordedResource] = []
         self.by_urn: dict[str, RecordedResource] = {}
@@ -173,6 +178,9 @@ class RecordingMonitor(MockMonitor):
         if custom or remote:
             provider_inputs = self.provider_inputs.get(provider, {}) if provider else {}
             id_, computed = mock_resource(type_, request.name, inputs, provider_inputs, self.context)
+            if self.preview and not type_.startswith("pulumi:providers:") and type_ != STACK_REFERENCE_TYPE:
+                computed = preview_outputs(type_, inputs, computed)
+                id_ = None  # the SDK reads an empty id as unknown during preview
             for key in request.additionalSecretOutputs:
                 value = computed.get(key, inputs.get(key))
                 if value is not None and not is_secret(value):
@@ -214,7 +222,10 @@ class RecordingMonitor(MockMonitor):
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", outputs)
         if response is None:
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=response)
+        # `unknown`: outputs the engine returns no value for resolve as unknown, not as None, so `apply`
+        # callbacks on outputs the mocks cannot invent are skipped as a real preview would skip them
+        # (in the first-preview view the SDK does that by itself).
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=response, unknown=custom)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         outputs = struct_to_py(request.outputs)

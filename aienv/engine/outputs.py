@@ -325,7 +325,14 @@ def _aws_redis(out: Props, inputs: Props, type_: str, name: str, physical: str, 
     out["port"] = inputs.get("port") or 6379
 
 
+def _aws_launch_template(out: Props, inputs: Props, type_: str, name: str, physical: str, region: str,
+                         id_: str) -> None:
+    out["latestVersion"] = 1
+    out["defaultVersion"] = 1
+
+
 _AWS_SPECIAL: dict[str, Callable[[Props, Props, str, str, str, str, str], None]] = {
+    "ec2/launchTemplate:LaunchTemplate": _aws_launch_template,
     "s3/bucket:Bucket": _aws_bucket,
     "s3/bucketV2:BucketV2": _aws_bucket,
     "eks/cluster:Cluster": _aws_eks,
@@ -472,6 +479,15 @@ def _az_aks(out: Props, inputs: Props, type_: str, name: str, physical: str, loc
                       f"userAssignedIdentities/{physical}-agentpool"}}
     out["powerState"] = {"code": "Running"}
     out["provisioningState"] = "Succeeded"
+    access = inputs.get("apiServerAccessProfile")
+    if isinstance(access, dict) and access.get("enablePrivateCluster") is True:
+        out["privateFQDN"] = f"{prefix}-{h[:8]}.{h[8:44]}.privatelink.{loc}.azmk8s.io"
+
+
+def _az_redis(out: Props, inputs: Props, type_: str, name: str, physical: str, loc: str, id_: str, sub: str) -> None:
+    out["hostName"] = f"{physical}.redis.cache.windows.net"
+    out["sslPort"] = 6380
+    out["port"] = 6379
 
 
 def _az_identity(out: Props, inputs: Props, type_: str, name: str, physical: str, loc: str, id_: str, sub: str) -> None:
@@ -492,6 +508,8 @@ _AZURE_SPECIAL: dict[str, Callable[[Props, Props, str, str, str, str, str, str],
     "containerservice:ManagedCluster": _az_aks,
     "managedidentity:UserAssignedIdentity": _az_identity,
     "operationalinsights:Workspace": _az_workspace,
+    "redis:Redis": _az_redis,
+    "cache:Redis": _az_redis,
 }
 
 
@@ -610,7 +628,15 @@ def _gcp_redis(out: Props, inputs: Props, type_: str, name: str, physical: str, 
     return f"projects/{project}/locations/{loc}/instances/{physical}"
 
 
+def _gcp_sink(out: Props, inputs: Props, type_: str, name: str, physical: str, project: str, loc: str) -> str:
+    # `unique_writer_identity`: Cloud Logging creates a service account for the sink.
+    number = int(digest(project)[:10], 16)
+    out["writerIdentity"] = f"serviceAccount:service-{number}@gcp-sa-logging.iam.gserviceaccount.com"
+    return f"projects/{project}/sinks/{physical}"
+
+
 _GCP_SPECIAL: dict[str, Callable[[Props, Props, str, str, str, str, str], str | None]] = {
+    "logging/projectSink:ProjectSink": _gcp_sink,
     "redis/instance:Instance": _gcp_redis,
     "serviceaccount/account:Account": _gcp_sa,
     "storage/bucket:Bucket": _gcp_bucket,
@@ -872,4 +898,78 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
     return {}
 
 
-__all__ = ["MockContext", "UNKNOWN", "kubeconfig_yaml", "mock_invoke", "mock_resource", "render_policy_document"]
+# ---------------------------------------------------------------------------------------------
+# the first-preview view
+
+# What a provider knows of a new resource's outputs when `pulumi preview` plans its creation: the inputs it
+# was given, the names Pulumi's auto-naming generated in `Check` (which runs at preview; a Terraform
+# `name_prefix` is expanded only at create time), tags/labels merged with the provider's defaults at plan time,
+# and the region/location/project the provider is configured with. Everything else it computes (ids, ARNs,
+# endpoints, generated passwords, statuses) is unknown until the create runs.
+def _aws_preview_known(type_: str, inputs: Props) -> set[str]:
+    _, module, kind = _split(type_)
+    name_key = _AWS_NAME_KEY.get(f"{module}:{kind}", "name")
+    known = {"tagsAll", "region"}
+    if f"{name_key}Prefix" not in inputs:
+        known.add(name_key)
+    return known
+
+
+def _azure_preview_known(type_: str, inputs: Props) -> set[str]:
+    _, _, kind = _split(type_)
+    known = {"location", "name", "resourceGroupName"}
+    name_key = _azure_self_name_key(kind, inputs)
+    if name_key:
+        known.add(name_key)
+    return known
+
+
+def _gcp_preview_known(type_: str, inputs: Props) -> set[str]:
+    _, module, kind = _split(type_)
+    # A service account's `name` is its computed resource path; elsewhere `name` is the auto-name.
+    return {"project", "effectiveLabels", "pulumiLabels", "terraformLabels"} | (
+        set() if f"{module}:{kind}" == "serviceaccount/account:Account" else {"name"})
+
+
+def _k8s_preview_known(type_: str, inputs: Props) -> set[str]:
+    # Auto-named objects get their metadata.name in Check; the namespace defaults from the provider.
+    return {"metadata.name", "metadata.namespace", "name", "namespace"}
+
+
+_PREVIEW_KNOWN: dict[str, Callable[[str, Props], set[str]]] = {
+    "aws": _aws_preview_known,
+    "azure-native": _azure_preview_known,
+    "gcp": _gcp_preview_known,
+    "kubernetes": _k8s_preview_known,
+}
+
+
+def _unknown_beyond(inputs: Any, computed: Any, known: set[str], path: str) -> Any:
+    """`computed` as a first preview shows it: what echoes `inputs` or is in `known` (dotted paths) stays,
+    everything invented becomes unknown (maps are compared key by key)."""
+    if path in known:
+        return computed
+    if isinstance(computed, dict) and not is_secret(computed) and (
+            isinstance(inputs, dict) or any(k.startswith(path + ".") for k in known)):
+        given = inputs if isinstance(inputs, dict) else {}
+        return {k: _unknown_beyond(given.get(k, _ABSENT), v, known, f"{path}.{k}" if path else k)
+                for k, v in computed.items()}
+    if inputs is not _ABSENT and inputs == computed:
+        return computed
+    return secret(UNKNOWN) if is_secret(computed) else UNKNOWN
+
+
+_ABSENT = object()
+
+
+def preview_outputs(type_: str, inputs: Props, computed: Props) -> Props:
+    """The computed outputs of a new custom resource as the real engine knows them at its first preview."""
+    if type_.startswith("pulumi:providers:") or type_ == "pulumi:pulumi:StackReference":
+        return computed  # provider config and another stack's outputs are known at preview
+    known_of = _PREVIEW_KNOWN.get(type_.split(":", 1)[0])
+    known = known_of(type_, inputs) if known_of else set()
+    return {k: _unknown_beyond(inputs.get(k, _ABSENT), v, known, k) for k, v in computed.items()}
+
+
+__all__ = ["MockContext", "UNKNOWN", "kubeconfig_yaml", "mock_invoke", "mock_resource", "preview_outputs",
+           "render_policy_document"]

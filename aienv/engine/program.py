@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from aienv.assignments import parse_assignments
-from aienv.engine.model import Plan, ProgramError
+from aienv.engine.model import Plan, ProgramError, View
 from aienv.engine.monitor import ProgressFn
 from aienv.engine.runner import plan_program
 from aienv.errors import AienvError
@@ -429,8 +429,10 @@ def plan_pulumi_program(
     config_overrides: Mapping[str, str] | None = None,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     progress: ProgressFn | None = None,
+    view: View = "known",
 ) -> Plan:
-    """Run the project's program under the offline engine; `ProgramError`/`AienvError` on failure."""
+    """Run the project's program under the offline engine (in `view`, see `plan_program`);
+    `ProgramError`/`AienvError` on failure."""
     if not _STACK_NAME.match(short_stack_name(stack)):
         raise AienvError(f"--stack {stack}: a stack name has only letters, digits, `-`, `_` and `.`")
     config = load_stack_config(project, stack, config_overrides)
@@ -438,7 +440,7 @@ def plan_pulumi_program(
         with _language_host(project):
             plan = plan_program(_program_callable(project), project=project.name, stack=short_stack_name(stack),
                                 config=config.values, secret_keys=config.secret_keys, progress=progress,
-                                stack_outputs_by_ref=stack_outputs, root_directory=str(project.root))
+                                stack_outputs_by_ref=stack_outputs, root_directory=str(project.root), view=view)
     except ProgramError as exc:
         if exc.cause is None:
             raise

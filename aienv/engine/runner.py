@@ -29,7 +29,7 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.mocks import set_mocks
 from pulumi.runtime.stack import run_in_stack
 
-from aienv.engine.model import STACK_REFERENCE_TYPE, STACK_TYPE, Plan, ProgramError, RecordedResource
+from aienv.engine.model import STACK_REFERENCE_TYPE, STACK_TYPE, Plan, ProgramError, RecordedResource, View
 from aienv.engine.monitor import EngineMocks, ProgressFn, RecordingMonitor
 from aienv.engine.outputs import MockContext
 from aienv.errors import AienvError, current_spec_field
@@ -206,26 +206,30 @@ def plan_program(
     stack_outputs_by_ref: Mapping[str, Mapping[str, Any]] | None = None,
     secret_keys: Collection[str] | None = None,
     root_directory: str | None = None,
+    view: View = "known",
 ) -> Plan:
     """Run `program` under the recording mock monitor and return the captured graph.
 
+    `view="known"` invents every output it can (what an update of an existing stack sees); `view="preview"`
+    plans as the first `pulumi preview` of a new stack does (`pulumi.runtime.is_dry_run()` is true, computed
+    outputs are unknown, `apply` callbacks on them do not run).
     `root_directory` is what `pulumi.get_root_directory()` answers (the folder of `Pulumi.yaml`);
     default: the working directory.
     """
     context = MockContext(project=project, stack=stack, config=dict(config or {}),
                           stack_outputs_by_ref=dict(stack_outputs_by_ref or {}),
                           secret_keys=frozenset(secret_keys or ()))
-    monitor = RecordingMonitor(EngineMocks(context), progress)
+    monitor = RecordingMonitor(EngineMocks(context), progress, preview=view == "preview")
     diagnostics = _Diagnostics()
     ctx = contextvars.Context()
     with _attributed_applies(), _frozen_heap(), _linear_wait():
         error = ctx.run(_run, program, monitor, context, secret_keys or (), diagnostics,
-                        root_directory or os.getcwd())
+                        root_directory or os.getcwd(), view == "preview")
     if error is not None:
         raise _to_program_error(error, monitor)
     diagnostics.messages.extend(_unresolved_stack_references(monitor, context))
     return Plan(project=project, stack=stack, resources=stable_order(monitor.records), outputs=monitor.stack_outputs,
-                invokes=monitor.invokes, diagnostics=diagnostics.messages)
+                invokes=monitor.invokes, diagnostics=diagnostics.messages, view=view)
 
 
 def stable_order(records: list[RecordedResource]) -> list[RecordedResource]:
@@ -271,7 +275,8 @@ def _unresolved_stack_references(monitor: RecordingMonitor, context: MockContext
 
 
 def _run(program: Callable[[], None], monitor: RecordingMonitor, context: MockContext,
-         secret_keys: Collection[str], diagnostics: _Diagnostics, root_directory: str) -> BaseException | None:
+         secret_keys: Collection[str], diagnostics: _Diagnostics, root_directory: str,
+         preview: bool) -> BaseException | None:
     previous_loop = _current_loop()
     loop = asyncio.new_event_loop()
     loop.set_default_executor(_InlineExecutor())
@@ -281,7 +286,7 @@ def _run(program: Callable[[], None], monitor: RecordingMonitor, context: MockCo
         # A placeholder root keeps set_mocks from creating (and finishing) a Stack of its own:
         # run_in_stack creates the real one, registers the program's exports and finishes it.
         pulumi_settings.ROOT.set(object())  # type: ignore[arg-type]
-        set_mocks(EngineMocks(context), project=context.project, stack=context.stack, preview=False,
+        set_mocks(EngineMocks(context), project=context.project, stack=context.stack, preview=preview,
                   logger=_quiet_logger(diagnostics), monitor=monitor)
         settings = pulumi_settings.SETTINGS
         settings.outputs = set()

@@ -392,8 +392,15 @@ def _pydantic_issues(exc: ValidationError, locations: Mapping[PathT, Location], 
         if abstract and err["type"] == "missing":
             continue
         line_file, line = _locate(locations, path, file)
-        issues.append(SpecIssue(line_file, line, format_path(path), _message(err, path)))
+        issues.append(SpecIssue(line_file, line, format_path(path), printable(_message(err, path))))
     return issues
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\x1e`), so a message stays one line of plain text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def validate_document(data: dict[str, Any], locations: Mapping[PathT, Location], file: str) -> StackSpec | None:
@@ -414,7 +421,7 @@ def validate_document(data: dict[str, Any], locations: Mapping[PathT, Location],
         issues = []
         for path, message in problems:
             line_file, line = _locate(locations, path, file)
-            issues.append(SpecIssue(line_file, line, format_path(path), message))
+            issues.append(SpecIssue(line_file, line, format_path(path), printable(message)))
         raise SpecError(issues)
     return spec
 

@@ -5,10 +5,16 @@ A resource check is `check(args) -> Iterable[str]` (one imperative message per v
 check is `check(args) -> Iterable[tuple[str, str | None]]` (message, URN). Both read props exactly as
 the analyzer hands them (camelCase wire names, unknown values behind `pulumi_policy`'s proxy).
 
-Unknown values: the analyzer turns an `UnknownValueError` that escapes a policy into an *advisory*
-"can't run policy" note, which would let a mandatory policy pass silently at preview. So every check
-runs inside a guard that turns the error into a violation naming the property that was unknown
-(fail closed); stack checks guard each resource separately so one unknown cannot hide the rest.
+Unknown values (a new stack's first `pulumi preview`: every provider-computed output, and every input
+built from one, is unknown): a check that needs a value it cannot see *defers* — it lets the
+`UnknownValueError` escape. The CrossGuard analyzer reports that as an advisory "can't run policy during
+preview" and runs the same resource policy again during `pulumi up`, on the resolved inputs, right before
+the resource is created, where a mandatory violation stops the update; `aienv check` lists the deferral
+(policy, resource, the unknown property and what it waits for) and gates the known view as well, so no
+check passes silently. A value that is merely a reference to a resource of the right kind in the same stack
+(a KMS key, a Log Analytics workspace...) is not unknown to the gate: `ref()` resolves it through the
+property dependencies the offline runner hands the policies. Stack checks guard each resource separately:
+one unknown defers that resource's check, not the others' (`guarded`).
 """
 
 from __future__ import annotations
@@ -50,6 +56,34 @@ class Unknown(UnknownValueError):
 
     def __init__(self, path: str) -> None:
         super().__init__("04da6b54-80e4-46f7-96ec-b56ff0331ba9", [path])
+
+
+class Deferred(UnknownValueError):
+    """A stack check that could not decide some resources at preview: `(urn, property path)` for each.
+
+    Raised by `guarded` after every decidable resource was checked (their violations are reported first);
+    the analyzer shows it as one "can't run policy during preview" note, `aienv check` as one deferral per
+    resource.
+    """
+
+    def __init__(self, deferred: list[tuple[str, str]]) -> None:
+        super().__init__("04da6b54-80e4-46f7-96ec-b56ff0331ba9", [deferred[0][1]] if deferred else [])
+        self.deferred = deferred
+        names = ", ".join(f"{name_of(urn)} (.{path})" for urn, path in deferred[:5])
+        more = f" and {len(deferred) - 5} more" if len(deferred) > 5 else ""
+        self.message = f"values of {len(deferred)} resource(s) can't be known during preview: {names}{more}"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An unknown value that is a reference to a resource of the stack (resolved through its property
+    dependencies): the resource's URN and type."""
+
+    urn: str
+    type: str
+
+    def __bool__(self) -> bool:  # a reference is set
+        return True
 
 
 # --- Friendly nouns for messages ---------------------------------------------------------------------
@@ -166,6 +200,36 @@ def get(props: Any, path: str, default: Any = None) -> Any:
     return cur
 
 
+def property_dependencies(args: Any) -> Mapping[str, Sequence[tuple[str, str]]]:
+    """Top-level property -> [(urn, type)] it depends on: `aienv check` hands them to resource policies
+    (`args.aienv_property_dependencies`); stack resources carry them; the CrossGuard analyzer gives resource
+    policies none, so there a reference stays unknown and the check defers to the update."""
+    deps = getattr(args, "aienv_property_dependencies", None)
+    if deps is not None:
+        return deps
+    prop_deps = getattr(args, "property_dependencies", None)
+    if isinstance(prop_deps, Mapping):
+        return {k: [(d.urn, d.resource_type) for d in v] for k, v in prop_deps.items()}
+    return {}
+
+
+def ref(args: Any, path: str, kinds: Iterable[str], default: Any = None) -> Any:
+    """`get(args.props, path)`, except that an unknown value whose top-level property depends on a resource
+    of `kinds` (type tokens) in the stack is returned as a `Ref` to it: the value will be that resource's
+    id/ARN/URL, which is what the check asks for. Any other unknown raises (the check defers).
+
+    The engine tracks dependencies per top-level property, so a nested value is taken as the reference when
+    its property depends on such a resource at all; the known view checks the value itself."""
+    try:
+        return get(args.props, path, default)
+    except UnknownValueError:
+        wanted = set(kinds)
+        for urn, type_ in property_dependencies(args).get(path.split(".", 1)[0], ()):
+            if type_ in wanted:
+                return Ref(urn, type_)
+        raise
+
+
 def items(props: Any, path: str) -> list[Any]:
     """A list at `path` (empty when absent); single objects become a one-item list."""
     value = get(props, path)
@@ -279,23 +343,23 @@ def stack_rule(meta: RuleMeta, types: Iterable[str] = ()) -> Callable[[StackChec
     return wrap
 
 
-def unknown_message(resource_type: str, name: str, err: UnknownValueError) -> str:
-    path = ".".join(err.props) if err.props else "a property"
-    return (f"{subject(resource_type, name)} must have a known `{path}` at preview: the value is unknown "
-            f"until apply, so this check fails closed; re-run the check on the applied state or set it explicitly.")
-
-
 def guarded(resources: Iterable[PolicyResource], types: frozenset[str] | None,
             fn: Callable[[PolicyResource], Iterable[str]]) -> Iterator[tuple[str, str | None]]:
-    """Run `fn` per resource of `types`; an unknown value fails that resource closed, not the whole stack."""
+    """Run `fn` per resource of `types`; an unknown value defers that resource's check, not the whole stack's:
+    the others are checked and reported first, then `Deferred` names the resources that could not be."""
+    deferred: list[tuple[str, str]] = []
     for r in resources:
         if types is not None and r.resource_type not in types:
             continue
         try:
             for msg in fn(r):
                 yield msg, r.urn
+        except Deferred as err:
+            deferred.extend(err.deferred)
         except UnknownValueError as err:
-            yield unknown_message(r.resource_type, r.name, err), r.urn
+            deferred.append((r.urn, ".".join(err.props) if err.props else "?"))
+    if deferred:
+        raise Deferred(deferred)
 
 
 # --- Pulumi Policy objects -----------------------------------------------------------------------------------
@@ -345,23 +409,16 @@ def build_policy(rule: Rule, *, framework: str | None = None,
         def validate_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
             if args.resource_type not in types:
                 return
-            try:
-                for msg in check(args):
-                    report(msg, None)
-            except UnknownValueError as err:
-                report(unknown_message(args.resource_type, args.name, err), None)
+            for msg in check(args):  # an unknown value escapes: the check defers (module docstring)
+                report(msg, None)
 
         policy = AienvResourcePolicy(meta.name, meta.description, validate=validate_resource, **common)
     else:
         stack_check = rule.check
 
         def validate_stack(args: StackValidationArgs, report: ReportViolation) -> None:
-            try:
-                for msg, urn in stack_check(args):
-                    report(msg, urn)
-            except UnknownValueError as err:
-                report(f"The stack must have known values at preview for `{meta.name}`: "
-                       f"{'.'.join(err.props)} is unknown, so this check fails closed.", None)
+            for msg, urn in stack_check(args):  # violations found before an unknown are kept
+                report(msg, urn)
 
         policy = AienvStackPolicy(meta.name, meta.description, validate=validate_stack, **common)
     policy.rule = rule
@@ -383,7 +440,10 @@ def reference_keys(resource: PolicyResource, prop: str) -> set[str]:
 
 def target_keys(target: PolicyResource) -> set[str]:
     """The keys `reference_keys` uses for `target`: its URN and, when known, its id."""
-    value = get(target.props, "id")
+    try:
+        value = get(target.props, "id")
+    except UnknownValueError:  # a new resource's id: matched through the property dependencies only
+        return {target.urn}
     return {target.urn, "value:" + value} if isinstance(value, str) else {target.urn}
 
 

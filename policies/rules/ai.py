@@ -8,6 +8,7 @@ EKS NodeGroup (`labels`, `taints`), AKS AgentPool / ManagedCluster.agentPoolProf
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,17 @@ from aienv.conventions import (
 )
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import get, guarded, items, number, resource_rule, stack_rule, subject
+from policies.rules._base import (
+    Deferred,
+    Unknown,
+    get,
+    guarded,
+    items,
+    number,
+    resource_rule,
+    stack_rule,
+    subject,
+)
 from policies.rules.kubernetes import (
     CRONJOB,
     DEPLOYMENT,
@@ -392,20 +403,22 @@ def model_fits(args: ResourceValidationArgs) -> Iterator[str]:
 def gpu_quota(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     quota = int(args.get_config().get("maxGpus") or 64)
     total = 0.0
+    deferred: list[tuple[str, str]] = []
     for r in args.resources:
         if r.resource_type not in POOL_TYPES and r.resource_type != AKS:
             continue
         try:
             pools = pools_of(r.resource_type, r.name, r.urn, r.props)
-        except UnknownValueError as err:
-            yield (f"{subject(r.resource_type, r.name)} must have a known size at preview "
-                   f"({'.'.join(err.props)} is unknown), so the GPU quota check fails closed.", r.urn)
+        except UnknownValueError as err:  # its size is decided at the update; the known pools still count
+            deferred.append((r.urn, ".".join(err.props) or "?"))
             continue
         for p in pools:
             if p.is_gpu:
                 total += (p.max_nodes or 0) * p.gpus_per_node
     if total > quota:
         yield f"The stack must keep its GPU pools within the quota of {quota} GPUs (they can scale to {int(total)}).", None
+    elif deferred:
+        raise Deferred(deferred)
 
 
 @resource_rule(RuleMeta(
@@ -486,6 +499,7 @@ def _rule_text(rule_resource: Any) -> str:
                 f"GPU (DCGM) alerts.",
 ), [DEPLOYMENT, PROMETHEUS_RULE])
 def serving_alerts(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    deferred: list[tuple[str, str]] = []
     for endpoint, deployments in sorted(serving_endpoints(args).items()):
         anchor = deployments[0]
         rules = _labelled(args, frozenset({PROMETHEUS_RULE}), **{ENDPOINT_LABEL: endpoint})
@@ -494,8 +508,8 @@ def serving_alerts(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             continue
         try:
             text = " ".join(_rule_text(r) for r in rules)
-        except UnknownValueError:
-            yield f"The serving endpoint `{endpoint}` must have known alert rules at preview; they are unknown, so this check fails closed.", anchor.urn
+        except UnknownValueError as err:
+            deferred.append((anchor.urn, ".".join(err.props) or "spec.groups"))
             continue
         uses_gpu = any(gpu_limit(pod_spec(d.resource_type, d.props)) > 0 for d in deployments)
         wanted = {"latency": ("latency", "duration", "p99", "p95"), "error": ("error", "5xx", "fail")}
@@ -504,6 +518,8 @@ def serving_alerts(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
         missing = [k for k, words in wanted.items() if not any(w in text for w in words)]
         if missing:
             yield f"The serving endpoint `{endpoint}` must have {', '.join(missing)} alerts.", anchor.urn
+    if deferred:
+        raise Deferred(deferred)
 
 
 @stack_rule(RuleMeta(
@@ -573,18 +589,29 @@ def image_ref(image: str) -> tuple[str, str | None, str | None]:
     return image, tag, digest
 
 
-def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str]]:
-    """(registry prefixes of this stack, prefixes whose tags are immutable)."""
+ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
+
+
+def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str], bool]:
+    """(registry prefixes of this stack, prefixes whose tags are immutable, whether some registry's address is
+    unknown at preview). ECR repositories and pull-through cache rules are keyed `ecr:<repository path>`
+    (the account and region of their URL are the stack's own and only known once created); the others by
+    their registry host/path."""
     prefixes: set[str] = set()
     immutable: set[str] = set()
+    unknown = False
     for r in args.resources:
         try:
             if r.resource_type == "aws:ecr/repository:Repository":
-                url = get(r.props, "repositoryUrl")
-                if isinstance(url, str):
-                    prefixes.add(url)
+                name = get(r.props, "name")
+                if isinstance(name, str):
+                    prefixes.add(f"ecr:{name}")
                     if str(get(r.props, "imageTagMutability") or "").startswith("IMMUTABLE"):
-                        immutable.add(url)
+                        immutable.add(f"ecr:{name}")
+            elif r.resource_type == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule":
+                prefix = get(r.props, "ecrRepositoryPrefix")
+                if isinstance(prefix, str):
+                    prefixes.add(f"ecr:{prefix}")  # repositories the cache creates are `<prefix>/<upstream path>`
             elif r.resource_type == "azure-native:containerregistry:Registry":
                 server = get(r.props, "loginServer")
                 if isinstance(server, str):
@@ -592,13 +619,18 @@ def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str
             elif r.resource_type == "gcp:artifactregistry/repository:Repository":
                 loc, proj, repo = get(r.props, "location"), get(r.props, "project"), get(r.props, "repositoryId")
                 if loc and proj and repo:
-                    prefix = f"{loc}-docker.pkg.dev/{proj}/{repo}"
+                    prefix = f"{str(loc).lower()}-docker.pkg.dev/{proj}/{repo}"
                     prefixes.add(prefix)
                     if get(r.props, "dockerConfig.immutableTags") is True:
                         immutable.add(prefix)
         except UnknownValueError:
-            continue
-    return prefixes, immutable
+            unknown = True
+    return prefixes, immutable, unknown
+
+
+def _registry_key(image: str) -> str:
+    """`ecr:<path>` for an ECR image (any account/region: see `environment_registries`), else the image."""
+    return "ecr:" + ECR_HOST.sub("", image) if ECR_HOST.match(image) else image
 
 
 def _under(image: str, prefixes: set[str]) -> str | None:
@@ -619,7 +651,7 @@ def _under(image: str, prefixes: set[str]) -> str | None:
 ), {DEPLOYMENT, "aws:ecr/repository:Repository", "azure-native:containerregistry:Registry",
     "gcp:artifactregistry/repository:Repository"})
 def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
-    prefixes, immutable = environment_registries(args)
+    prefixes, immutable, registry_unknown = environment_registries(args)
     approved = {str(p) for p in (args.get_config().get("approvedRegistries") or [])}
     serving = [d for ds in serving_endpoints(args).values() for d in ds]
 
@@ -629,11 +661,13 @@ def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             if not isinstance(image, str):
                 continue
             repo, tag, digest = image_ref(image)
-            home = _under(repo, prefixes) or _under(repo, approved)
+            home = _under(_registry_key(repo), prefixes) or _under(repo, approved)
             who = subject(r.resource_type, r.name)
+            if home is None and registry_unknown:  # it may be the registry whose address is not known yet
+                raise Unknown("spec.template.spec.containers.image")
             if home is None:
                 yield f"{who} must pull `{image}` from the environment's registry."
-            elif not digest and (tag in (None, "latest") or _under(repo, immutable) is None):
+            elif not digest and (tag in (None, "latest") or _under(_registry_key(repo), immutable) is None):
                 yield f"{who} must pin `{image}` by digest (or use a registry with immutable tags)."
 
     keep = {r.urn for r in serving}

@@ -13,6 +13,7 @@ from pulumi_policy.proxy import UnknownValueError
 from policies import meta as m
 from policies.meta import RuleMeta
 from policies.rules._base import (
+    Unknown,
     as_list,
     config_value,
     get,
@@ -22,6 +23,7 @@ from policies.rules._base import (
     number,
     policy_document,
     principal_is_public,
+    ref,
     reference_keys,
     references,
     resource_rule,
@@ -32,6 +34,9 @@ from policies.rules._base import (
     truthy,
 )
 
+# What a customer-managed key reference may point at (a first preview sees the ARN as unknown).
+KMS_KEYS = frozenset({"aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey", "aws:kms/alias:Alias",
+                      "aws:kms/externalKey:ExternalKey"})
 S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 S3_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -135,12 +140,15 @@ def s3_encryption_kms(args: StackValidationArgs) -> Iterator[tuple[str, str | No
 
     def check(r: Any) -> Iterator[str]:
         is_log = any(d.urn in targets for d in r.property_dependencies.get("bucket", []))
-        bucket = get(r.props, "bucket")
+        try:
+            bucket = get(r.props, "bucket")
+        except UnknownValueError:  # a new bucket's name: matched by property dependency above
+            bucket = None
         is_log = is_log or (isinstance(bucket, str) and "value:" + bucket in targets)
         ok = False
-        for rule in items(r.props, "rules"):
+        for i, rule in enumerate(items(r.props, "rules")):
             algo = get(rule, "applyServerSideEncryptionByDefault.sseAlgorithm")
-            key = get(rule, "applyServerSideEncryptionByDefault.kmsMasterKeyId")
+            key = ref(r, f"rules.{i}.applyServerSideEncryptionByDefault.kmsMasterKeyId", KMS_KEYS)
             if (algo in ("aws:kms", "aws:kms:dsse") and key) or (is_log and algo == "AES256"):
                 ok = True
         if not ok:
@@ -194,8 +202,8 @@ def _companions(args: StackValidationArgs, companion_type: str) -> dict[str, lis
     buckets = [r for r in args.resources if r.resource_type == S3_BUCKET]
     by_ref: dict[str, str] = {}
     for b in buckets:
-        for ref in _safe_refs(b.props):
-            by_ref[ref] = b.urn
+        for known_ref in _safe_refs(b.props):
+            by_ref[known_ref] = b.urn
     out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
     for r in args.resources:
         if r.resource_type != companion_type:
@@ -317,7 +325,7 @@ def kms_no_lockout_bypass(args: ResourceValidationArgs) -> Iterator[str]:
 ), [EKS_CLUSTER])
 def eks_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     resources = items(args.props, "encryptionConfig.resources")
-    if "secrets" not in resources or not get(args.props, "encryptionConfig.provider.keyArn"):
+    if "secrets" not in resources or not ref(args, "encryptionConfig.provider.keyArn", KMS_KEYS):
         yield f"{_s(args)} must encrypt secrets with a KMS key (`encryptionConfig`)."
 
 
@@ -416,7 +424,8 @@ def ecr_immutable(args: ResourceValidationArgs) -> Iterator[str]:
 ), [ECR_REPO])
 def ecr_kms(args: ResourceValidationArgs) -> Iterator[str]:
     confs = items(args.props, "encryptionConfigurations")
-    if not any(get(c, "encryptionType") in ("KMS", "KMS_DSSE") and get(c, "kmsKey") for c in confs):
+    if not any(get(c, "encryptionType") in ("KMS", "KMS_DSSE")
+               and ref(args, f"encryptionConfigurations.{i}.kmsKey", KMS_KEYS) for i, c in enumerate(confs)):
         yield f"{_s(args)} must encrypt images with a customer-managed KMS key."
 
 
@@ -476,10 +485,10 @@ def sm_kms(args: ResourceValidationArgs) -> Iterator[str]:
         parent = path.rsplit(".", 1)[0] if "." in path else None
         if parent and args.resource_type == SM_FEATURE_GROUP and get(args.props, parent.split(".")[0]) is None:
             continue  # that store is not configured
-        if not get(args.props, path):
+        if not ref(args, path, KMS_KEYS):
             yield f"{_s(args)} must set `{path}` to a KMS key."
     if (args.resource_type == SM_ENDPOINT_CONFIG and get(args.props, "dataCaptureConfig") is not None
-            and not get(args.props, "dataCaptureConfig.kmsKeyId")):
+            and not ref(args, "dataCaptureConfig.kmsKeyId", KMS_KEYS)):
         yield f"{_s(args)} must encrypt inference captures (`dataCaptureConfig.kmsKeyId`)."
 
 
@@ -535,7 +544,7 @@ def sm_endpoint_count(args: ResourceValidationArgs) -> Iterator[str]:
 def cache_at_rest(args: ResourceValidationArgs) -> Iterator[str]:
     if not truthy(args.props, "atRestEncryptionEnabled"):
         yield f"{_s(args)} must enable encryption at rest."
-    elif not get(args.props, "kmsKeyId"):
+    elif not ref(args, "kmsKeyId", KMS_KEYS):
         yield f"{_s(args)} must encrypt at rest with a customer-managed KMS key (`kmsKeyId`)."
 
 
@@ -691,7 +700,7 @@ def trail_secure(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must log all regions (`isMultiRegionTrail: true`)."
     if get(args.props, "enableLogFileValidation") is not True:
         yield f"{_s(args)} must enable log-file validation."
-    if not get(args.props, "kmsKeyId"):
+    if not ref(args, "kmsKeyId", KMS_KEYS):
         yield f"{_s(args)} must encrypt its logs with a KMS key (`kmsKeyId`)."
 
 
@@ -715,7 +724,7 @@ def trail_present(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]
     remediation="Set kmsKeyId to the environment's key (its key policy must allow logs.<region>.amazonaws.com).",
 ), [LOG_GROUP])
 def log_group_kms(args: ResourceValidationArgs) -> Iterator[str]:
-    if not get(args.props, "kmsKeyId"):
+    if not ref(args, "kmsKeyId", KMS_KEYS):
         yield f"{_s(args)} must encrypt log data with a KMS key (`kmsKeyId`)."
 
 
@@ -754,17 +763,19 @@ def _service_suffix(service_name: str) -> str:
 def vpc_endpoints(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     required = [str(x) for x in (config_value(args, "requiredServices") or ["s3", "ecr.api", "ecr.dkr", "sts"])]
     by_vpc: dict[str, set[str]] = {}
+    unknown_service: set[str] = set()  # VPC keys with an endpoint whose service is unknown at preview
     for r in args.resources:
         if r.resource_type != VPC_ENDPOINT:
             continue
+        keys = reference_keys(r, "vpcId")  # by property dependency when the VPC id is not known yet
         try:
             service = get(r.props, "serviceName")
-            get(r.props, "vpcId")  # an endpoint whose VPC is unknown at preview is passed over
         except UnknownValueError:
+            unknown_service |= keys
             continue
         if not isinstance(service, str):
             continue
-        for key in reference_keys(r, "vpcId"):
+        for key in keys:
             by_vpc.setdefault(key, set()).add(_service_suffix(service))
 
     def check(r: PolicyResource) -> Iterator[str]:
@@ -772,6 +783,8 @@ def vpc_endpoints(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]
         for key in target_keys(r):
             services |= by_vpc.get(key, set())
         missing = [s for s in required if s not in services]
+        if missing and target_keys(r) & unknown_service:
+            raise Unknown("serviceName")  # an endpoint of this VPC may be the missing one
         if missing:
             yield (f"{subject(r.resource_type, r.name)} must reach {', '.join(missing)} through VPC endpoints "
                    "(no endpoint for them).")

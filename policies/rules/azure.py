@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
@@ -15,6 +16,8 @@ from policies.rules._base import (
     is_referenced,
     items,
     number,
+    property_dependencies,
+    ref,
     references,
     resource_rule,
     stack_rule,
@@ -24,6 +27,7 @@ from policies.rules._base import (
 STORAGE = "azure-native:storage:StorageAccount"
 VAULT = "azure-native:keyvault:Vault"
 VAULT_KEY = "azure-native:keyvault:Key"
+KEYS = frozenset({VAULT_KEY})  # what a customer-managed key reference may point at
 ACR = "azure-native:containerregistry:Registry"
 AKS = "azure-native:containerservice:ManagedCluster"
 AKS_POOL = "azure-native:containerservice:AgentPool"
@@ -72,7 +76,8 @@ def ml_private(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Set encryption.status `Enabled` with keyVaultProperties.keyIdentifier and keyVaultArmId.",
 ), [ML_WORKSPACE])
 def ml_cmk(args: ResourceValidationArgs) -> Iterator[str]:
-    if get(args.props, "encryption.status") != "Enabled" or not get(args.props, "encryption.keyVaultProperties.keyIdentifier"):
+    if (get(args.props, "encryption.status") != "Enabled"
+            or not ref(args, "encryption.keyVaultProperties.keyIdentifier", KEYS)):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryption.keyVaultProperties`)."
 
 
@@ -151,7 +156,7 @@ def aks_netpol(args: ResourceValidationArgs) -> Iterator[str]:
 ), [AKS, AKS_POOL])
 def aks_disks(args: ResourceValidationArgs) -> Iterator[str]:
     if args.resource_type == AKS:
-        if get(args.props, "diskEncryptionSetID"):
+        if ref(args, "diskEncryptionSetID", {"azure-native:compute:DiskEncryptionSet"}):
             return
         for pool in items(args.props, "agentPoolProfiles"):
             if get(pool, "enableEncryptionAtHost") is not True:
@@ -282,8 +287,16 @@ def _container_scope(scope: str) -> bool:
 ), [ROLE_ASSIGNMENT])
 def data_roles_scoped(args: ResourceValidationArgs) -> Iterator[str]:
     role = str(get(args.props, "roleDefinitionId") or "").rstrip("/").rsplit("/", 1)[-1].lower()
-    scope = get(args.props, "scope")
-    if role in DATA_ROLES and isinstance(scope, str) and _container_scope(scope):
+    if role not in DATA_ROLES:
+        return
+    try:
+        scope = get(args.props, "scope")
+    except UnknownValueError:  # the id of a resource of the stack: a resource scope unless it is a group
+        deps = property_dependencies(args).get("scope", ())
+        if deps and all(t != "azure-native:resources:ResourceGroup" for _, t in deps):
+            return
+        raise
+    if isinstance(scope, str) and _container_scope(scope):
         yield f"{_s(args)} must assign {DATA_ROLES[role]} on a resource, not on `{scope}`."
 
 
@@ -303,7 +316,7 @@ def _audit_enabled(props: Any) -> bool:
     remediation="Set workspaceId and a logs entry with categoryGroup `audit` (or `allLogs`) enabled.",
 ), DIAGNOSTIC_TYPES)
 def diagnostics(args: ResourceValidationArgs) -> Iterator[str]:
-    if not get(args.props, "workspaceId"):
+    if not ref(args, "workspaceId", {"azure-native:operationalinsights:Workspace"}):
         yield f"{_s(args)} must send logs to a Log Analytics workspace (`workspaceId`)."
     if not _audit_enabled(args.props):
         yield f"{_s(args)} must enable the `audit` (or `allLogs`) category group."

@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import get, items, resource_rule, stack_rule, subject
+from policies.rules._base import get, items, ref, resource_rule, stack_rule, subject
 
 GKE = "gcp:container/cluster:Cluster"
+# What a customer-managed key reference may point at (unknown at a first preview).
+CRYPTO_KEYS = frozenset({"gcp:kms/cryptoKey:CryptoKey", "gcp:kms/cryptoKeyVersion:CryptoKeyVersion"})
 GKE_POOL = "gcp:container/nodePool:NodePool"
 GCS = "gcp:storage/bucket:Bucket"
 KMS_KEY = "gcp:kms/cryptoKey:CryptoKey"
@@ -43,9 +46,24 @@ PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 
 
 def _grants_public(props: Any) -> bool:
-    """An IAM member/binding resource (`member` or `members`) that grants to anyone."""
-    members = [get(props, "member")] + items(props, "members")
+    """An IAM member/binding resource (`member` or `members`) that grants to anyone; a member that is unknown
+    at preview is computed (a service account's e-mail), never the literal `allUsers`/`allAuthenticatedUsers`."""
+    try:
+        members = [get(props, "member")] + items(props, "members")
+    except UnknownValueError:
+        members = [m for m in _known_members(props)]
     return bool(PUBLIC_MEMBERS & {m for m in members if isinstance(m, str)})
+
+
+def _known_members(props: Any) -> list[Any]:
+    out = []
+    for key in ("member", "members"):
+        try:
+            value = get(props, key)
+        except UnknownValueError:
+            continue
+        out.extend(value if isinstance(value, list) else [value])
+    return out
 
 
 def _s(args: ResourceValidationArgs) -> str:
@@ -123,7 +141,8 @@ def gke_netpol(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Set databaseEncryption {state: ENCRYPTED, keyName: <crypto key id>}.",
 ), [GKE])
 def gke_secrets(args: ResourceValidationArgs) -> Iterator[str]:
-    if get(args.props, "databaseEncryption.state") != "ENCRYPTED" or not get(args.props, "databaseEncryption.keyName"):
+    if (get(args.props, "databaseEncryption.state") != "ENCRYPTED"
+            or not ref(args, "databaseEncryption.keyName", CRYPTO_KEYS)):
         yield f"{_s(args)} must encrypt secrets with Cloud KMS (`databaseEncryption`)."
 
 
@@ -149,7 +168,7 @@ def gcs_public(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Set encryption.defaultKmsKeyName to the environment's crypto key.",
 ), [GCS])
 def gcs_cmek(args: ResourceValidationArgs) -> Iterator[str]:
-    if not get(args.props, "encryption.defaultKmsKeyName"):
+    if not ref(args, "encryption.defaultKmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryption.defaultKmsKeyName`)."
 
 
@@ -234,7 +253,7 @@ def ar_public(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Set kmsKeyName to the environment's crypto key.",
 ), [AR_REPO])
 def ar_cmek(args: ResourceValidationArgs) -> Iterator[str]:
-    if not get(args.props, "kmsKeyName"):
+    if not ref(args, "kmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`kmsKeyName`)."
 
 
@@ -290,7 +309,7 @@ def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key.",
 ), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT])
 def vertex_cmek(args: ResourceValidationArgs) -> Iterator[str]:
-    if not get(args.props, "encryptionSpec.kmsKeyName"):
+    if not ref(args, "encryptionSpec.kmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryptionSpec.kmsKeyName`)."
 
 

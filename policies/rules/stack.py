@@ -288,7 +288,10 @@ def data_access_logging(args: StackValidationArgs) -> Iterator[tuple[str, str | 
     def names(r: PolicyResource) -> set[str]:
         out = {r.urn}
         for k in ("bucket", "id", "name"):
-            v = r.props.get(k) if k in r.props else None
+            try:
+                v = r.props.get(k) if k in r.props else None
+            except UnknownValueError:  # a new bucket's id: matched by property dependency
+                continue
             if isinstance(v, str):
                 out.add("value:" + v)
         return out

@@ -131,11 +131,20 @@ def test_policy_config_can_downgrade_everything(plan_file: Path, tmp_path: Path,
     assert out["summary"]["mandatory"] == 0 and out["summary"]["advisory"] > 0
 
 
-def test_empty_plan_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("doc", [
+    {"version": 3, "deployment": {"manifest": {}, "resources": []}},
+    {"version": 3, "deployment": {}},
+    {"steps": []},
+    {"steps": [{"op": "create", "urn": "x"}]},  # steps without a new state
+    {"version": 3, "deployment": {"resources": [{"urn": "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s",
+                                                 "type": "pulumi:pulumi:Stack", "custom": False}]}},
+])
+def test_empty_plan_is_refused_not_passed(tmp_path: Path, capsys: pytest.CaptureFixture[str], doc: dict) -> None:
     path = tmp_path / "empty.json"
-    path.write_text(json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": []}}))
-    assert main(["check", "--plan", str(path)]) == 0
-    assert "PASS" in capsys.readouterr().out
+    path.write_text(json.dumps(doc))
+    assert main(["check", "--plan", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "PASS" not in captured.out and f"{path}: nothing to check" in captured.err
 
 
 def test_table_groups_by_severity(plan_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,11 @@ from aienv.cli._output import OutputError, Style, colour_wanted, write_output
 from tests.conftest import ROOT
 
 AIENV = [sys.executable, "-m", "aienv"]
+# A plan with one resource no policy flags: `check` passes it.
+PLAN = {"version": 3, "deployment": {"manifest": {}, "resources": [
+    {"urn": "urn:pulumi:dev::p::pulumi:pulumi:Stack::p-dev", "type": "pulumi:pulumi:Stack", "custom": False},
+    {"urn": "urn:pulumi:dev::p::random:index/randomPet:RandomPet::pet", "type": "random:index/randomPet:RandomPet",
+     "custom": True, "id": "pet-1", "inputs": {"length": 2}}]}}
 
 
 def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -110,7 +115,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, mon
 def test_a_missing_folder_is_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  argv: list[str]) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": []}}))
+    plan.write_text(json.dumps(PLAN))
     missing = tmp_path / "nodir" / "x"
     args = [a.format(missing=missing, plan=plan, program=tmp_path) for a in argv]
     assert main(args) == 2
@@ -134,7 +139,7 @@ def test_schema_reference_never_overwrites_a_file_without_its_block(tmp_path: Pa
                                   ["check", "--plan", "{plan}", "--json"]])
 def test_a_closed_pipe_ends_quietly(tmp_path: Path, argv: list[str]) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": []}}))
+    plan.write_text(json.dumps(PLAN))
     proc = subprocess.Popen([*AIENV, *(a.format(plan=plan) for a in argv)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
@@ -221,7 +226,7 @@ def _check_on_a_terminal(plan: Path, env: dict[str, str], *extra: str) -> str:
 
 def test_a_terminal_gets_colours_unless_no_color(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": []}}))
+    plan.write_text(json.dumps(PLAN))
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm"}
     assert "\x1b[1;32mPASS\x1b[0m" in _check_on_a_terminal(plan, env)
     assert "\x1b[" not in _check_on_a_terminal(plan, env | {"NO_COLOR": "1"})

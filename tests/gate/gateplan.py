@@ -32,7 +32,8 @@ Edit = Callable[[dict[str, Any]], None]
 class Checked:
     spec: StackSpec
     export: dict[str, Any]
-    result: CheckResult
+    result: CheckResult  # the known view
+    preview: CheckResult  # the first-preview view of a new stack
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -82,7 +83,8 @@ def load_variant(cloud: str, edit: Edit, tmp_dir: Path) -> StackSpec:
 def plan_and_check(spec: StackSpec) -> Checked:
     plan = plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name)
     export = plan.to_export()
-    return Checked(spec, export, check_export(spec, export))
+    first = plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name, view="preview")
+    return Checked(spec, export, check_export(spec, export), check_export(spec, first.to_export()))
 
 
 def reference(cloud: str) -> Checked:

@@ -201,6 +201,12 @@ def test_insecure_choice_fails_the_expected_policy(choice: Choice, cloud: str, g
                       f"named *{e.name}*; got: {_summary(checked)}")
         assert all(v.enforcement == "mandatory" and v.message for v in hits)
         assert not ref.violations_of(e.policy), f"the {cloud} reference already fails {e.policy}"
+        # The first preview of a new stack sees the insecure setting too (or defers that check to the update,
+        # where the resource policy runs on the resolved inputs before the resource is created).
+        seen = [v for v in checked.preview.mandatory if _matches(v, e)]
+        deferred = [d for d in checked.preview.deferred if d.policy == e.policy and e.name in d.name]
+        assert seen or deferred, f"{choice.id} on {cloud}: the first-preview view lost {e.policy}"
+        assert not ref.preview.mandatory, f"the {cloud} reference fails its first preview: {ref.preview.mandatory}"
 
 
 # --- endpoints: authentication and public exposure ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from aienv.check.plan import from_export  # noqa: E402
-from aienv.check.runner import Violation, run_policies  # noqa: E402
+from aienv.check.runner import Deferral, Violation, run_policies  # noqa: E402
 from policies.rules import RULES_BY_NAME  # noqa: E402
 from policies.rules._base import build_policy  # noqa: E402
 
@@ -24,3 +24,11 @@ def run_policy(export: dict, name: str, config: dict[str, Any] | None = None) ->
 
 def failing_names(export: dict, name: str, config: dict[str, Any] | None = None) -> set[str]:
     return {v.name for v in run_policy(export, name, config)}
+
+
+def deferrals(export: dict, name: str, config: dict[str, Any] | None = None) -> list[Deferral]:
+    """The checks `name` deferred (values unknown at preview) on `export`."""
+    found: list[Deferral] = []
+    run_policies(from_export(export), "test", [build_policy(RULES_BY_NAME[name])],
+                 user_config={name: config} if config else None, deferrals=found)
+    return found

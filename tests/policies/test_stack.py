@@ -1,4 +1,4 @@
-"""Cross-cloud stack rules, fail-closed handling of unknown values, and rule metadata."""
+"""Cross-cloud stack rules, deferral of values unknown at preview, and rule metadata."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 import pulumi_aws as aws
 import pytest
-from conftest import failing_names, run_policy
+from conftest import deferrals, failing_names, run_policy
 from mockplan import plan
 from test_aws import _secure as aws_secure
 
@@ -73,7 +73,7 @@ def test_retain_on_delete_counts_as_protection() -> None:
     assert failing_names(export, "stateful-resources-protected") == set()
 
 
-# --- Unknown values at preview fail closed --------------------------------------------------------------------
+# --- Unknown values at preview defer to the update, never pass silently ----------------------------------
 def _with(export: dict, name: str, mutate) -> dict:  # noqa: ANN001
     export = copy.deepcopy(export)
     for r in export["deployment"]["resources"]:
@@ -84,17 +84,53 @@ def _with(export: dict, name: str, mutate) -> dict:  # noqa: ANN001
     raise AssertionError(name)
 
 
-def test_unknown_value_fails_a_mandatory_resource_policy_closed(secure: dict) -> None:
+def test_unknown_security_setting_defers_a_mandatory_resource_policy(secure: dict) -> None:
     export = _with(secure, "data-pab", lambda p: p.__setitem__("blockPublicAcls", UNKNOWN))
-    violations = run_policy(export, "aws-s3-block-public-access")
-    assert [v.enforcement for v in violations] == ["mandatory"]
-    assert "`blockPublicAcls`" in violations[0].message and "unknown" in violations[0].message
+    assert run_policy(export, "aws-s3-block-public-access") == []  # not a violation...
+    (deferral,) = deferrals(export, "aws-s3-block-public-access")  # ...and not a pass: deferred, with the why
+    assert (deferral.name, deferral.path, deferral.enforcement) == ("data-pab", "blockPublicAcls", "mandatory")
+    assert "`blockPublicAcls` is unknown until it is created" in deferral.reason
+
+
+def test_crossguard_sees_the_unknown_as_the_analyzer_expects(secure: dict) -> None:
+    """In `pulumi preview --policy-pack` the policy lets `UnknownValueError` escape: the analyzer reports
+    "can't run policy during preview" and runs it again at the update on the resolved inputs."""
+    from pulumi_policy import ResourceValidationArgs
+    from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+    from policies.rules import RULES_BY_NAME
+    from policies.rules._base import build_policy
+
+    policy = build_policy(RULES_BY_NAME["aws-eks-secrets-encryption"])
+    props = unknown_checking_proxy({"encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": UNKNOWN}}})
+    args = ResourceValidationArgs("aws:eks/cluster:Cluster", props, "urn:x", "eks", None, None, None, {})
+    reported: list[str] = []
+    with pytest.raises(UnknownValueError):
+        policy.validate(args, lambda msg, urn=None: reported.append(msg))
+    assert reported == []
+    # The same inputs with the key known at the update: decided, and a missing key is still a violation.
+    known = unknown_checking_proxy({"encryptionConfig": {"resources": ["secrets"], "provider": {}}})
+    policy.validate(ResourceValidationArgs("aws:eks/cluster:Cluster", known, "urn:x", "eks", None, None, None, {}),
+                    lambda msg, urn=None: reported.append(msg))
+    assert len(reported) == 1 and "KMS" in reported[0]
 
 
 def test_unknown_nested_value_names_its_path(secure: dict) -> None:
     export = _with(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
-    (violation,) = run_policy(export, "aws-eks-secrets-encryption")
-    assert "`encryptionConfig.provider.keyArn`" in violation.message and "fails closed" in violation.message
+    for r in export["deployment"]["resources"]:
+        if r["urn"].endswith("::eks"):
+            r.get("propertyDependencies", {}).pop("encryptionConfig", None)  # not wired to a key of the stack
+    assert run_policy(export, "aws-eks-secrets-encryption") == []
+    (deferral,) = deferrals(export, "aws-eks-secrets-encryption")
+    assert deferral.path == "encryptionConfig.provider.keyArn"
+
+
+def test_unknown_key_reference_to_a_stack_key_is_resolved_not_deferred(secure: dict) -> None:
+    export = _with(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
+    eks = next(r for r in export["deployment"]["resources"] if r["urn"].endswith("::eks"))
+    assert any("aws:kms/key:Key" in u for u in eks["propertyDependencies"]["encryptionConfig"])
+    assert run_policy(export, "aws-eks-secrets-encryption") == []
+    assert deferrals(export, "aws-eks-secrets-encryption") == []  # a reference to the stack's key: decided
 
 
 def test_unknown_key_reference_passes_only_when_wired_to_a_stack_key(secure: dict) -> None:
@@ -103,17 +139,19 @@ def test_unknown_key_reference_passes_only_when_wired_to_a_stack_key(secure: dic
 
     wired = _with(secure, "data-sse", unknown_key)
     assert failing_names(wired, "stores-encrypted-with-stack-keys") == set()
+    assert deferrals(wired, "stores-encrypted-with-stack-keys") == []
     unwired = copy.deepcopy(wired)
     for r in unwired["deployment"]["resources"]:
         if r["urn"].endswith("::data-sse"):
             r["propertyDependencies"]["rules"] = []
-    (violation,) = run_policy(unwired, "stores-encrypted-with-stack-keys")
-    assert violation.name == "data-sse" and "unknown" in violation.message
+    assert run_policy(unwired, "stores-encrypted-with-stack-keys") == []
+    assert [d.name for d in deferrals(unwired, "stores-encrypted-with-stack-keys")] == ["data-sse"]
 
 
 def test_unknown_in_one_resource_does_not_hide_others(insecure: dict) -> None:
     export = _with(insecure, "bad-cache", lambda p: p.__setitem__("kmsKeyId", UNKNOWN))
-    assert {"bad-sse", "bad-cache"} <= failing_names(export, "stores-encrypted-with-stack-keys")
+    assert "bad-sse" in failing_names(export, "stores-encrypted-with-stack-keys")
+    assert "bad-cache" in {d.name for d in deferrals(export, "stores-encrypted-with-stack-keys")}
 
 
 # --- Metadata -------------------------------------------------------------------------------------------------
