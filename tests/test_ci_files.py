@@ -97,3 +97,15 @@ def test_the_cli_files_name_only_existing_paths() -> None:
         for arg in command[1:]:
             if not arg.startswith("-"):
                 assert (ROOT / arg).exists(), arg
+
+
+def test_the_getting_started_spec_is_valid(tmp_path: Path) -> None:
+    """The spec docs/getting-started.md walks through validates as it is written there."""
+    from aienv.spec import load_spec
+
+    text = (ROOT / "docs" / "getting-started.md").read_text()
+    (spec,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("# yaml-language-server")]
+    path = tmp_path / "ml-stg-gcp.yaml"
+    path.write_text(spec)
+    loaded = load_spec(path)
+    assert loaded.spec.feature_store.enabled and loaded.spec.cluster.gpu_pools[0].min_nodes == 0

@@ -586,7 +586,9 @@ class StackSpec(Model):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Kubernetes cluster and node pools.")
     model_endpoints: list[ModelEndpoint] = Field(default_factory=list, description="Models served.")
     feature_store: FeatureStoreSpec = Field(default_factory=lambda: FeatureStoreSpec(enabled=False),
-                                            description="Feature store (off unless set).")
+                                            description="Feature store: off without this block; a "
+                                                        "`feature_store:` block turns it on (`enabled` defaults to "
+                                                        "true inside it) and needs a feature view.")
     registries: Registries = Field(default_factory=Registries, description="Container and model registries.")
     storage: StorageSpec = Field(default_factory=StorageSpec, description="Object storage.")
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec, description="Monitoring and drift.")
