@@ -497,6 +497,13 @@ def load_spec(ref: str | os.PathLike[str], variables: Mapping[str, Any] | None =
     path = resolve_spec_path(ref)
     if not path.exists():
         raise _not_found(ref, path)
+    if path.is_dir():
+        raise SpecError([SpecIssue(str(path), None, "", "is a folder with no spec in it (looked for *.yaml, "
+                                                        "*.yml, *.yaml.j2 and Pulumi.<stack>.yaml; *.vars.yaml "
+                                                        "files are template variables)")])
+    if not path.name.endswith((".yaml", ".yml", ".j2")):
+        raise SpecError([SpecIssue(str(path), None, "", "is not a spec file: a spec is YAML (*.yaml, *.yml) or a "
+                                                        "jinja2 template (*.yaml.j2)")])
     if path.name.startswith(STACK_CONFIG_PREFIX) and path.name.endswith((".yaml", ".yml")):
         return _load_from_stack_config(path, variables, allow_abstract=allow_abstract)
     merged_vars: dict[str, Any] = {}

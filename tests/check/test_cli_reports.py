@@ -246,3 +246,14 @@ def test_program_findings_point_at_the_line_that_names_the_resource(tmp_path: Pa
     bucket = [v for v in out["violations"] if v["name"] == "legacy-data"]
     assert code == 1 and bucket
     assert {(v["location"]["file"], v["location"]["line"]) for v in bucket} == {(str(tmp_path / "__main__.py"), 4)}
+
+
+def test_check_counts_resources_as_plan_does(public_bucket: tuple[Path, int, dict],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Newcomer D21: `plan` said 253, `check` 254 (default providers), the progress line 200."""
+    spec, _, out = public_bucket
+    assert main(["plan", str(spec), "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)["resources"]
+    assert out["summary"]["resources"] == planned
+    driver = json.loads((spec.parent / "out.sarif").read_text())["runs"][0]["tool"]["driver"]
+    assert driver["name"] == "aienv" and "pulumi.com" not in json.dumps(driver.get("informationUri", ""))
