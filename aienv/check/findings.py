@@ -155,8 +155,10 @@ def summary(checked: Iterable[Checked]) -> dict[str, Any]:
     by_sev = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
     mandatory = sum(1 for f in findings if f.enforcement == "mandatory")
     errors = sum(len(c.errors) for c in targets)
+    views = sorted({c.result.view for c in targets if c.result is not None and c.result.view})
     return {
         "specs": len(targets),
+        "views": ", ".join(views) if views else None,  # "known+preview": both views of a spec or program
         "checked": sum(1 for c in targets if c.result is not None),
         "errors": errors,
         "packs": packs,

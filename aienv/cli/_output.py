@@ -113,18 +113,22 @@ def _replace(path: Path, text: str, shown: str, st: os.stat_result | None) -> No
                 os.unlink(tmp)
 
 
-def check_output_folder(path: str | os.PathLike[str] | None, option: str) -> None:
-    """Refuse an output path whose folder is missing before any work is done (exit 2, nothing written)."""
+def check_output_folder(path: str | os.PathLike[str] | None, option: str, placeholder: str | None = None) -> None:
+    """Refuse an output path whose folder is missing before any work is done (exit 2, nothing written).
+
+    With `placeholder` (`{stack}`), the folder of the path it stands in is checked.
+    """
     if not path:
         return
-    given = Path(path)
+    shown = Path(path)
+    given = Path(str(path).replace(placeholder, "stack")) if placeholder else shown
     if os.path.lexists(given):
         if given.is_dir():
-            raise OutputError(f"{option} {given}: is a folder; give a file name")
+            raise OutputError(f"{option} {shown}: is a folder; give a file name")
         return
     target = Path(os.path.realpath(given))
     if not target.parent.is_dir():
-        raise OutputError(f"{option} {given}: the folder {target.parent} does not exist; "
+        raise OutputError(f"{option} {shown}: the folder {target.parent} does not exist; "
                           f"create it first (mkdir -p {target.parent})")
 
 

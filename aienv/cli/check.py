@@ -87,8 +87,8 @@ def _check_options(args: argparse.Namespace) -> None:
         if name not in PACKS:
             raise AienvError(f"unknown policy pack `{name}` (known: {', '.join(PACKS)})")
     for option, value in (("--sarif", args.sarif), ("--junit", args.junit), ("--report", args.report)):
-        if value and STACK_PLACEHOLDER not in value:
-            check_output_folder(value, option)
+        if value:  # before any plan: `out/{stack}.md` needs `out/`
+            check_output_folder(value, option, STACK_PLACEHOLDER)
 
 
 # --- collecting ------------------------------------------------------------------------------------------------
@@ -256,12 +256,11 @@ def report(checked: list[Checked], args: argparse.Namespace) -> int:
             path = per_target_path(args.report, target.stack or Path(target.source).stem, several, "--report")
             assert path is not None
             write_output(path, render_report(target, path), "--report")
+    for c in checked:  # one line each on stderr, as `aienv validate` prints them; --json and SARIF carry them too
+        for e in c.errors:
+            print(e.format(), file=sys.stderr)
     if args.json:
         print(render_json(checked, gate))
     else:
-        if any(c.errors for c in checked):
-            for c in checked:
-                for e in c.errors:
-                    print(e.format(), file=sys.stderr)
         print(render_table(checked, gate, Style.for_stream(sys.stdout, getattr(args, "color", None))))
     return gate.exit_code(checked)

@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         raise AienvError(f"--graph {args.graph}: unknown graph format {graph_path.suffix or '(no suffix)'!r}; "
                          "use a .dot (Graphviz) or .mmd (Mermaid) file name")
     for option, value in (("--export", args.export), ("--graph", args.graph)):
-        if value and STACK_PLACEHOLDER not in value:
-            check_output_folder(value, option)
+        if value:  # before any plan: `out/{stack}.json` needs `out/`
+            check_output_folder(value, option, STACK_PLACEHOLDER)
     if args.program:
         progress = Progress(sys.stderr)
         try:

@@ -111,6 +111,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, mon
     ["schema", "-o", "{missing}/schema.json"],
     ["check", "--plan", "{plan}", "--sarif", "{missing}/out.sarif"],
     ["plan", "--program", "{program}", "--export", "{missing}/plan.json"],
+    ["check", "stacks/", "--report", "{missing}/{{stack}}.md"],  # refused before planning anything
 ])
 def test_a_missing_folder_is_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  argv: list[str]) -> None:
