@@ -107,9 +107,11 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
                 progress.done()
 
         try:
-            checked = [_check_views(program, args, config)]
+            target = _check_views(program, args, config)
         except AienvError as exc:  # a program that does not run: its error, in every output
             return [Checked(args.program, "program", errors=[InputError(line) for line in exc.lines()])]
+        assert target is not None  # only a spec can be an abstract base
+        checked = [target]
     else:
         check_spec_options(args)
         refs = expand(args.spec)
