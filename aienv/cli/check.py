@@ -155,6 +155,7 @@ class _ConfigSplit:
         self.user_config = dict(user_config or {})
         self.source = source
         self.used: set[str] = {"all"}
+        self.selected: set[str] = set()
 
     def for_packs(self, packs: list[str]) -> dict[str, dict[str, Any]] | None:
         from policies.packs import PACKS
@@ -162,15 +163,20 @@ class _ConfigSplit:
         if not self.user_config:
             return None
         names = {n for p in packs if p in PACKS for n in PACKS[p].rules} | {"all"}
+        self.selected |= names
         self.used |= names & set(self.user_config)
         return {k: dict(v) for k, v in self.user_config.items() if k in names}
 
     def raise_unused(self) -> None:
+        import difflib
+
         from aienv.check import PolicyConfigError
 
         for name in self.user_config:
             if name not in self.used:
-                raise PolicyConfigError(f"{self.source}: no selected pack has a policy named `{name}`")
+                close = difflib.get_close_matches(name, sorted(self.selected), n=1)
+                raise PolicyConfigError(f"{self.source}: no selected pack has a policy named `{name}`"
+                                        + (f"; did you mean `{close[0]}`?" if close else ""))
 
 
 def _check_views(plan: Callable[[View], Target | None], args: argparse.Namespace,

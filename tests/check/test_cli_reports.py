@@ -257,3 +257,12 @@ def test_check_counts_resources_as_plan_does(public_bucket: tuple[Path, int, dic
     assert out["summary"]["resources"] == planned
     driver = json.loads((spec.parent / "out.sarif").read_text())["runs"][0]["tool"]["driver"]
     assert driver["name"] == "aienv" and "pulumi.com" not in json.dumps(driver.get("informationUri", ""))
+
+
+def test_a_misspelt_policy_in_the_config_gets_a_did_you_mean(plan_file: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"aws-kms-key-rotatoin": "disabled"}))
+    assert main(["check", "--plan", str(plan_file), "--policy-config", str(config)]) == 2
+    assert capsys.readouterr().err.strip() == (f"{config}: no selected pack has a policy named "
+                                               "`aws-kms-key-rotatoin`; did you mean `aws-kms-key-rotation`?")
