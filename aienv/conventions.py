@@ -24,6 +24,10 @@ TRACK_CANARY = "canary"
 COMPONENT_SERVING = "serving"
 COMPONENT_DRIFT = "drift-monitor"
 COMPONENT_FEATURE_SERVER = "feature-server"
+COMPONENT_MODEL_IMPORT = "model-import"
+# On the Prometheus server pods (through the Prometheus resource's podMetadata), so network policies can admit
+# the scraper without admitting the rest of its namespace (Grafana, the adapter, kube-state-metrics).
+COMPONENT_PROMETHEUS = "prometheus"
 
 # --- Annotations -----------------------------------------------------------------------------------
 # An explicit allow for public exposure (load balancers, public gateways); the packs flag public
@@ -53,15 +57,66 @@ PROMETHEUS_NAMESPACE = "aienv-prometheus"
 GATEWAY_NAMESPACE = "envoy-gateway-system"
 AUTOSCALER_NAMESPACE = "kube-system"
 
+# --- Kubernetes versions and control-plane ports ----------------------------------------------------
+# Minor versions of Kubernetes the layer's pinned charts support together. The narrowest is Envoy Gateway
+# v1.7 (site/content/en/news/releases/matrix.md at tag v1.7.0: "| latest | ... | v1.4.1 | v1.32, v1.33, v1.34,
+# v1.35 |").
+KUBERNETES_MINORS = (32, 35)
+
+# Ports on which the layer's pods serve the API server (aggregated APIs, admission webhooks): the
+# prometheus-adapter (`listenPort`) and the prometheus-operator webhook (kube-prometheus-stack
+# `prometheusOperator.tls.internalPort: 10250`). 10250 is the port GKE's default firewall already opens from a
+# private control plane to the nodes (GoogleCloudPlatform/prometheus-engine PR #212, "Use port 10250 for
+# admission webhooks ... with the default firewall rules"); a foundation that filters control-plane traffic
+# admits these.
+CONTROL_PLANE_POD_PORTS = (10250,)
+
+# The storage class of per-pod scratch volumes (model weights, import staging): encrypted, deleted with the pod.
+SCRATCH_STORAGE_CLASS = "aienv-scratch"
+
+
 # --- Data layout ---------------------------------------------------------------------------------
 def drift_data_prefix(endpoint: str) -> str:
     """Where an endpoint's drift job reads `baseline/` and `recent/` samples, in the training-data bucket."""
     return f"drift/{endpoint}/"
 
 
+# The object an import job (or, for `uploaded` sources, the team's pipeline) writes last under a model version's
+# path, once every weight file is there; serving pods wait for it before they copy the weights.
+MODEL_IMPORT_MARKER = ".aienv-import-complete"
+
+
 def model_import_marker(artifact_path: str) -> str:
     """The object an import job writes last under a model version's path; serving pods wait for it."""
-    return artifact_path.rstrip("/") + "/.aienv-import-complete"
+    return artifact_path.rstrip("/") + "/" + MODEL_IMPORT_MARKER
+
+
+# --- Identity providers ---------------------------------------------------------------------------
+# Where identity providers publish their JSON Web Key Sets, from their OpenID discovery documents: a JWKS URL
+# is not derivable from the issuer in general, so issuers not listed here need `auth.jwks_uri`.
+# - Google (https://accounts.google.com/.well-known/openid-configuration):
+#   "jwks_uri": "https://www.googleapis.com/oauth2/v3/certs"; Google, "OpenID Connect": "The value of iss in
+#   the ID token is equal to accounts.google.com or https://accounts.google.com."
+# - Microsoft Entra ID v2.0 (https://login.microsoftonline.com/<tenant>/v2.0/.well-known/openid-configuration):
+#   "jwks_uri": "https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys".
+_ENTRA_V2 = re.compile(r"^https://login\.microsoftonline\.com/([^/]+)/v2\.0$")
+
+
+def known_jwks_uri(issuer: str) -> str | None:
+    """The JWKS URL of a well-known issuer, None for others."""
+    if issuer in ("https://accounts.google.com", "accounts.google.com"):
+        return "https://www.googleapis.com/oauth2/v3/certs"
+    entra = _ENTRA_V2.match(issuer)
+    if entra:
+        return f"https://login.microsoftonline.com/{entra.group(1)}/discovery/v2.0/keys"
+    return None
+
+
+def issuer_spellings(issuer: str) -> list[str]:
+    """Every `iss` value tokens of `issuer` carry (Google writes it with and without the scheme)."""
+    if issuer in ("https://accounts.google.com", "accounts.google.com"):
+        return ["https://accounts.google.com", "accounts.google.com"]
+    return [issuer]
 
 
 # --- Images --------------------------------------------------------------------------------------
@@ -93,3 +148,14 @@ def gcp_label_key(key: str) -> str:
     if not cleaned or not cleaned[0].isalpha():
         cleaned = "k" + cleaned
     return cleaned[:63]
+
+
+def canary_artifact_path(artifact_path: str, endpoint: str, version: str, canary_version: str) -> str:
+    """Where a canary version's weights live: the stable path with its `/<version>/` segment swapped for the
+    canary's, else `models/<endpoint>/<canary_version>/`. The serving pods read it and the cloud identities grant
+    it, so both sides must call this one function."""
+    rooted = f"/{artifact_path}"
+    segment = f"/{version}/"
+    if segment in rooted:
+        return rooted.replace(segment, f"/{canary_version}/", 1)[1:]
+    return f"models/{endpoint}/{canary_version}/"

@@ -4,7 +4,8 @@ A single self-contained file using only the Python standard library: the Kuberne
 into the drift CronJob from a ConfigMap and runs it with a plain `python` image.
 
     python drift.py --baseline /data/baseline --recent /data/recent --endpoint chat \
-        --metric psi --threshold 0.2 --window-hours 24 --pushgateway http://pushgateway:9091
+        --metric psi --threshold 0.2 --window-hours 24 --recent-times /data/recent.times \
+        --pushgateway http://pushgateway:9091
 
 Data: every `.csv` (with a header row), `.jsonl` (one JSON object per line) or `.json` (a list of
 objects) file under each directory; each column/key is a feature. Numeric features get the population
@@ -29,6 +30,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 EPSILON = 1e-4  # floor for empty bins so PSI stays finite
 DEFAULT_BINS = 10
@@ -138,15 +140,41 @@ def _rows(path: str) -> Iterable[Mapping[str, object]]:
         yield from (data if isinstance(data, list) else [data])
 
 
-def _files(directory: str, since: float | None) -> list[str]:
+def read_times(path: str) -> dict[str, float]:
+    """Object times from a listing file: `<path relative to the data directory>\t<ISO 8601 time>` per line.
+
+    Sync tools stamp downloaded files with the download time unless they preserve it (azcopy only with
+    --preserve-last-modified-time, `gcloud storage rsync` only for objects it uploaded itself), so the recent
+    window is decided on the objects' own times, listed next to the download.
+    """
+    times: dict[str, float] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            key, sep, stamp = line.rstrip("\n").partition("\t")
+            if not sep or not key:
+                continue
+            try:
+                when = datetime.fromisoformat(stamp.strip())
+            except ValueError:
+                continue
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            times[key.lstrip("/")] = when.timestamp()
+    return times
+
+
+def _files(directory: str, since: float | None, times: Mapping[str, float] | None = None) -> list[str]:
     found: list[str] = []
     for root, _dirs, names in os.walk(directory):
         for name in names:
             path = os.path.join(root, name)
             if not name.endswith((".csv", ".jsonl", ".json")):
                 continue
-            if since is not None and os.path.getmtime(path) < since:
-                continue
+            if since is not None:
+                relative = os.path.relpath(path, directory).replace(os.sep, "/")
+                when = times.get(relative) if times is not None else None
+                if (when if when is not None else os.path.getmtime(path)) < since:
+                    continue
             found.append(path)
     return sorted(found)
 
@@ -166,11 +194,13 @@ def _coerce(value: object) -> Value | None:
     return number if math.isfinite(number) else None
 
 
-def load_columns(directory: str, window_hours: float | None = None, now: float | None = None) -> dict[str, list[Value]]:
-    """Feature name -> values, from every data file under `directory` (newer than the window, if given)."""
+def load_columns(directory: str, window_hours: float | None = None, now: float | None = None,
+                 times: Mapping[str, float] | None = None) -> dict[str, list[Value]]:
+    """Feature name -> values, from every data file under `directory` (newer than the window, if given; a
+    file's time is its object time from `times` when listed there, else its modification time)."""
     since = None if window_hours is None else (now if now is not None else time.time()) - window_hours * 3600
     columns: dict[str, list[Value]] = {}
-    for path in _files(directory, since):
+    for path in _files(directory, since, times):
         for row in _rows(path):
             for key, raw in row.items():
                 value = _coerce(raw)
@@ -277,11 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metric", choices=("psi", "ks"), default="psi")
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--window-hours", type=float, default=None, help="only recent files newer than this")
+    parser.add_argument("--recent-times", default=None,
+                        help="listing of the recent objects' times (path<TAB>ISO time per line)")
     parser.add_argument("--bins", type=int, default=DEFAULT_BINS)
     parser.add_argument("--pushgateway", default=None, help="Pushgateway base URL; omit to only print")
     ns = parser.parse_args(argv)
     try:
-        report = score(load_columns(ns.baseline), load_columns(ns.recent, ns.window_hours), ns.metric,
+        times = read_times(ns.recent_times) if ns.recent_times and os.path.exists(ns.recent_times) else None
+        report = score(load_columns(ns.baseline), load_columns(ns.recent, ns.window_hours, times=times), ns.metric,
                        ns.threshold, ns.bins)
     except ValueError as exc:
         print(json.dumps({"endpoint": ns.endpoint, "error": str(exc)}), file=sys.stderr)

@@ -26,8 +26,11 @@ class DriverMode(StrEnum):
     # The node image ships the driver and container toolkit (EKS AL2023 NVIDIA AMI):
     # GPU operator with driver and toolkit off, device plugin + DCGM exporter on.
     PREINSTALLED = "preinstalled"
-    # The cloud installs the driver on GPU pools but not the device plugin (AKS):
-    # GPU operator with driver off, toolkit + device plugin + DCGM exporter on.
+    # The cloud installs the driver on GPU pools but not the device plugin (AKS, `gpuProfile.driver: Install`):
+    # AKS GPU images ship the driver and the NVIDIA container toolkit, so the GPU operator runs with driver
+    # and toolkit off and `operator.runtimeClass: nvidia-container-runtime`, device plugin + DCGM exporter on
+    # (NVIDIA, *GPU Operator with Azure Kubernetes Service*: "AKS images include a preinstalled NVIDIA GPU
+    # Driver and preinstalled NVIDIA Container Toolkit").
     CLOUD_DRIVER = "cloud-driver"
     # The cloud installs the driver and runs the device plugin (GKE): only DCGM metrics are added.
     CLOUD_MANAGED = "cloud-managed"
@@ -176,3 +179,52 @@ def lookup(gpu_type: str, cloud: str, gpus: int) -> MachineShape:
     if shape is None:
         raise KeyError(f"{gpu_type} x{gpus} is not sold on {cloud}")
     return shape
+
+
+# --- Capacity by zone ------------------------------------------------------------------------------------
+# Zones that sell each GPU, where the cloud publishes it. GCP lists GPU zones per machine series on its
+# "GPU regions and zones availability" page (cloud.google.com/compute/docs/gpus/gpu-regions-zones); the
+# rows below were read from SkyPilot's catalogue of that data (skypilot-org/skypilot-catalog
+# `catalogs/v8/gcp/vms.csv`: one row per machine type and zone; G2 = L4, A2 Standard = A100 40GB,
+# A2 Ultra = A100 80GB, A3 High = H100 80GB). GKE refuses a node pool that spans a zone without the
+# accelerator ("Accelerator type ... does not exist in zone ...", the 400 the field reports quote).
+# AWS publishes per-zone offerings only through the EC2 API (`DescribeInstanceTypeOfferings` with
+# `LocationType=availability-zone`), and zone names map to different physical zones per account, so no
+# static table can hold them; Azure likewise only through `az vm list-skus --zone` (per subscription).
+# Those clouds are not recorded here: zone checks apply where the table knows the GPU.
+_GCP_L4_ZONES = (
+    "asia-east1-a asia-east1-b asia-east1-c asia-northeast1-a asia-northeast1-b asia-northeast1-c "
+    "asia-northeast3-a asia-northeast3-b asia-south1-a asia-south1-b asia-south1-c asia-southeast1-a "
+    "asia-southeast1-b asia-southeast1-c europe-west1-b europe-west1-c europe-west2-a europe-west2-b "
+    "europe-west3-a europe-west3-b europe-west4-a europe-west4-b europe-west4-c europe-west6-b europe-west6-c "
+    "me-central2-a me-central2-c northamerica-northeast1-b northamerica-northeast1-c northamerica-northeast2-a "
+    "northamerica-northeast2-b us-central1-a us-central1-b us-central1-c us-east1-b us-east1-c us-east1-d "
+    "us-east4-a us-east4-c us-west1-a us-west1-b us-west1-c us-west4-a us-west4-c")
+_GCP_A100_40_ZONES = (
+    "asia-northeast1-a asia-northeast1-c asia-northeast3-a asia-northeast3-b asia-southeast1-a "
+    "asia-southeast1-b asia-southeast1-c europe-west4-a europe-west4-b me-west1-a me-west1-c us-central1-a "
+    "us-central1-b us-central1-c us-central1-f us-east1-b us-west1-b us-west3-b us-west4-b")
+_GCP_A100_80_ZONES = "asia-southeast1-c europe-west4-a us-central1-a us-central1-c us-east4-c us-east5-a us-east5-b"
+_GCP_H100_ZONES = (
+    "asia-east1-c asia-northeast1-b asia-south1-c asia-south2-b asia-southeast1-b asia-southeast1-c "
+    "australia-southeast1-c europe-north1-c europe-west1-b europe-west1-c europe-west3-c europe-west4-b "
+    "europe-west4-c europe-west8-c europe-west9-c us-central1-a us-central1-b us-central1-c us-east4-a "
+    "us-east4-b us-east4-c us-east5-a us-west1-a us-west1-b us-west4-a")
+
+ZONES: dict[str, dict[str, frozenset[str]]] = {
+    "gcp": {
+        "nvidia-l4": frozenset(_GCP_L4_ZONES.split()),
+        "nvidia-a100-40gb": frozenset(_GCP_A100_40_ZONES.split()),
+        "nvidia-a100-80gb": frozenset(_GCP_A100_80_ZONES.split()),
+        "nvidia-h100-80gb": frozenset(_GCP_H100_ZONES.split()),
+    },
+}
+
+
+def zones_selling(cloud: str, gpu_type: str, region: str) -> frozenset[str] | None:
+    """The zones of `region` that sell `gpu_type` on `cloud`; None when the catalogue does not record it."""
+    known = ZONES.get(cloud, {}).get(gpu_type)
+    if known is None:
+        return None
+    prefix = region + "-" if cloud == "gcp" else region
+    return frozenset(z for z in known if z.startswith(prefix))

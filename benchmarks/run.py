@@ -92,6 +92,8 @@ def scaling_spec(endpoints: int, name: str | None = None) -> dict[str, Any]:
         ep: dict[str, Any] = {
             "name": f"ep-{i:04d}",
             "runtime": "triton" if i % 5 == 4 else "vllm",
+            # ECR cannot cache nvcr.io: the Triton image is the team's CI's to push (docs/aws.md).
+            **({"image_supply": "ci"} if i % 5 == 4 else {}),
             "model": {"name": model, "version": "1", "size_billion_params": size, "precision": precision,
                       "source": {"huggingface": model} if "/" in model else {"uploaded": True}},
             "gpu": {"type": gpu_type, "count": 1},
@@ -121,6 +123,8 @@ def scaling_spec(endpoints: int, name: str | None = None) -> dict[str, Any]:
         "network": {"cidr": "10.41.0.0/16"},
         "cluster": {"deployer": {"path": "private_network", "cidrs": ["10.200.8.0/24"]}, "gpu_pools": pools},
         "model_endpoints": model_endpoints,
+        # Docker Hub (vLLM, Python, Feast) is cached by ECR only with credentials.
+        "registries": {"upstreams": {"docker.io": {"secret": "ecr-pullthroughcache/docker-hub"}}},
         "feature_store": {
             "enabled": True,
             "online_store": {"size": "small"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -79,6 +79,102 @@ class GpuPoolRef:
 
 
 @dataclass(frozen=True)
+class EgressTarget:
+    """A fixed address some pods must reach besides DNS and HTTPS (e.g. the node's metadata server)."""
+
+    cidr: str
+    ports: tuple[int, ...]
+
+
+class ObjectStoreCli(Protocol):
+    """The cloud's command-line client, as shell fragments pods run with their workload identity.
+
+    Every fragment reads object URIs from environment variables (`uri_var` names one), because bucket URIs
+    are provider outputs; it exits non-zero on failure unless said otherwise. The image must have a POSIX
+    `sh`; the containers run non-root with a read-only root filesystem and a writable `/tmp`.
+    """
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """Fixed environment of its containers (config directories under /tmp, telemetry off)."""
+        ...
+
+    def accepts(self, uri: str) -> bool:
+        """Whether `uri` is an object of this cloud's store (a `model.source.uri` must be)."""
+        ...
+
+    def login(self) -> str:
+        """Establishes the workload identity for the fragments below (may be `true`)."""
+        ...
+
+    def download(self, uri_var: str, directory: str) -> str:
+        """Copies every object under the prefix `$uri_var` into `directory` (relative paths kept)."""
+        ...
+
+    def upload(self, directory: str, uri_var: str) -> str:
+        """Copies the files under `directory` to the prefix `$uri_var`."""
+        ...
+
+    def exists(self, uri_var: str) -> str:
+        """Exits 0 when the object `$uri_var` exists, non-zero otherwise (never fails loudly)."""
+        ...
+
+    def put_marker(self, uri_var: str) -> str:
+        """Writes a small object at `$uri_var`."""
+        ...
+
+    def list_times(self, uri_var: str, out_file: str) -> str:
+        """Writes `<key relative to the prefix $uri_var>\t<last-modified, ISO 8601>` lines to `out_file`."""
+        ...
+
+    def read_secret(self, ref: str, out_file: str) -> str:
+        """Writes the value of the cloud secret `ref` (as the spec names it) to `out_file`."""
+        ...
+
+
+@dataclass(frozen=True)
+class StorageClassParams:
+    """How the cloud provisions an encrypted block volume (CSI provisioner and its parameters)."""
+
+    provisioner: str
+    parameters: Mapping[str, pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class KubernetesSupport:
+    """What differs per cloud inside the shared Kubernetes layer, so the layer never branches on the cloud."""
+
+    # Bucket sync, existence checks and secret reads in init containers and jobs.
+    object_store: ObjectStoreCli
+    # (supply, `name:tag`) of the helper images: `object-store` (the image of `object_store`), `python`, `feast`;
+    # supply `cache` pulls through the registry's upstream caches, `ci` is pushed by the team's CI.
+    tool_images: Mapping[str, tuple[str, str]]
+    # Addresses pods reach for their cloud identity (GKE metadata server); empty where tokens are projected.
+    identity_egress: Sequence[EgressTarget]
+    # Environment every pod that calls the cloud gets (e.g. AWS_REGION).
+    workload_env: Mapping[str, str]
+    # The managed Redis TLS port, known before the store exists (the online store's port may be unknown in a
+    # first preview; network policies need a number).
+    online_store_port: int
+    # Service annotations of the gateway's load balancers, by exposure (`internal`, `public`).
+    load_balancer_annotations: Mapping[str, Mapping[str, str]]
+    # The cluster DNS kube-prometheus-stack can scrape: `coredns` (EKS, AKS) or `kube-dns` (GKE).
+    cluster_dns: Literal["coredns", "kube-dns"]
+    # RuntimeClass handler of the NVIDIA runtime on GPU nodes the GPU operator uses; None: operator default.
+    gpu_runtime_class: str | None
+    # (host path, container path) of a cloud-managed NVIDIA driver the DCGM exporter mounts; None: not needed.
+    gpu_driver_mount: tuple[str, str] | None
+    # Feast `registry_store_type` for `feature_registry_uri`; None: Feast picks the store from the URI scheme.
+    feast_registry_store: str | None
+    # Whether the cluster serves `metrics.k8s.io` (metrics-server), which `cpu` autoscaling needs.
+    metrics_server: bool
+    # Values of the cluster-autoscaler chart that name the cloud (used when `autoscaler` is cluster-autoscaler).
+    cluster_autoscaler_values: Mapping[str, Any]
+    # An encrypted volume type for per-pod scratch (generic ephemeral volumes: model weights, import staging).
+    scratch_storage: StorageClassParams
+
+
+@dataclass(frozen=True)
 class CloudFoundation:
     cloud: CloudName
     cluster_name: pulumi.Output[str]
@@ -94,6 +190,8 @@ class CloudFoundation:
     autoscaler: Literal["cluster-autoscaler", "cloud"]
     storage_class: str  # an encrypted storage class for Prometheus/Grafana volumes
     region: str
+    # Per-cloud facts of the Kubernetes layer (components/<cloud>/kubernetes_support.py).
+    kubernetes: KubernetesSupport
     online_store: OnlineStoreEndpoint | None = None
     offline_store: OfflineStore | None = None
     # Resources the Kubernetes layer must wait for (node groups/pools, access entries).

@@ -41,8 +41,13 @@ class Environment(pulumi.ComponentResource):
         spec = args.spec
         module_name, class_name, args_name = _FOUNDATIONS[spec.cloud.provider]
         module = importlib.import_module(module_name)
+        foundation_args = getattr(module, args_name)
+        options: dict[str, object] = {"spec": spec}
+        if "kubernetes" in getattr(foundation_args, "__dataclass_fields__", {}):
+            # A foundation that creates Kubernetes objects of its own (a StorageClass) skips them in phase one.
+            options["kubernetes"] = args.kubernetes
         with spec_field("cloud"):
-            cloud = getattr(module, class_name)(name, getattr(module, args_name)(spec=spec),
+            cloud = getattr(module, class_name)(name, foundation_args(**options),
                                                 pulumi.ResourceOptions(parent=self))
         self.foundation = cloud.outputs
 

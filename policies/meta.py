@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 Severity = Literal["low", "medium", "high", "critical"]
 Enforcement = Literal["advisory", "mandatory", "remediate", "disabled"]
-Area = Literal["aws", "azure", "gcp", "kubernetes", "ai", "stack"]
+Area = Literal["aws", "azure", "gcp", "kubernetes", "ai", "stack", "deploy"]
 
 SEVERITY_ORDER: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, Policy
@@ -33,6 +34,8 @@ class Pack:
     framework: str | None = None  # which control mapping the Policy objects carry
     # policy name -> {"enforcementLevel": ..., <config props>}
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    own_rules: tuple[Rule, ...] = ()  # rules a user pack brings (policies.user_packs); built-in packs have none
+    origin: str | None = None  # the folder a user pack was loaded from
 
 
 def _select(*, areas: tuple[str, ...] = (), framework: str | None = None) -> tuple[str, ...]:
@@ -57,6 +60,11 @@ PACKS: dict[str, Pack] = {p.name: p for p in (
          "aienv baseline security for AWS, Azure, GCP and Kubernetes resources (encryption, exposure, identity, "
          "logging, workload hardening, stateful protection, data residency).",
          _select(areas=("aws", "azure", "gcp", "kubernetes", "stack")), framework="iso27001"),
+    Pack("aienv-deploy",
+         "aienv deployability: what a real first `pulumi up` would reject or never converge on (pod fit on the "
+         "node pools, physical names, API ranges, GPU capacity by zone, creation order, awaits, image and model "
+         "supply, API-server reachability, enforcement of the stack's controls).",
+         _select(areas=("deploy",)), framework="iso27001"),
     Pack("aienv-ai",
          "aienv AI/GPU governance: GPU scheduling and quota, serving endpoint auth/exposure/alerts/drift, model "
          "fit and image provenance, data-access lineage.",
@@ -93,7 +101,21 @@ def pack(name: str) -> Pack:
 
 
 def pack_rules(name: str) -> list[Rule]:
-    return [RULES_BY_NAME[n] for n in pack(name).rules]
+    p = pack(name)
+    own = {r.meta.name: r for r in p.own_rules}
+    return [own[n] if n in own else RULES_BY_NAME[n] for n in p.rules]
+
+
+def register_pack(p: Pack) -> None:
+    """Make a user pack (policies.user_packs) known to `aienv check` and `aienv policies` in this process."""
+    if p.name in PACKS and PACKS[p.name].origin != p.origin:
+        raise KeyError(f"policy pack `{p.name}` already exists ({PACKS[p.name].origin or 'built in'}); rename the "
+                       f"folder {p.origin}")
+    PACKS[p.name] = p
+
+
+# The Pulumi project the built-in packs belong to: the checkout holding policies/ (its Pulumi.yaml is at the root).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pack_policies(name: str) -> list[Policy]:
@@ -107,8 +129,15 @@ def pack_config(name: str) -> dict[str, dict[str, Any]]:
     return {k: dict(v) for k, v in pack(name).config.items()}
 
 
-def pack_kwargs(name: str) -> dict[str, Any]:
-    """Arguments for `pulumi_policy.PolicyPack(**pack_kwargs(name))`."""
+def pack_kwargs(name: str, *, waivers_near: str | Path | None = None) -> dict[str, Any]:
+    """Arguments for `pulumi_policy.PolicyPack(**pack_kwargs(name))`.
+
+    Waivers: `$AIENV_WAIVERS`, else `aienv-waivers.yaml` next to the project's Pulumi.yaml (found from
+    `waivers_near`, by default this checkout's root), applied by `policies.pack_waivers`.
+    """
+    from aienv.check.waivers import load_waivers, waivers_path
+    from policies.pack_waivers import waive
+
     p = pack(name)
     initial: dict[str, Any] = {}
     for policy, conf in p.config.items():
@@ -116,9 +145,16 @@ def pack_kwargs(name: str) -> dict[str, Any]:
         if "enforcementLevel" in conf:
             entry["enforcementLevel"] = EnforcementLevel(conf["enforcementLevel"])
         initial[policy] = entry
+    policies = pack_policies(name)
+    path = waivers_path(None, waivers_near or PROJECT_ROOT)
+    names = {pol.name for pol in policies}
+    # Waivers for other packs' policies are not this pack's business (`aienv check` reports unknown names).
+    waivers = [w for w in load_waivers(path) if w.pack in (None, name) and set(w.policies) & names] if path else []
+    if waivers:
+        policies = waive(name, policies, waivers)
     return {
         "name": p.name,
-        "policies": pack_policies(name),
+        "policies": policies,
         "enforcement_level": EnforcementLevel.ADVISORY,
         "initial_config": initial or None,
         "description": p.description,

@@ -15,7 +15,7 @@ from tests.conftest import STACKS
 CASES = {
     # cloud: (reference, network zones, the a100 pool's zones)
     "aws": ("prod-aws.yaml", ["us-east-1a", "us-east-1b", "us-east-1c"], ["us-east-1b"]),
-    "gcp": ("prod-gcp.yaml", ["europe-west4-a", "europe-west4-b", "europe-west4-c"], ["europe-west4-b"]),
+    "gcp": ("prod-gcp.yaml", ["europe-west4-a", "europe-west4-b", "europe-west4-c"], ["europe-west4-a"]),  # sells A100 80GB
     "azure": ("prod-azure.yaml", ["1", "2", "3"], ["2", "3"]),
 }
 

@@ -100,6 +100,24 @@ class Checked:
         return self._findings
 
     @property
+    def suppressed(self) -> list[tuple[Finding, Any]]:
+        """Findings a waiver or the baseline accepted, each with its `aienv.check.waivers.Suppression`."""
+        from aienv.check.waivers import suppressed_of
+
+        if self.result is None:
+            return []
+        rows = suppressed_of(self.result)
+        if not rows:
+            return []
+        by_key = {(s.violation.policy, s.violation.urn, s.violation.message): s for s in rows}
+        shadow = CheckResult([s.violation for s in rows], self.result.outcomes, self.result.packs, 0, None, 0.0)
+        return [(f, by_key[(f.policy, f.urn, f.message)]) for f in merge(shadow, self.locate)]
+
+    def reset(self) -> None:
+        """Forget the merged findings (after the result changed, e.g. waivers applied)."""
+        self._findings = None
+
+    @property
     def resources(self) -> int:
         if self.resource_count is not None:
             return self.resource_count
@@ -171,6 +189,7 @@ def summary(checked: Iterable[Checked]) -> dict[str, Any]:
         "by_severity": by_sev,
         "deferred": sum(len({(d.policy, d.urn, d.path) for d in c.result.deferred}) for c in targets
                         if c.result is not None),
+        "suppressed": sum(len(c.suppressed) for c in targets),
         "passed": mandatory == 0 and errors == 0,
         "elapsed_seconds": round(sum(c.result.elapsed for c in targets if c.result is not None), 3),
     }

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from aienv import __version__
+from aienv.check import waivers
 from aienv.check.findings import Checked, Finding, Gate, InputError, summary
 from aienv.check.runner import SEVERITIES, CheckResult, Deferral
 
@@ -72,6 +73,15 @@ def render_table(checked: list[Checked], gate: Gate | None = None, style: Any = 
                 if f.remediation:
                     detail.append(f"fix: {f.remediation}")
                 lines.append(style("      " + " · ".join(detail), "dim"))
+        suppressed = target.suppressed
+        if suppressed:
+            lines.append(style(f"SUPPRESSED ({len(suppressed)})", "dim"))
+            for f, sup in suppressed:
+                where = f"{f.name} ({f.type})" if f.name else "the stack"
+                lines.append(f"  [{sup.kind}] {f.policy}: {where}")
+                lines.append(f"      {f.message}")
+                lines.append(style(f"      accepted: {sup.justification}", "dim"))
+            lines.append("")
         if target.result is not None:
             lines.extend(render_deferred(target.result))
         if several and not target.findings and not target.errors and not target.skipped:
@@ -145,6 +155,9 @@ def render_json(checked: list[Checked], gate: Gate | None = None) -> str:
         "errors": [_error_dict(c, e) for c in checked for e in c.errors],
         "deferred": [d.as_dict() | {"spec": c.source} for c in checked if c.result is not None
                      for d in _unique_deferrals(c.result)],
+        "suppressed": [f.as_dict(c.source) | {"suppression": sup.kind, "justification": sup.justification,
+                                              **({"waiver": sup.waiver.as_dict()} if sup.waiver else {})}
+                       for c in checked for f, sup in c.suppressed],
         "summary": summary(checked) | {"status": gate.status(checked)},
         "gate": {"fail_on": gate.fail_on or "mandatory", "soft_fail": gate.soft_fail},
         "specs": [{"spec": c.source, "kind": c.kind, "stack": c.stack, "checked": c.result is not None,
@@ -205,14 +218,15 @@ def render_sarif(checked: list[Checked] | CheckResult, artifact: str | None = No
     ids = list(rules)
     results: list[dict[str, Any]] = []
     for target in checked:
-        for f in target.findings:
+        accepted = [(f, sup) for f, sup in target.suppressed]
+        for f, sup in [*((f, None) for f in target.findings), *accepted]:
             location = f.location
             region = {"startLine": location.line if location is not None else 1}
             uri = _uri(location.file if location is not None else target.source)
             results.append({
                 "ruleId": f.policy,
                 "ruleIndex": ids.index(f.policy),
-                "level": "error" if gate.fails(f) else "warning",
+                "level": "error" if gate.fails(f) and sup is None else "warning",
                 "message": {"text": f.message + (f" Fix: {f.remediation}" if f.remediation else "")},
                 "locations": [{
                     "physicalLocation": {"artifactLocation": {"uri": uri}, "region": region},
@@ -224,6 +238,8 @@ def render_sarif(checked: list[Checked] | CheckResult, artifact: str | None = No
                 "properties": {"packs": f.packs, "controls": f.controls, "enforcement": f.enforcement,
                                "severity": f.severity, "urn": f.urn, "type": f.type, "spec": target.source,
                                **({"field": location.field} if location is not None and location.field else {})},
+                # SARIF 2.1.0 section 3.35: a waived or baselined finding is an accepted, external suppression
+                **({"suppressions": waivers.sarif_suppressions(sup)} if sup is not None else {}),
             })
         for e in target.errors:
             results.append({
@@ -376,6 +392,7 @@ def report_model(checked: Checked | CheckResult) -> dict[str, Any]:
         frameworks = list(dict.fromkeys(fw for p in result.packs if (fw := PACKS[p].framework) in CONTROL_TITLES))
         selected_by = "the packs run"
     clouds = checked.clouds
+    waived = waivers.report_waivers(result)
     merged: dict[str, dict[str, Any]] = {}
     omitted: set[str] = set()
     for o in result.outcomes:
@@ -403,7 +420,8 @@ def report_model(checked: Checked | CheckResult) -> dict[str, Any]:
                 status = ("disabled" if e["disabled"] else "fail" if failed
                           else "pass" if e["evaluated"] else "no evidence")
                 evidence = [{"urn": u, "name": result.names.get(u, ("", u))[1], "type": result.names.get(u, ("", ""))[0],
-                             "status": "fail" if u in e["failed"] else "pass"} for u in sorted(e["evaluated"])]
+                             "status": "fail" if u in e["failed"] else "waived" if (e["policy"], u) in waived
+                             else "pass", "waiver": waived.get((e["policy"], u))} for u in sorted(e["evaluated"])]
                 why = ""
                 if status == "no evidence":
                     kinds = ", ".join(f"`{t}`" for t in e["types"][:4]) + (", ..." if len(e["types"]) > 4 else "")
@@ -428,7 +446,8 @@ def report_model(checked: Checked | CheckResult) -> dict[str, Any]:
     return {"frameworks": out, "summary": summary([checked]), "source": checked.source, "stack": checked.stack,
             "version": __version__, "selected_by": selected_by, "note": note,
             "clouds": sorted(c for c in clouds if c in _CLOUD_AREAS), "omitted": sorted(omitted),
-            "findings": checked.findings}
+            "findings": checked.findings,
+            "waived": sorted(waived.values(), key=lambda w: (w["policy"], w["name"]))}
 
 
 def _control_key(control: str) -> tuple[Any, ...]:

@@ -17,7 +17,7 @@ from aienv import __version__
 from aienv.errors import AienvError
 
 # Sub-command modules, in the order `aienv --help` lists them.
-COMMANDS = ("validate", "schema", "plan", "check")
+COMMANDS = ("validate", "schema", "plan", "check", "policies")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from aienv.engine.model import Plan, View
 from aienv.engine.monitor import ProgressFn
 from aienv.errors import AienvError
 
-PROGRAM_DEFAULT_PACKS = ("aienv-security", "aienv-ai")
+PROGRAM_DEFAULT_PACKS = ("aienv-security", "aienv-ai", "aienv-deploy")
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Target:
     plan: Plan
     source: Path  # the spec file, or the program's entry file (for SARIF locations)
     kind: Literal["spec", "program"]
-    default_packs: list[str]  # the spec's compliance.packs; aienv-security + aienv-ai for programs
+    default_packs: list[str]  # the spec's compliance.packs; PROGRAM_DEFAULT_PACKS for programs
     # Policy config the source implies (a spec's allowed regions -> data-residency); merge under the user's.
     policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     loaded: Any = None  # the spec's LoadedSpec (its field locations), None for programs

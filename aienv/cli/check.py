@@ -66,15 +66,25 @@ def register(subparsers: Any) -> None:
                              "(critical, high, medium, low); default: fail on mandatory findings")
     parser.add_argument("--soft-fail", action="store_true",
                         help="report findings but exit 0 (input errors still exit 2)")
+    parser.add_argument("--waivers", metavar="FILE", help="waivers (policy exceptions) to apply; default: "
+                        "$AIENV_WAIVERS, else aienv-waivers.yaml next to the project's Pulumi.yaml")
+    parser.add_argument("--baseline", metavar="FILE", help="accept the findings recorded in FILE; fail on new ones")
+    parser.add_argument("--write-baseline", metavar="FILE",
+                        help="record today's findings (of every spec checked) in FILE and accept them")
+    parser.add_argument("--pack-dir", action="append", default=[], metavar="DIR",
+                        help="also run a folder of team rule modules as a pack (repeatable; docs/policies.md)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from aienv.check import load_policy_config
+    from policies.user_packs import use_pack_dirs
 
     _check_options(args)
     user_config = load_policy_config(args.policy_config) if args.policy_config else None
+    args.extra_packs = use_pack_dirs(args.pack_dir)  # team rule folders, run after the selected packs
     checked = collect(args, user_config)
+    accept(checked, args)
     return report(checked, args)
 
 
@@ -86,7 +96,10 @@ def _check_options(args: argparse.Namespace) -> None:
     for name in args.pack:
         if name not in PACKS:
             raise AienvError(f"unknown policy pack `{name}` (known: {', '.join(PACKS)})")
-    for option, value in (("--sarif", args.sarif), ("--junit", args.junit), ("--report", args.report)):
+    if args.baseline and args.write_baseline:
+        raise AienvError("--baseline FILE accepts recorded findings and --write-baseline FILE records them; give one")
+    for option, value in (("--sarif", args.sarif), ("--junit", args.junit), ("--report", args.report),
+                          ("--write-baseline", args.write_baseline)):
         if value:  # before any plan: `out/{stack}.md` needs `out/`
             check_output_folder(value, option, STACK_PLACEHOLDER)
 
@@ -193,7 +206,7 @@ def _check_views(plan: Callable[[View], Target | None], args: argparse.Namespace
         target = plan(view)
         if target is None:
             return None
-        packs = args.pack or target.default_packs
+        packs = _packs(args, target.default_packs)
         doc = from_export(target.plan.to_export(), None)
         doc.view = view
         results.append(run_packs(doc, packs, user_config=config.for_packs(packs), extra_config=target.policy_config,
@@ -224,12 +237,54 @@ def _check_plan_file(path: str, args: argparse.Namespace, config: _ConfigSplit) 
         doc = read_plan_file(path)
     except PlanFileError as exc:
         return Checked(path, "plan", errors=[InputError(str(exc))])
-    packs = args.pack or list(DEFAULT_PLAN_PACKS)
+    packs = _packs(args, list(DEFAULT_PLAN_PACKS))
     result = run_packs(doc, packs, user_config=config.for_packs(packs), config_source=config.source)
     resources = [r for r in doc.resources if r.get("custom", True) and not _default_provider(r)]
     return Checked(source=path, kind="plan", stack=doc.stack, result=result,
                    clouds={cloud_of(r["type"]) for r in doc.resources}, resource_count=len(resources),
                    locate=plan_file_locator(path))
+
+
+def _packs(args: argparse.Namespace, default: list[str]) -> list[str]:
+    return list(dict.fromkeys([*(args.pack or default), *getattr(args, "extra_packs", [])]))
+
+
+# --- waivers and baselines -------------------------------------------------------------------------------------
+
+def accept(checked: list[Checked], args: argparse.Namespace) -> None:
+    """Apply waivers (each target's project file, or --waivers) and a baseline to every checked target: accepted
+    findings move to the result's `suppressed`; `--write-baseline` records the findings of every target in one
+    file (their URNs name their stacks) and accepts them."""
+    from aienv.check import waivers
+
+    files: dict[int, tuple[Path | None, list[Any]]] = {}
+    for c in checked:
+        if c.result is None:
+            continue
+        path = waivers.waivers_path(args.waivers, c.source)
+        items = waivers.load_waivers(path) if path else []
+        if items:
+            waivers.check_known_policies(items, waivers.known_policies())
+        files[id(c)] = (path, items)
+    accepted: Any = None
+    if args.write_baseline:
+        found = [v for c in checked if c.result is not None
+                 for v in waivers.apply(c.result, files[id(c)][1]).violations]
+        doc = waivers.baseline_document(found)
+        write_output(args.write_baseline, json.dumps(doc, indent=2) + "\n", "--write-baseline")
+        accepted = waivers.Baseline(str(args.write_baseline), doc["created"],
+                                    frozenset(f"{f['policy']}|{f['urn']}|{f['message']}" for f in doc["findings"]))
+    elif args.baseline:
+        accepted = waivers.load_baseline(args.baseline)
+    for c in checked:
+        if c.result is None:
+            continue
+        path, items = files[id(c)]
+        if path is None and accepted is None:
+            continue
+        c.result = waivers.apply(c.result, items, baseline=accepted, waivers_file=str(path) if path else None)
+        c.result.source = c.source
+        c.reset()
 
 
 def _default_provider(resource: Mapping[str, Any]) -> bool:

@@ -578,6 +578,18 @@ def _gcp_gke(out: Props, inputs: Props, type_: str, name: str, physical: str, pr
     out["location"] = loc
     out["masterVersion"] = plain_str(inputs.get("minMasterVersion")) or "1.31.1-gke.100"
     out["labelFingerprint"] = digest(type_, name)[:8]
+    private = inputs.get("privateClusterConfig")
+    if isinstance(private, dict):
+        h = digest(type_, name)
+        out["privateClusterConfig"] = {**private, "privateEndpoint": f"172.16.{int(h[:2], 16) % 250}.2",
+                                       "publicEndpoint": out["endpoint"],
+                                       "peeringName": f"gke-n{h[2:18]}-{h[18:22]}-{h[22:26]}-peer"}
+    endpoints = inputs.get("controlPlaneEndpointsConfig")
+    if isinstance(endpoints, dict):
+        dns = endpoints.get("dnsEndpointConfig")
+        dns_out = {**(dns if isinstance(dns, dict) else {}),
+                   "endpoint": f"gke-{digest(type_, name)[:32]}-{digest(project)[:12]}.{loc}.gke.goog"}
+        out["controlPlaneEndpointsConfig"] = {**endpoints, "dnsEndpointConfig": dns_out}
     return id_
 
 
@@ -892,6 +904,13 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
         if token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"project": project, "region": gregion, "zone": f"{gregion}-a", "id": project,
                     "accessToken": secret("ya29." + digest("gcp-token", project)[:60]), "defaultLabels": {}}
+        number = str(int(digest(project)[:10], 16))
+        if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            email = f"service-{number}@gs-project-accounts.iam.gserviceaccount.com"
+            return {"emailAddress": email, "member": f"serviceAccount:{email}", "project": project, "id": email}
+        if token == "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount":
+            email = f"bq-{number}@bigquery-encryption.iam.gserviceaccount.com"
+            return {"email": email, "member": f"serviceAccount:{email}", "project": project, "id": email}
         if token == "gcp:compute/getZones:getZones":
             return {"names": [f"{gregion}-{z}" for z in "abc"], "project": project, "region": gregion,
                     "id": f"projects/{project}/regions/{gregion}"}

@@ -297,15 +297,17 @@ class Auth(Model):
                                        "`cluster` exposure and is an insecure choice the packs flag.")
     issuer: str | None = Field(default=None, pattern=r"^https://", description="JWT issuer URL (for `jwt`).")
     audiences: list[str] = Field(default_factory=list, description="Accepted JWT audiences (for `jwt`).")
-    jwks_uri: str | None = Field(default=None, pattern=r"^https://", description="JWKS URL (for `jwt`). "
-                                                                                 "Default: `<issuer>/.well-known/jwks.json`.")
+    jwks_uri: str | None = Field(default=None, pattern=r"^https://",
+                                 description="JWKS URL (for `jwt`): the `jwks_uri` of the issuer's "
+                                             "`/.well-known/openid-configuration`. Required unless the issuer is "
+                                             "Google or Microsoft Entra ID v2.0, whose key sets aienv knows.")
 
 
 class Resources(Model):
     """CPU and memory per replica (requests equal limits for memory)."""
 
-    cpu: str = Field(default="4", pattern=r"^\d+(\.\d+)?m?$", description="CPU request, e.g. `4` or `3500m`.")
-    memory: str = Field(default="32Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request and limit, e.g. `32Gi`.")
+    cpu: str = Field(default="3", pattern=r"^\d+(\.\d+)?m?$", description="CPU request, e.g. `4` or `3500m`.")
+    memory: str = Field(default="12Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request and limit, e.g. `32Gi`.")
 
 
 class ModelEndpoint(Model):
@@ -532,6 +534,7 @@ class BudgetSpec(Model):
 class PackName(StrEnum):
     security = "aienv-security"
     ai = "aienv-ai"
+    deploy = "aienv-deploy"
     hipaa = "hipaa"
     gdpr = "gdpr"
     soc2 = "soc2"
@@ -540,7 +543,7 @@ class PackName(StrEnum):
 class ComplianceSpec(Model):
     """Which policy packs gate this environment and where its data may live."""
 
-    packs: list[PackName] = Field(default_factory=lambda: [PackName.security, PackName.ai],
+    packs: list[PackName] = Field(default_factory=lambda: [PackName.security, PackName.ai, PackName.deploy],
                                   description="Policy packs `aienv check` runs by default.")
     frameworks: list[Literal["hipaa", "gdpr", "soc2", "iso27001"]] = Field(
         default_factory=list, description="Frameworks reported on.")

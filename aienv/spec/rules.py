@@ -31,7 +31,9 @@ def check(spec: StackSpec) -> list[Problem]:
     """Every semantic problem of a resolved spec."""
     problems: list[Problem] = []
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
-                 _compliance, _monitoring):
+                 _compliance, _monitoring, _deployability, _azure_upstreams, _azure_model_sources,
+                 _azure_alert_routes, _kubernetes_layer, _gcp_images, _gcp_models, _gcp_cluster, _gcp_monitoring,
+                 _aws_images, _aws_deployer):
         problems.extend(rule(spec))
     return problems
 
@@ -124,6 +126,11 @@ def _network(spec: StackSpec) -> Iterator[Problem]:
     elif spec.network.egress == "none" and not spec.network.private_endpoints:
         yield (("network", "egress"), "is `none` while private_endpoints is false: nodes could reach neither the "
                                       "internet nor the cloud's services; use `nat` or turn private_endpoints on")
+
+
+def _zone_ok(provider: str, region: str, zone: str) -> bool:
+    """A zone of the region, as the cloud's published list has it (`aienv.spec.regions`)."""
+    return zone_problem(provider, region, zone) is None
 
 
 def _zones(spec: StackSpec) -> Iterator[Problem]:
@@ -415,3 +422,305 @@ def _monitoring(spec: StackSpec) -> Iterator[Problem]:
         yield ("monitoring", "drift", "schedule"), problem
     if spec.is_prod and spec.model_endpoints and not spec.monitoring.alert_routes:
         yield ("monitoring", "alert_routes"), "is empty in prod; alerts would reach nobody — add a route"
+
+
+# --- Deployability (the `aienv-deploy` pack's checks that the spec alone decides, same messages) ---------------
+# AWS KMS: "rotation_period_in_days ... Must be a number between 90 and 2560 (inclusive)" (aws.kms.Key
+# docstring); Cloud KMS: "must be greater than a day" (gcp.kms.CryptoKey); Azure Key Vault rotation policy: "the
+# minimum value is seven days from creation" (how-to-configure-key-rotation).
+KEY_ROTATION_RANGE = {"aws": (90, 2560), "gcp": (2, 36500), "azure": (7, 36500)}
+# GCP budgets: "A maximum of 5 channels are allowed" (gcp.billing BudgetAllUpdatesRule docstring).
+GCP_BUDGET_CHANNELS = 5
+# The serving layer's model-fetch init container (components/kubernetes/serving.py) requests 1 CPU and 2Gi;
+# a pod's effective request is the larger of its containers' sum and its largest init container.
+FETCH_CPU_MILLIS, FETCH_MEMORY_MIB = 1000, 2048
+
+
+def _deployability(spec: StackSpec) -> Iterator[Problem]:
+    """What `aienv-deploy` would refuse on the plan and the spec already decides (docs/deploy.md)."""
+    from aienv import capacity, gpus
+
+    provider = spec.cloud.provider
+    low, high = KEY_ROTATION_RANGE[provider]
+    if spec.security.encryption == "customer_managed" and not low <= spec.security.key_rotation_days <= high:
+        yield (("security", "key_rotation_days"),
+               f"is {spec.security.key_rotation_days}; {provider} key rotation must be {low} to {high} days")
+    if provider == "gcp" and spec.budget is not None and len(spec.budget.notify_emails) > GCP_BUDGET_CHANNELS:
+        yield (("budget", "notify_emails"),
+               f"lists {len(spec.budget.notify_emails)} addresses; a GCP budget notifies at most "
+               f"{GCP_BUDGET_CHANNELS} monitoring channels (one per address)")
+    for i, pool in enumerate(spec.cluster.gpu_pools):
+        selling = gpus.zones_selling(provider, pool.gpu_type, spec.region)
+        if selling is None:
+            continue
+        if pool.zones and not spec.network.zones:
+            continue  # `_zones` asks for network.zones first
+        zones = [z for z in (pool.zones or spec.network.zones) if _zone_ok(provider, spec.region, z)
+                 and (not pool.zones or z in spec.network.zones)]  # malformed or foreign zones: `_zones`
+        at: Path = ("cluster", "gpu_pools", i, "zones")
+        missing = [z for z in zones if z not in selling]
+        offer = ", ".join(sorted(selling)) or "none"
+        if missing:
+            yield at, f"{', '.join(missing)}: {pool.gpu_type} is sold in {spec.region} only in {offer}"
+        elif not zones and len(selling) < 3:
+            yield at, (f"is empty, so the pool inherits three default zones of {spec.region}, but {pool.gpu_type} "
+                       f"is sold only in {offer}; list those zones")
+    for i, ep in enumerate(spec.model_endpoints):
+        pool = spec.pool_for(ep)
+        if pool is None:
+            continue
+        shape = gpus.CATALOGUE[pool.gpu_type].offer(provider)
+        machine = shape.shape_for(pool.gpus_per_node) if shape else None
+        alloc = capacity.allocatable(provider, machine.machine_type) if machine else None
+        if alloc is None:
+            continue
+        cpu = max(capacity.cpu_millis(ep.resources.cpu) or 0, FETCH_CPU_MILLIS)
+        mem = max(capacity.memory_mib(ep.resources.memory) or 0, FETCH_MEMORY_MIB)
+        at = ("model_endpoints", i, "resources")
+        reserve = f"{alloc.reserved_cpu_millis}m CPU and {alloc.reserved_memory_mib} MiB"
+        if cpu > alloc.cpu_millis:
+            yield (*at, "cpu"), (f"{ep.resources.cpu} does not fit a {machine.machine_type} node of pool "
+                                 f"`{pool.name}`: it gives pods {alloc.cpu_millis}m after the cloud reserves "
+                                 f"{reserve}; its pods would stay Pending")
+        if mem > alloc.memory_mib:
+            yield (*at, "memory"), (f"{ep.resources.memory} does not fit a {machine.machine_type} node of pool "
+                                    f"`{pool.name}`: it gives pods {alloc.memory_mib} MiB after the cloud reserves "
+                                    f"{reserve}; its pods would stay Pending")
+def _azure_upstreams(spec: StackSpec) -> Iterator[Problem]:
+    """ACR cache rules: only upstreams ACR's artifact cache supports, credentials where they are needed, in the
+    shape a credential set takes (a user name, and the password in a Key Vault secret the stack can scope)."""
+    if spec.cloud.provider != "azure":
+        return
+    from aienv.images import ACR_CACHE_NEEDS_CREDENTIALS, ACR_CACHE_UPSTREAMS, upstream_registries
+    from aienv.naming import azure_key_vault, azure_secret_ref
+
+    scope = spec.cloud.subscription_id or ""
+    for host in upstream_registries(spec):
+        if host not in ACR_CACHE_UPSTREAMS:
+            yield ("registries", "upstreams"), (
+                f"the images from `{host}` cannot be cached: Azure Container Registry's artifact cache supports "
+                f"{', '.join(sorted(ACR_CACHE_UPSTREAMS))}; set `image_supply: ci` on the endpoints that use it "
+                "and let your CI push the image")
+        elif host in ACR_CACHE_NEEDS_CREDENTIALS and host not in spec.registries.upstreams:
+            yield ("registries", "upstreams"), (
+                f"needs credentials for `{host}`: ACR's cache pulls from shared Azure addresses, which Docker Hub "
+                f"rate-limits anonymously; add `{host}: {{username: <user>, secret: <Key Vault secret of an access "
+                "token>}`")
+    for host, upstream in spec.registries.upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if ACR_CACHE_UPSTREAMS.get(host) is False:
+            yield at, f"`{host}` is cached anonymously only on Azure; remove its credentials"
+            continue
+        if upstream.username is None:
+            yield (*at, "username"), "is required on Azure: an ACR credential set takes a user name and a password"
+        if azure_secret_ref(upstream.secret, spec.name, scope) is None:
+            yield (*at, "secret"), _azure_secret_hint(azure_key_vault(spec.name, scope))
+
+
+def _azure_secret_hint(vault: str) -> str:
+    return ("must be a Key Vault secret the stack can grant read access on exactly: its resource id "
+            "(`/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.KeyVault/vaults/<vault>/secrets/<name>`)"
+            f" or a secret URL in the environment's own vault (`https://{vault}.vault.azure.net/secrets/<name>`)")
+
+
+def _azure_model_sources(spec: StackSpec) -> Iterator[Problem]:
+    """The import job's identity reads exactly its token secret and its source path, so both must be resources
+    the stack can name on Azure."""
+    if spec.cloud.provider != "azure":
+        return
+    from aienv.naming import azure_blob_ref, azure_key_vault, azure_secret_ref, azure_storage_account
+
+    scope = spec.cloud.subscription_id or ""
+    own_accounts = {azure_storage_account(spec.name, s) for s in (scope, f"{scope}/lake", f"{scope}/public")}
+    for i, ep in enumerate(spec.model_endpoints):
+        source = ep.model.source
+        if source is None:
+            continue
+        at: Path = ("model_endpoints", i, "model", "source")
+        if source.token_secret and azure_secret_ref(source.token_secret, spec.name, scope) is None:
+            yield (*at, "token_secret"), _azure_secret_hint(azure_key_vault(spec.name, scope))
+        if source.uri:
+            blob = azure_blob_ref(source.uri)
+            if blob is None:
+                yield (*at, "uri"), ("must be an Azure blob URL on Azure (`https://<account>.blob.core.windows.net/"
+                                     "<container>/<path>`); copy weights from another cloud with `uploaded: true`")
+            elif blob.account not in own_accounts:
+                yield (*at, "uri"), (f"is in the storage account `{blob.account}`, outside this environment: the "
+                                     "import job can only be granted read on the environment's own containers; "
+                                     "copy the weights there or use `uploaded: true`")
+
+
+def _azure_alert_routes(spec: StackSpec) -> Iterator[Problem]:
+    """Azure action groups post the common alert schema, which Slack incoming webhooks refuse (a Slack message
+    needs `text` or `blocks`)."""
+    if spec.cloud.provider != "azure":
+        return
+    for i, route in enumerate(spec.monitoring.alert_routes):
+        if route.kind == "slack":
+            yield (("monitoring", "alert_routes", i, "kind"),
+                   "`slack` cannot be an Azure action group target: action groups post Azure's common alert "
+                   "schema, which Slack incoming webhooks refuse; route to a Logic App or relay (`webhook`) that "
+                   "formats the message")
+
+
+# The object store a `model.source.uri` must be in: the import copies it with the environment's own identity.
+_SOURCE_URI_PREFIX = {"aws": ("s3://", "an `s3://` path"), "gcp": ("gs://", "a `gs://` path"),
+                      "azure": ("https://", "an Azure blob URL (`https://<account>.blob.core.windows.net/...`)")}
+
+
+def _kubernetes_layer(spec: StackSpec) -> Iterator[Problem]:
+    """What the shared Kubernetes layer cannot run (components/kubernetes/layer.py refuses the same)."""
+    from aienv import conventions as c
+
+    low, high = c.KUBERNETES_MINORS
+    minor = int(spec.cluster.kubernetes_version.split(".")[1])
+    if not low <= minor <= high:
+        yield ("cluster", "kubernetes_version"), (
+            f"is {spec.cluster.kubernetes_version}, but the Kubernetes layer's charts support 1.{low} to 1.{high} "
+            f"(Envoy Gateway v1.7's compatibility matrix); pick a version in that range")
+    provider = spec.cloud.provider
+    for i, ep in enumerate(spec.model_endpoints):
+        at: Path = ("model_endpoints", i)
+        if (ep.auth.mode == "jwt" and ep.auth.issuer and not ep.auth.jwks_uri
+                and c.known_jwks_uri(ep.auth.issuer) is None):
+            yield (*at, "auth", "jwks_uri"), (
+                f"is required for the issuer `{ep.auth.issuer}`: a key set URL is not derivable from an issuer; "
+                "use the `jwks_uri` of <issuer>/.well-known/openid-configuration")
+        if ep.autoscaling.metric == "cpu" and provider == "aws":
+            yield (*at, "autoscaling", "metric"), (
+                "`cpu` needs metrics-server, which EKS does not deploy (EKS user guide, Horizontal Pod "
+                "Autoscaler); use `gpu_utilization` or `requests_in_flight`")
+        source = ep.model.source
+        if source is None or source.uploaded:
+            continue
+        prefix, what = _SOURCE_URI_PREFIX[provider]
+        if source.uri and not source.uri.startswith(prefix):
+            yield (*at, "model", "source", "uri"), (
+                f"must be {what} on {provider}: the import copies it with the environment's own identity; copy "
+                "the weights there first")
+        own = f"models/{ep.name}/"
+        if ep.model.artifact_path and not ep.model.artifact_path.lstrip("/").startswith(own):
+            yield (*at, "model", "artifact_path"), (
+                f"must be under `{own}` when the stack imports the weights (the import identity writes only "
+                f"there); move it, or set `source: {{uploaded: true}}`")
+
+
+def _gcp_images(spec: StackSpec) -> Iterator[Problem]:
+    """Artifact Registry remote repositories: credentials for the upstreams that need them, as Secret Manager
+    versions the registry's service agent can read."""
+    if spec.cloud.provider != "gcp":
+        return
+    from aienv.images import upstream_registries
+    from aienv.naming import GCP_CACHE_CREDENTIALS_REQUIRED, GCP_SECRET_VERSION
+
+    used = upstream_registries(spec)
+    upstreams = spec.registries.upstreams
+    for host in used:
+        if host in GCP_CACHE_CREDENTIALS_REQUIRED and host not in upstreams:
+            user = GCP_CACHE_CREDENTIALS_REQUIRED[host]
+            yield ("registries", "upstreams"), (
+                f"has no credentials for {host}: its images need an API key (user `{user}`); store the key in "
+                f"Secret Manager and add `{host}: {{secret: projects/<project>/secrets/<name>/versions/<n>}}`, or "
+                "set `image_supply: ci` on the endpoints that use it and have your CI push the image")
+    for host, upstream in upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if host not in used:
+            yield at, f"no image of this stack comes from {host}; remove it"
+        if not GCP_SECRET_VERSION.match(upstream.secret):
+            yield (*at, "secret"), ("must be a Secret Manager secret version, "
+                                    "`projects/<project>/secrets/<name>/versions/<n or latest>` (Artifact Registry "
+                                    "reads the password from exactly that version)")
+
+
+def _gcp_models(spec: StackSpec) -> Iterator[Problem]:
+    """The GCP import job reads a `source.uri` and a token secret with its own service account."""
+    if spec.cloud.provider != "gcp":
+        return
+    from aienv.naming import GCP_SECRET_ID, GCP_SECRET_NAME
+
+    for i, ep in enumerate(spec.model_endpoints):
+        source = ep.model.source
+        if source is None:
+            continue
+        at: Path = ("model_endpoints", i, "model", "source")
+        if source.uri and not source.uri.startswith("gs://"):
+            yield (*at, "uri"), (f"`{source.uri}` is not a Cloud Storage path; on GCP the import job reads only "
+                                 "`gs://bucket/path/` (copy the weights to a bucket first)")
+        secret = source.token_secret
+        if secret and not (GCP_SECRET_ID.match(secret) or GCP_SECRET_NAME.match(secret)):
+            yield (*at, "token_secret"), (f"`{secret}` is not a Secret Manager secret: give its id "
+                                          "(`huggingface-token`) or `projects/<project>/secrets/<id>`")
+
+
+def _gcp_cluster(spec: StackSpec) -> Iterator[Problem]:
+    """GKE node pools are named after the spec's pools; the system pool is `system`."""
+    if spec.cloud.provider != "gcp":
+        return
+    for i, pool in enumerate(spec.cluster.gpu_pools):
+        if pool.name == "system":
+            yield ("cluster", "gpu_pools", i, "name"), ("`system` is the system pool's name on GKE (node pool names "
+                                                        "are unique in a cluster); choose another name")
+
+
+def _gcp_monitoring(spec: StackSpec) -> Iterator[Problem]:
+    """Cloud Monitoring alerts (GKE nodes, restarts, Redis) need a route Monitoring can post to: it cannot
+    use a Slack incoming webhook (components/gcp/audit.py)."""
+    if spec.cloud.provider != "gcp" or not spec.monitoring.alert_routes:
+        return
+    routes = spec.monitoring.alert_routes
+    for severity in ("critical", "warning"):
+        takers = [r for r in routes if severity in r.severities]
+        if takers and all(r.kind == "slack" for r in takers):
+            yield (("monitoring", "alert_routes"),
+                   f"sends {severity} alerts only to Slack; Cloud Monitoring's alerts (GKE nodes, restarts, Redis) "
+                   "cannot post to a Slack incoming webhook, so add an email, pagerduty or webhook route for "
+                   f"{severity}")
+
+
+def _aws_images(spec: StackSpec) -> Iterator[Problem]:
+    """ECR pull-through caches: the upstreams ECR can cache, and the credentials the others need."""
+    if spec.cloud.provider != "aws":
+        return
+    from aienv.images import endpoint_images, image_name, upstream_image, upstream_registries
+    from aienv.naming import AWS_CACHE_ANONYMOUS, AWS_CACHE_UPSTREAMS
+
+    supported = ", ".join(sorted(AWS_CACHE_UPSTREAMS))
+    for i, ep in enumerate(spec.model_endpoints):
+        if ep.supply != "cache":
+            continue
+        for image in endpoint_images(ep):
+            upstream = upstream_image(image)
+            if upstream is not None and upstream.registry not in AWS_CACHE_UPSTREAMS:
+                yield ("model_endpoints", i, "image_supply"), (
+                    f"is `cache`, but ECR pull-through cache cannot cache {upstream.registry} "
+                    f"(`{upstream.upstream_ref}`; ECR caches {supported}); set `image_supply: ci` and have your "
+                    f"CI push the image to the environment's repository `{spec.name}/{ep.family}/{image_name(image)}`")
+    used = upstream_registries(spec)
+    upstreams = spec.registries.upstreams
+    for host in used:
+        if host in AWS_CACHE_UPSTREAMS and host not in AWS_CACHE_ANONYMOUS and host not in upstreams:
+            yield ("registries", "upstreams"), (
+                f"has no credentials for {host}: ECR caches {host} only with a Secrets Manager secret (JSON "
+                f"`username` and `accessToken`); create it and add `{host}: {{secret: ecr-pullthroughcache/<name>}}`")
+    for host, credentials in upstreams.items():
+        at: Path = ("registries", "upstreams", host)
+        if host not in used:
+            yield at, f"no image of this stack comes from {host}; remove it"
+        if credentials.username is not None:
+            yield (*at, "username"), ("does not apply on AWS: the Secrets Manager secret holds both `username` and "
+                                      "`accessToken`; remove it")
+        secret_name = credentials.secret.split(":secret:", 1)[-1]
+        if not secret_name.startswith("ecr-pullthroughcache/"):
+            yield (*at, "secret"), ("must name a Secrets Manager secret whose name starts with `ecr-pullthroughcache/` "
+                                    "(ECR's pull-through cache reads only those)")
+
+
+def _aws_deployer(spec: StackSpec) -> Iterator[Problem]:
+    """The EKS private endpoint of an IPv4 cluster answers IPv4 only ("`IPv4` Kubernetes cluster private
+    endpoint: IPv4 Yes, IPv6 No", EKS user guide, VPC and subnet requirements)."""
+    if spec.cloud.provider != "aws" or spec.cluster.deployer.path != "private_network":
+        return
+    for i, cidr in enumerate(spec.cluster.deployer.cidrs):
+        if ":" in cidr:
+            yield ("cluster", "deployer", "cidrs", i), (
+                f"`{cidr}` is IPv6, but the EKS private endpoint answers IPv4 only; list the deployer's IPv4 network")

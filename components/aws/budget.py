@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -18,6 +19,8 @@ MAX_NOTIFICATIONS = 5  # AWS Budgets' limit per budget
 class BudgetArgs:
     env: AwsEnv
     alert_topic_arn: pulumi.Input[str]  # notified too, and the only subscriber when no emails are listed
+    # The topic policy that lets budgets.amazonaws.com publish: AWS Budgets checks it when the budget is created.
+    topic_ready: Sequence[pulumi.Resource] = ()
 
 
 class Budget(pulumi.ComponentResource):
@@ -59,6 +62,6 @@ class Budget(pulumi.ComponentResource):
                     name="TagKeyValue", values=[f"user:{c.COST_TAG}${spec.name}"])],
                 notifications=notifications,
                 tags=env.tags("budget"),
-            ), child(self))
+            ), child(self, depends_on=list(args.topic_ready)))
 
         self.register_outputs({"budget": self.budget.name if self.budget is not None else None})

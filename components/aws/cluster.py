@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 
 from aienv import conventions as c
+from aienv import naming
 from aienv.errors import spec_field
 from aienv.gpus import lookup
 from aienv.spec.model import EndpointAccess, GpuPool
 from components.aws._common import AwsEnv, child, log_retention, policy_json, stateful
 from components.contracts import GpuPoolRef
+from components.kubernetes.autoscaler import node_template_tags
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 GPU_AMI = "AL2023_x86_64_NVIDIA"  # NVIDIA driver and container toolkit preinstalled (DriverMode.PREINSTALLED)
@@ -22,6 +26,31 @@ SYSTEM_AMI = "AL2023_x86_64_STANDARD"
 ROOT_DEVICE = "/dev/xvda"
 ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
+VPC_CNI_SA = ("kube-system", "aws-node")
+# The label cluster-autoscaler's AWS provider reads to know a node group has GPUs, so it waits for the device
+# plugin instead of adding another node (kubernetes/autoscaler#1949: "You need to create GPU label to your node
+# groups. I added GPU Label for aws in #1584").
+AWS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
+# GPU pools put kubelet, containerd and pod logs on a RAID0 of the instance-store NVMe disks (every GPU shape in
+# aienv.gpus has them): model weights in emptyDir volumes then live on local NVMe, not the root EBS volume
+# (nodeadm API: LocalStorageOptions "control how EC2 instance stores are used when available", strategy RAID0).
+# Managed node groups merge MIME multi-part user data with their own (EKS user guide, launch templates).
+GPU_USER_DATA = """MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="AIENV"
+
+--AIENV
+Content-Type: application/node.eks.aws
+
+---
+apiVersion: node.eks.aws/v1alpha1
+kind: NodeConfig
+spec:
+  instance:
+    localStorage:
+      strategy: RAID0
+
+--AIENV--
+"""
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
 
@@ -37,6 +66,10 @@ class ClusterArgs:
     roles_ready: Sequence[pulumi.Resource] = ()  # role policy attachments the cluster and nodes need first
     # Subnets by zone name, when the spec names its zones (GPU pools that pin zones use only theirs).
     private_subnet_ids_by_zone: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The zone of each private subnet (same order as `private_subnet_ids`).
+    private_subnet_zones: Sequence[pulumi.Input[str]] = ()
+    # Routes and service endpoints nodes need when they boot (NAT, ECR, S3, STS, EC2).
+    egress_ready: Sequence[pulumi.Resource] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -50,6 +83,7 @@ class Cluster(pulumi.ComponentResource):
     cluster_security_group_id: pulumi.Output[str]
     node_groups: dict[str, aws.eks.NodeGroup]
     gpu_pools: list[GpuPoolRef]
+    deployer_rules: list[aws.vpc.SecurityGroupIngressRule]
     ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -98,6 +132,8 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer_url.apply(lambda u: u.removeprefix("https://"))
 
         self.ready = []
+        self.deployer_rules = self._deployer_rules(name, env)
+        self.ready += self.deployer_rules
         for i, role_arn in enumerate(spec.aws.cluster_admin_role_arns):
             entry = aws.eks.AccessEntry(f"{name}-admin-{i}", aws.eks.AccessEntryArgs(
                 cluster_name=self.cluster.name, principal_arn=role_arn, type="STANDARD", tags=env.tags(f"admin-{i}"),
@@ -109,6 +145,7 @@ class Cluster(pulumi.ComponentResource):
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 ), child(self)))
 
+        self.vpc_cni_addon = self._vpc_cni(name, env)
         self.node_groups = {}
         self.gpu_pools = []
         system = cspec.system_pool
@@ -119,13 +156,19 @@ class Cluster(pulumi.ComponentResource):
         for index, pool in enumerate(cspec.gpu_pools):
             with spec_field(f"cluster.gpu_pools[{index}]"):
                 labels = gpu_labels(pool)
+                machine_type = lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type
+                subnets: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]] = (
+                    [args.private_subnet_ids_by_zone[z] for z in pool.zones] if pool.zones
+                    else self._subnets_selling(name, pool.name, machine_type, args))
                 self.node_groups[pool.name] = self._node_group(
-                    name, f"gpu-{pool.name}", args, machine_type=lookup(pool.gpu_type, "aws", pool.gpus_per_node).machine_type,
+                    name, f"gpu-{pool.name}", args, machine_type=machine_type,
                     ami=GPU_AMI, disk_gb=pool.disk_gb, min_nodes=pool.min_nodes or 0, max_nodes=pool.max_nodes,
-                    spot=pool.spot, labels=labels, taints=gpu_taints(pool),
-                    subnet_ids=[args.private_subnet_ids_by_zone[z] for z in pool.zones] or None)
-                self.gpu_pools.append(GpuPoolRef(name=pool.name, gpu_type=pool.gpu_type,
-                                                 gpus_per_node=pool.gpus_per_node, node_labels=labels))
+                    spot=pool.spot, labels=labels, taints=gpu_taints(pool), user_data=GPU_USER_DATA,
+                    subnet_ids=subnets)
+                ref = GpuPoolRef(name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
+                                 node_labels=labels)
+                self.gpu_pools.append(ref)
+                self._node_template_tags(name, pool, ref, self.node_groups[pool.name])
         self.ready += list(self.node_groups.values())
 
         self.ebs_csi_role = self._ebs_csi(name, env, args.volume_key_arn)
@@ -144,18 +187,23 @@ class Cluster(pulumi.ComponentResource):
 
     def _node_group(self, name: str, role: str, args: ClusterArgs, *, machine_type: str, ami: str, disk_gb: int,
                     min_nodes: int, max_nodes: int, spot: bool, labels: dict[str, str],
-                    taints: list[aws.eks.NodeGroupTaintArgs],
-                    subnet_ids: list[pulumi.Input[str]] | None = None) -> aws.eks.NodeGroup:
+                    taints: list[aws.eks.NodeGroupTaintArgs], user_data: str | None = None,
+                    subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]] | None = None
+                    ) -> aws.eks.NodeGroup:
         env = args.env
         spec = env.spec
         instance_tags = {**env.tags(f"node-{role}"), c.POOL_LABEL: labels[c.POOL_LABEL]}
         template = aws.ec2.LaunchTemplate(f"{name}-{role}-lt", aws.ec2.LaunchTemplateArgs(
-            name_prefix=f"{spec.name[:30]}-{role}-",
+            name_prefix=naming.aws_prefix(naming.AWS_LAUNCH_TEMPLATE_PREFIX, spec.name, role),
             description=f"{spec.name} {role} nodes: IMDSv2 only, encrypted volumes",
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required",
-                # 2 hops: the EKS default, so host-network add-ons reach IMDS; pods use IRSA instead.
-                http_put_response_hop_limit=2),
+                # One hop: only the node and host-network pods (aws-node, kube-proxy) reach IMDS, so no pod can
+                # take the node role's credentials ("Require IMDSv2 with hop limit 1 to block pods from accessing
+                # node credentials", EKS best practices). Pods use IRSA; the EBS CSI driver falls back to
+                # Kubernetes metadata ("attempting IMDS, then falling back to Kubernetes", its install docs).
+                http_put_response_hop_limit=1),
+            user_data=base64.b64encode(user_data.encode()).decode() if user_data else None,
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name=ROOT_DEVICE,
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
@@ -169,9 +217,9 @@ class Cluster(pulumi.ComponentResource):
         ), child(self))
         return aws.eks.NodeGroup(f"{name}-{role}", aws.eks.NodeGroupArgs(
             cluster_name=self.cluster.name,
-            node_group_name_prefix=f"{spec.name[:30]}-{role}-",
+            node_group_name_prefix=naming.aws_prefix(naming.AWS_NODE_GROUP_PREFIX, spec.name, role),
             node_role_arn=args.node_role_arn,
-            subnet_ids=subnet_ids or list(args.private_subnet_ids),
+            subnet_ids=subnet_ids if subnet_ids is not None else list(args.private_subnet_ids),
             ami_type=ami,
             instance_types=[machine_type],
             capacity_type="SPOT" if spot else "ON_DEMAND",
@@ -184,13 +232,76 @@ class Cluster(pulumi.ComponentResource):
             tags={**env.tags(f"ng-{role}"),
                   "k8s.io/cluster-autoscaler/enabled": "true",
                   f"k8s.io/cluster-autoscaler/{env.cluster_name}": "owned"},
-        ), child(self, depends_on=list(args.roles_ready), ignore_changes=["scalingConfig.desiredSize"]))
+        ), child(self, depends_on=[*args.roles_ready, *args.egress_ready, self.vpc_cni_addon],
+                 ignore_changes=["scalingConfig.desiredSize"]))
+
+    def _subnets_selling(self, name: str, pool: str, machine_type: str,
+                         args: ClusterArgs) -> pulumi.Output[list[str]]:
+        """The private subnets in zones that sell `machine_type`: GPU instance types are offered in some zones of a
+        region only (EC2 DescribeInstanceTypeOfferings with location type `availability-zone`), and a node group
+        spanning a zone without it cannot launch there."""
+        offers = aws.ec2.get_instance_type_offerings_output(
+            location_type="availability-zone",
+            filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[machine_type])],
+            opts=pulumi.InvokeOutputOptions(parent=self))
+        return pulumi.Output.all(offers.locations, list(args.private_subnet_ids), list(args.private_subnet_zones)).apply(
+            lambda v: _in_zones(v[0], v[1], v[2]))
+
+    def _deployer_rules(self, name: str, env: AwsEnv) -> list[aws.vpc.SecurityGroupIngressRule]:
+        """`cluster.deployer.path: private_network`: the cluster security group admits HTTPS from the deployer's
+        network. "You must ensure that your Amazon EKS control plane security group contains rules to allow
+        ingress traffic on port 443 from your connected network" (EKS user guide, "Accessing a private only API
+        server"); the private endpoint's name resolves to VPC addresses from anywhere ("resolved by public DNS
+        servers to a private IP address from the VPC"), so the kubeconfig keeps the cluster endpoint."""
+        deployer = env.spec.cluster.deployer
+        if deployer.path != "private_network":
+            return []
+        return [aws.vpc.SecurityGroupIngressRule(f"{name}-deployer-{i}", aws.vpc.SecurityGroupIngressRuleArgs(
+            security_group_id=self.cluster_security_group_id, ip_protocol="tcp", from_port=443, to_port=443,
+            cidr_ipv4=cidr, description=f"Kubernetes API from the deployer network {cidr}",
+            tags=env.tags(f"deployer-{i}"),
+        ), child(self)) for i, cidr in enumerate(deployer.cidrs)]
+
+    def _vpc_cni(self, name: str, env: AwsEnv) -> aws.eks.Addon:
+        """The VPC CNI as a managed add-on: its own IRSA role (the node role keeps no ENI permissions) and the
+        network policy agent on, so the layer's NetworkPolicies are enforced ("network policies are not enabled
+        by default. You must opt-in", amazon-vpc-cni-k8s network policy FAQ). Created before any node group so
+        nodes boot with it."""
+        namespace, sa = VPC_CNI_SA
+        role = aws.iam.Role(f"{name}-vpc-cni", aws.iam.RoleArgs(
+            name_prefix=naming.aws_prefix(naming.AWS_IAM_ROLE_PREFIX, env.spec.name, "vpc-cni"),
+            description=f"VPC CNI of {env.spec.name} ({namespace}/{sa})",
+            assume_role_policy=irsa_trust(self.oidc_provider.arn, self.oidc_issuer, namespace, sa),
+            tags=env.tags("vpc-cni"),
+        ), child(self))
+        attachment = aws.iam.RolePolicyAttachment(f"{name}-vpc-cni-managed", aws.iam.RolePolicyAttachmentArgs(
+            role=role.name, policy_arn=env.managed_policy("AmazonEKS_CNI_Policy")), child(self))
+        addon = aws.eks.Addon(f"{name}-vpc-cni-addon", aws.eks.AddonArgs(
+            cluster_name=self.cluster.name, addon_name="vpc-cni", service_account_role_arn=role.arn,
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+            tags=env.tags("vpc-cni"),
+        ), child(self, depends_on=[attachment]))
+        self.ready.append(addon)
+        return addon
+
+    def _node_template_tags(self, name: str, pool: GpuPool, ref: GpuPoolRef, group: aws.eks.NodeGroup) -> None:
+        """cluster-autoscaler's node-template tags on the node group's Auto Scaling group, so it can scale the
+        pool from zero knowing its labels, taints and GPUs. Managed node groups do not copy their own tags to the
+        Auto Scaling group, so each tag is set on the group EKS created."""
+        asg = group.resources.apply(_asg_name)
+        for key, value in sorted(node_template_tags(ref, pool).items()):
+            role = key.rsplit("node-template/", 1)[-1].replace("/", "-")  # e.g. label-aienv.io-gpu-type
+            aws.autoscaling.Tag(f"{name}-{pool.name}-asg-{role}", aws.autoscaling.TagArgs(
+                autoscaling_group_name=asg,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+            ), child(self, depends_on=[group]))  # the group exists once the node group is ACTIVE
 
     def _ebs_csi(self, name: str, env: AwsEnv, key_arn: pulumi.Input[str] | None) -> aws.iam.Role:
         """The EBS CSI driver add-on (the encrypted StorageClass needs it) with its own IRSA role."""
         namespace, sa = EBS_CSI_SA
         role = aws.iam.Role(f"{name}-ebs-csi", aws.iam.RoleArgs(
-            name_prefix=f"{env.spec.name[:24]}-ebs-csi-",
+            name_prefix=naming.aws_prefix(naming.AWS_IAM_ROLE_PREFIX, env.spec.name, "ebs-csi"),
             description=f"EBS CSI controller of {env.spec.name} ({namespace}/{sa})",
             assume_role_policy=irsa_trust(self.oidc_provider.arn, self.oidc_issuer, namespace, sa),
             tags=env.tags("ebs-csi"),
@@ -218,6 +329,19 @@ class Cluster(pulumi.ComponentResource):
         return role
 
 
+def _in_zones(zones: Sequence[str] | None, subnet_ids: Sequence[str], subnet_zones: Sequence[str]) -> list[str]:
+    if zones is None:  # no lookup result (offline plans): every subnet
+        return list(subnet_ids)
+    return [s for s, z in zip(subnet_ids, subnet_zones, strict=True) if z in zones]
+
+
+def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:
+    """The Auto Scaling group EKS made for a node group (one once the group is ACTIVE; None only in offline plans,
+    whose mocks do not invent it)."""
+    groups = (resources[0].autoscaling_groups or []) if resources else []
+    return cast(str, groups[0].name if groups else None)
+
+
 def _issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     oidcs = identities[0].oidcs or []
     return oidcs[0].issuer or "" if oidcs else ""
@@ -226,7 +350,7 @@ def _issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
 def gpu_labels(pool: GpuPool) -> dict[str, str]:
     """Labels written on a GPU pool's nodes (what workloads select on)."""
     return {**pool.labels, c.GPU_TYPE_LABEL: pool.gpu_type, c.GPU_COUNT_LABEL: str(pool.gpus_per_node),
-            c.POOL_LABEL: pool.name}
+            c.POOL_LABEL: pool.name, AWS_GPU_LABEL: pool.gpu_type}
 
 
 def gpu_taints(pool: GpuPool) -> list[aws.eks.NodeGroupTaintArgs]:

@@ -1,4 +1,9 @@
-"""SageMaker Feature Store feature groups per feature view, and ElastiCache Redis as the online store."""
+"""SageMaker Feature Store feature groups per feature view (the offline store in S3 with its Glue catalog), and
+ElastiCache Redis as the one online store.
+
+Online features are served by Feast from Redis; the feature groups keep only an offline store (no SageMaker online
+store that nothing reads or materializes into Redis).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from aienv import naming
 from aienv.spec.model import FeatureView
 from components.aws._common import AwsEnv, child, policy_json, stateful
 from components.contracts import OfflineStore, OnlineStoreEndpoint
@@ -29,12 +35,12 @@ class FeatureStoreArgs:
     private_subnet_ids: Sequence[pulumi.Input[str]]
     node_security_group_id: pulumi.Input[str]  # the EKS cluster security group that nodes carry
     key_arn: pulumi.Input[str] | None  # None: AWS-owned keys
-    offline_bucket: pulumi.Input[str] | None  # bucket name; None: no offline store
+    offline_bucket: pulumi.Input[str] | None  # the feature-offline bucket (name); None: none
     offline_bucket_arn: pulumi.Input[str] | None
 
 
 class FeatureStore(pulumi.ComponentResource):
-    """`aienv:aws:FeatureStore`: feature groups (online + offline in S3 with a Glue catalog) and Redis."""
+    """`aienv:aws:FeatureStore`: offline-store feature groups (S3 with a Glue catalog) and Redis."""
 
     feature_groups: dict[str, aws.sagemaker.FeatureGroup]
     redis: aws.elasticache.ReplicationGroup | None
@@ -54,7 +60,7 @@ class FeatureStore(pulumi.ComponentResource):
         self._redis_members = 0
         offline_uri = None
         database = None
-        if args.offline_bucket is not None and args.offline_bucket_arn is not None:
+        if fs.offline_store and args.offline_bucket is not None and args.offline_bucket_arn is not None:
             offline_uri = pulumi.Output.concat("s3://", args.offline_bucket, "/feature-groups")
             self.offline_store = OfflineStore(kind="s3", location=offline_uri)
             database = aws.glue.CatalogDatabase(f"{name}-catalog", aws.glue.CatalogDatabaseArgs(
@@ -63,7 +69,8 @@ class FeatureStore(pulumi.ComponentResource):
                 location_uri=offline_uri,
                 tags=env.tags("feature-catalog"),
             ), stateful(self, spec, delete_before_replace=True))
-        if fs.feature_views:
+        if fs.feature_views and offline_uri is not None and database is not None:
+            # A feature group without its offline store would hold nothing: none without `offline_store`.
             role = self._role(name, env, args, database)
             for view in fs.feature_views:
                 self.feature_groups[view.name] = self._feature_group(name, env, view, args, offline_uri, database,
@@ -78,11 +85,10 @@ class FeatureStore(pulumi.ComponentResource):
             "offlineStore": offline_uri,
         })
 
-    def _role(self, name: str, env: AwsEnv, args: FeatureStoreArgs,
-              database: aws.glue.CatalogDatabase | None) -> aws.iam.Role:
+    def _role(self, name: str, env: AwsEnv, args: FeatureStoreArgs, database: aws.glue.CatalogDatabase) -> aws.iam.Role:
         """The role SageMaker assumes for the feature groups: the offline store, its Glue tables, the key."""
         role = aws.iam.Role(f"{name}-sagemaker", aws.iam.RoleArgs(
-            name_prefix=f"{env.spec.name[:24]}-feature-store-",
+            name_prefix=naming.aws_prefix(naming.AWS_IAM_ROLE_PREFIX, env.spec.name, "feature-store"),
             description=f"SageMaker Feature Store of {env.spec.name}: offline store, catalog, key",
             assume_role_policy=policy_json([{
                 "Effect": "Allow", "Principal": {"Service": env.service("sagemaker")}, "Action": "sts:AssumeRole",
@@ -91,9 +97,11 @@ class FeatureStore(pulumi.ComponentResource):
             tags=env.tags("feature-store"),
         ), child(self))
         statements: list[dict[str, Any]] = []
-        if database is not None and args.offline_bucket_arn is not None:
+        if args.offline_bucket_arn is not None:
             statements += [
-                {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                # AmazonSageMakerFeatureStoreAccess grants the offline store "s3:PutObject", "s3:GetBucketAcl",
+                # "s3:PutObjectAcl" (AWS managed policy reference).
+                {"Effect": "Allow", "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject", "s3:DeleteObject"],
                  "Resource": pulumi.Output.concat(args.offline_bucket_arn, "/feature-groups/*")},
                 {"Effect": "Allow", "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:ListBucket"],
                  "Resource": args.offline_bucket_arn},
@@ -112,7 +120,7 @@ class FeatureStore(pulumi.ComponentResource):
         return role
 
     def _feature_group(self, name: str, env: AwsEnv, view: FeatureView, args: FeatureStoreArgs,
-                       offline_uri: pulumi.Output[str] | None, database: aws.glue.CatalogDatabase | None,
+                       offline_uri: pulumi.Output[str], database: aws.glue.CatalogDatabase,
                        role: aws.iam.Role) -> aws.sagemaker.FeatureGroup:
         spec = env.spec
         record_id = view.entities[0] if len(view.entities) == 1 else COMPOSITE_KEY
@@ -127,27 +135,19 @@ class FeatureStore(pulumi.ComponentResource):
                                                                                feature_type="String"))
         definitions.append(aws.sagemaker.FeatureGroupFeatureDefinitionArgs(feature_name=EVENT_TIME,
                                                                            feature_type="Fractional"))
-        security = (aws.sagemaker.FeatureGroupOnlineStoreConfigSecurityConfigArgs(kms_key_id=args.key_arn)
-                    if args.key_arn is not None else None)
-        offline = None
-        if offline_uri is not None and database is not None:
-            offline = aws.sagemaker.FeatureGroupOfflineStoreConfigArgs(
-                s3_storage_config=aws.sagemaker.FeatureGroupOfflineStoreConfigS3StorageConfigArgs(
-                    s3_uri=offline_uri, kms_key_id=args.key_arn),
-                data_catalog_config=aws.sagemaker.FeatureGroupOfflineStoreConfigDataCatalogConfigArgs(
-                    catalog="AwsDataCatalog", database=database.name, table_name=view.name),
-                disable_glue_table_creation=False,
-            )
+        offline = aws.sagemaker.FeatureGroupOfflineStoreConfigArgs(
+            s3_storage_config=aws.sagemaker.FeatureGroupOfflineStoreConfigS3StorageConfigArgs(
+                s3_uri=offline_uri, kms_key_id=args.key_arn),
+            data_catalog_config=aws.sagemaker.FeatureGroupOfflineStoreConfigDataCatalogConfigArgs(
+                catalog="AwsDataCatalog", database=database.name, table_name=view.name),
+            disable_glue_table_creation=False,
+        )
         return aws.sagemaker.FeatureGroup(f"{name}-{view.name.replace('_', '-')}", aws.sagemaker.FeatureGroupArgs(
-            feature_group_name=f"{spec.name}-{view.name.replace('_', '-')}"[:64],
+            feature_group_name=naming.aws_feature_group(spec.name, view.name),
             description=f"Feature view {view.name} of {spec.name}",
             record_identifier_feature_name=record_id,
             event_time_feature_name=EVENT_TIME,
             feature_definitions=definitions,
-            online_store_config=aws.sagemaker.FeatureGroupOnlineStoreConfigArgs(
-                enable_online_store=True, security_config=security,
-                ttl_duration=aws.sagemaker.FeatureGroupOnlineStoreConfigTtlDurationArgs(
-                    unit="Hours", value=view.ttl_hours)),
             offline_store_config=offline,
             role_arn=role.arn,
             tags=env.tags(f"fg-{view.name}", **{"aienv-feature-view": view.name}),
@@ -173,7 +173,7 @@ class FeatureStore(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-redis-auth", random.RandomPasswordArgs(
             length=48, special=False), child(self))
         self._redis_members = 2 if ha else 1
-        group_id = f"{spec.name[:33]}-online"
+        group_id = naming.aws_redis_group(spec.name)
         self.redis = aws.elasticache.ReplicationGroup(f"{name}-redis", aws.elasticache.ReplicationGroupArgs(
             replication_group_id=group_id,
             description=f"Online feature store of {spec.name}",

@@ -15,8 +15,9 @@ from components.aws.audit import Audit, AuditArgs
 from components.aws.budget import Budget, BudgetArgs
 from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.feature_store import FeatureStore, FeatureStoreArgs
-from components.aws.identity import Identity, IdentityArgs
+from components.aws.identity import FEAST_REGISTRY, Identity, IdentityArgs
 from components.aws.keys import Keys, KeysArgs
+from components.aws.kubernetes_support import kubernetes_support
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_identity import NodeIdentity, NodeIdentityArgs
 from components.aws.registries import Registries, RegistriesArgs
@@ -29,6 +30,9 @@ STORAGE_CLASS = "gp3-encrypted"
 @dataclass(frozen=True)
 class AwsFoundationArgs:
     spec: StackSpec  # resolved (environment defaults filled in)
+    # False for the first phase of a two-phase first deploy (`aienv:layers: foundation`): no Kubernetes object
+    # (the StorageClass), since the deployer cannot reach the private API server yet.
+    kubernetes: bool = True
 
 
 class AwsFoundation(pulumi.ComponentResource):
@@ -73,9 +77,10 @@ class AwsFoundation(pulumi.ComponentResource):
         cluster = Cluster(f"{name}-cluster", ClusterArgs(
             env=env, private_subnet_ids=network.private_subnet_ids,
             private_subnet_ids_by_zone=network.private_subnet_ids_by_zone,
+            private_subnet_zones=network.private_subnet_zones,
             cluster_role_arn=node_identity.cluster_role.arn, node_role_arn=node_identity.node_role.arn,
             cluster_key_arn=keys.arn("cluster"), volume_key_arn=keys.arn("data"), logs_key_arn=keys.arn("logs"),
-            roles_ready=[node_identity]), opts_())
+            roles_ready=[node_identity], egress_ready=network.egress_ready), opts_())
 
         features = None
         if spec.feature_store.enabled:
@@ -94,33 +99,36 @@ class AwsFoundation(pulumi.ComponentResource):
             data_key_arn=keys.arn("data"),
             offline_bucket_arn=offline_bucket.arn if offline_bucket is not None else None,
             features_key_arn=keys.arn("features"),
-            feature_group_arns={v: g.arn for v, g in features.feature_groups.items()} if features else {},
-            redis_arn=features.redis.arn if features is not None and features.redis is not None else None,
         ), opts_())
+        data_buckets = [BucketPurpose.training_data, BucketPurpose.model_artifacts, BucketPurpose.feature_offline]
         audit = Audit(f"{name}-audit", AuditArgs(
             env=env, logs_bucket=buckets[BucketPurpose.logs].bucket, logs_key_arn=keys.arn("logs"),
-            data_event_bucket_arns=[buckets[BucketPurpose.training_data].arn,
-                                    buckets[BucketPurpose.model_artifacts].arn],
+            data_event_bucket_arns=[buckets[p].arn for p in data_buckets if p in buckets],
             cluster_name=cluster.cluster_name,
             redis_member_ids=features.redis_member_ids() if features is not None else [],
             trail_ready=[storage]), opts_())
-        Budget(f"{name}-budget", BudgetArgs(env=env, alert_topic_arn=audit.topic.arn), opts_())
+        Budget(f"{name}-budget", BudgetArgs(env=env, alert_topic_arn=audit.topic.arn,
+                                            topic_ready=[audit.topic_policy]), opts_())
 
+        # The kubeconfig's server is the cluster endpoint: private-only, it resolves to VPC addresses, which the
+        # deployer reaches through its connected network (cluster.deployer) or the public endpoint's CIDRs.
         self.kube_provider = k8s.Provider(f"{name}-k8s", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig),
                                           pulumi.ResourceOptions(parent=self))
+        ready: list[pulumi.Resource] = [*cluster.ready, *identity.ready]
         parameters: dict[str, pulumi.Input[str]] = {"type": "gp3", "encrypted": "true"}
         data_key = keys.arn("data")
         if data_key is not None:
             parameters["kmsKeyId"] = data_key
-        storage_class = k8s.storage.v1.StorageClass(f"{name}-{STORAGE_CLASS}", k8s.storage.v1.StorageClassInitArgs(
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
-            provisioner="ebs.csi.aws.com",
-            parameters=parameters,
-            reclaim_policy="Delete",
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-        ), pulumi.ResourceOptions(parent=self, provider=self.kube_provider, delete_before_replace=True,
-                                  depends_on=[cluster.ebs_csi_addon]))
+        if args.kubernetes:
+            ready.append(k8s.storage.v1.StorageClass(f"{name}-{STORAGE_CLASS}", k8s.storage.v1.StorageClassInitArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
+                provisioner="ebs.csi.aws.com",
+                parameters=parameters,
+                reclaim_policy="Delete",
+                volume_binding_mode="WaitForFirstConsumer",
+                allow_volume_expansion=True,
+            ), pulumi.ResourceOptions(parent=self, provider=self.kube_provider, delete_before_replace=True,
+                                      depends_on=[cluster.ebs_csi_addon, *cluster.deployer_rules])))
 
         self.outputs = CloudFoundation(
             cloud="aws",
@@ -136,9 +144,13 @@ class AwsFoundation(pulumi.ComponentResource):
             autoscaler="cluster-autoscaler",
             storage_class=STORAGE_CLASS,
             region=spec.region,
+            kubernetes=kubernetes_support(spec, parameters),
             online_store=features.online_store if features is not None else None,
             offline_store=features.offline_store if features is not None else None,
-            cluster_ready=[*cluster.ready, storage_class],
+            cluster_ready=ready,
+            images=registries.images,
+            feature_registry_uri=(pulumi.Output.concat("s3://", offline_bucket.bucket, "/", FEAST_REGISTRY)
+                                  if offline_bucket is not None else None),
         )
         self.register_outputs({
             "clusterName": cluster.cluster_name,

@@ -8,9 +8,12 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from aienv.errors import ComponentInputError
 from components.aws._common import AwsEnv, child, policy_json, stateful
 
 KeyPurpose = Literal["data", "logs", "cluster", "registry", "features"]
+# pulumi_aws kms.Key rotation_period_in_days: "Must be a number between 90 and 2560 (inclusive)."
+ROTATION_DAYS = (90, 2560)
 
 _DESCRIPTIONS: dict[str, str] = {
     "data": "training data, model artifacts and node volumes",
@@ -40,6 +43,11 @@ class Keys(pulumi.ComponentResource):
         spec = env.spec
         self.keys = {}
         purposes: list[str] = []
+        low, high = ROTATION_DAYS
+        if env.cmk and not low <= spec.security.key_rotation_days <= high:
+            raise ComponentInputError("security.key_rotation_days",
+                                      f"is {spec.security.key_rotation_days}; KMS rotates keys every {low} to "
+                                      f"{high} days: use at least {low}")
         if env.cmk:
             purposes = ["data", "logs", "cluster", "registry"] + (["features"] if spec.feature_store.enabled else [])
         for purpose in purposes:

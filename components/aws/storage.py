@@ -9,7 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from aienv.spec.model import BucketPurpose
+from aienv import naming
+from aienv.spec.model import BucketPurpose, StackSpec
 from components.aws._common import AwsEnv, child, policy_json, stateful
 
 # Short forms keep `bucket_prefix` within S3's 37-character limit.
@@ -27,8 +28,8 @@ NONCURRENT_VERSION_DAYS = 30
 @dataclass(frozen=True)
 class StorageArgs:
     env: AwsEnv
-    # Purpose -> KMS key ARN (None: SSE-S3). The access-log bucket always uses SSE-S3: S3 server access
-    # logging cannot deliver to a bucket whose default encryption is SSE-KMS.
+    # Purpose -> KMS key ARN (None: SSE-S3). The access-log bucket always uses SSE-S3: "Server access log records
+    # ... the destination bucket ... default encryption ... only SSE-S3" (see docs/aws.md, D7).
     key_arns: Mapping[BucketPurpose, pulumi.Input[str] | None]
 
 
@@ -43,7 +44,8 @@ class Storage(pulumi.ComponentResource):
         spec = env.spec
         purposes = [BucketPurpose.access_logs, BucketPurpose.logs, BucketPurpose.training_data,
                     BucketPurpose.model_artifacts]
-        if spec.feature_store.enabled and spec.feature_store.offline_store:
+        if spec.feature_store.enabled:
+            # The offline store's data (with `offline_store`) and always the Feast registry under `feast/`.
             purposes.append(BucketPurpose.feature_offline)
 
         self.buckets = {}
@@ -52,7 +54,7 @@ class Storage(pulumi.ComponentResource):
             short = _SHORT[purpose]
             rn = f"{name}-{short}"
             bucket = aws.s3.Bucket(rn, aws.s3.BucketArgs(
-                bucket_prefix=f"{spec.name[:20]}-{short}-",
+                bucket_prefix=naming.aws_prefix(naming.AWS_BUCKET_PREFIX, spec.name[:20], short),
                 force_destroy=False,
                 tags=env.tags(short, **{"aienv-bucket-purpose": purpose.value}),
             ), stateful(self, spec))
@@ -91,8 +93,7 @@ class Storage(pulumi.ComponentResource):
                     status="Enabled" if spec.storage.versioning else "Suspended"),
             ), child(self))
             aws.s3.BucketLifecycleConfiguration(f"{rn}-lifecycle", aws.s3.BucketLifecycleConfigurationArgs(
-                bucket=bucket.id, rules=_lifecycle_rules(spec.storage.retention_days.get(purpose),
-                                                         spec.storage.versioning),
+                bucket=bucket.id, rules=_lifecycle_rules(*retention(spec, purpose), spec.storage.versioning),
             ), child(self))
             aws.s3.BucketPolicy(f"{rn}-policy", aws.s3.BucketPolicyArgs(
                 bucket=bucket.id,
@@ -112,7 +113,22 @@ class Storage(pulumi.ComponentResource):
         return pulumi.Output.concat("s3://", self.buckets[purpose].bucket)
 
 
-def _lifecycle_rules(retention: int | None, versioning: bool) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+def retention(spec: StackSpec, purpose: BucketPurpose) -> tuple[int | None, int]:
+    """(days before objects expire, days before non-current versions expire) for a bucket.
+
+    The logs bucket holds the CloudTrail audit trail: it keeps objects at least `monitoring.log_retention_days`
+    (what the log groups keep, e.g. six years for HIPAA), and a deleted or overwritten log as long as a current one,
+    so a deletion does not shorten the audit trail.
+    """
+    days = spec.storage.retention_days.get(purpose)
+    if purpose is BucketPurpose.logs and spec.security.audit_logs:
+        days = max(days or 0, spec.monitoring.log_retention_days)
+        return days, max(days, NONCURRENT_VERSION_DAYS)
+    return days, NONCURRENT_VERSION_DAYS
+
+
+def _lifecycle_rules(retention: int | None, noncurrent_days: int,
+                     versioning: bool) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
     rule = aws.s3.BucketLifecycleConfigurationRuleArgs(
         id="retention",
         status="Enabled",
@@ -123,7 +139,7 @@ def _lifecycle_rules(retention: int | None, versioning: bool) -> list[aws.s3.Buc
                     if retention is not None else None),
         noncurrent_version_expiration=(
             aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=NONCURRENT_VERSION_DAYS) if versioning else None),
+                noncurrent_days=noncurrent_days) if versioning else None),
     )
     return [rule]
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import compute, managedidentity
+from pulumi_azure_native import authorization, compute, managedidentity, monitor
 from pulumi_azure_native import containerservice as aks
 
 from aienv import conventions as c
@@ -17,16 +17,19 @@ from aienv.gpus import lookup
 from aienv.spec.model import EndpointAccess, GpuPool, StackSpec
 from components.azure._shared import (
     ROLE_ACR_PULL,
+    ROLE_AKS_RBAC_CLUSTER_ADMIN,
     ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
     ROLE_MANAGED_IDENTITY_OPERATOR,
     ROLE_NETWORK_CONTRIBUTOR,
+    ROLE_READER,
     assign_role,
     create,
+    role_definition,
     tags,
 )
 from components.azure.keys import Keys
 from components.azure.logs import LogWorkspace
-from components.azure.network import Network
+from components.azure.network import APISERVER_SUBNET, Network, deployer_path
 from components.azure.registries import Registries
 
 SYSTEM_POOL = "system"
@@ -40,6 +43,14 @@ AKS_AAD_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 POD_CIDR = "100.64.0.0/16"
 SERVICE_CIDR = "100.65.0.0/16"
 DNS_SERVICE_IP = "100.65.0.10"
+
+
+CONTAINER_INSIGHTS_STREAM = "Microsoft-ContainerInsights-Group-Default"
+
+
+def container_insights_dcr_name(env: str, location: str) -> str:
+    """The Container insights rule's name as the CLI derives it, `MSCI-<region>-<cluster>`, within 64 characters."""
+    return f"MSCI-{location}-aks-{env}"[:64]
 
 
 def agent_pool_name(pool_name: str) -> str:
@@ -111,6 +122,9 @@ class ClusterArgs:
     logs: LogWorkspace
     registries: Registries
     tenant_id: pulumi.Input[str]
+    # The principal running `pulumi up` and its role-assignment principalType (keys.deployer_principal_type).
+    deployer_object_id: pulumi.Input[str] | None = None
+    deployer_principal_type: pulumi.Input[str] | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -138,10 +152,12 @@ class Cluster(pulumi.ComponentResource):
             managedidentity.UserAssignedIdentityArgs(resource_group_name=rg, location=spec.region, tags=tags(spec)),
             pulumi.ResourceOptions(parent=self))
         grants = [
-            # The control plane joins nodes and internal load balancers to exactly these subnets.
+            # The control plane joins nodes, internal load balancers and (with a deployer path) the API server's
+            # load balancer to exactly these subnets.
             *(assign_role(f"{name}-{role}-subnet-grant", parent=self, subscription_id=subscription,
                           role_id=ROLE_NETWORK_CONTRIBUTOR, principal_id=control_plane.principal_id,
-                          scope=net.subnets[role].id) for role in ("nodes", "services")),
+                          scope=net.subnets[role].id) for role in ("nodes", "services", APISERVER_SUBNET)
+              if role in net.subnets),
             assign_role(f"{name}-kubelet-operator", parent=self, subscription_id=subscription,
                         role_id=ROLE_MANAGED_IDENTITY_OPERATOR, principal_id=control_plane.principal_id,
                         scope=kubelet.id),
@@ -171,6 +187,12 @@ class Cluster(pulumi.ComponentResource):
                 role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
                 principal_id=self.disk_encryption_set.identity.apply(lambda i: i.principal_id if i else None),
                 scope=keys.keys["disks"].id))
+            # "Make sure ... that the AKS cluster identity has read access to the DiskEncryptionSet" (Microsoft,
+            # *Bring your own keys (BYOK) with Azure managed disks in AKS*): the cluster's OS disks and the CSI
+            # driver's disks of the `aienv-encrypted` StorageClass are created with this set by that identity.
+            grants.append(assign_role(
+                f"{name}-des-reader", parent=self, subscription_id=subscription, role_id=ROLE_READER,
+                principal_id=control_plane.principal_id, scope=self.disk_encryption_set.id))
         des_id = self.disk_encryption_set.id if self.disk_encryption_set else None
 
         zones = spec.network.zones or [str(z) for z in range(1, spec.network.availability_zones + 1)]
@@ -197,10 +219,8 @@ class Cluster(pulumi.ComponentResource):
                 aad_profile=aks.ManagedClusterAADProfileArgs(
                     managed=True, enable_azure_rbac=True, tenant_id=args.tenant_id,
                     admin_group_object_ids=list(spec.azure.admin_group_object_ids) or None),
-                api_server_access_profile=aks.ManagedClusterAPIServerAccessProfileArgs(
-                    enable_private_cluster=True, private_dns_zone="system",
-                    enable_private_cluster_public_fqdn=False, disable_run_command=True,
-                ) if private_api else aks.ManagedClusterAPIServerAccessProfileArgs(
+                api_server_access_profile=self._private_api(spec, net) if private_api
+                else aks.ManagedClusterAPIServerAccessProfileArgs(
                     enable_private_cluster=False, authorized_ip_ranges=list(spec.cluster.api_allowed_cidrs),
                     disable_run_command=True),
                 oidc_issuer_profile=aks.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
@@ -253,6 +273,9 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.gpu_pools = {}
+        # AKS runs one agent-pool operation at a time per cluster (409 `OperationNotAllowed`: "Another agentpool
+        # operation ... is in progress, please wait for it to finish"), so each pool waits for the one before it.
+        previous: list[pulumi.Resource] = []
         for index, pool in enumerate(spec.cluster.gpu_pools):
             with spec_field(f"cluster.gpu_pools[{index}]"):
                 shape = lookup(pool.gpu_type, "azure", pool.gpus_per_node)
@@ -281,12 +304,61 @@ class Cluster(pulumi.ComponentResource):
                         upgrade_settings=None if pool.spot else aks.AgentPoolUpgradeSettingsArgs(max_surge="1"),
                         tags=tags(spec),
                     ),
-                    pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
+                    pulumi.ResourceOptions(parent=self, ignore_changes=["count"], depends_on=previous),
                 )
+                previous = [self.gpu_pools[pool.name]]
+
+        # Container insights with `useAADAuth` reads what to collect from a data collection rule associated with
+        # the cluster; the CLI creates both implicitly, ARM and IaC do not ("Copy the DCR and DCRA resources",
+        # Microsoft, *Enable monitoring for AKS clusters*). Without them the agent sends nothing.
+        self.data_collection_rule = monitor.DataCollectionRule(
+            f"{name}-insights-dcr",
+            monitor.DataCollectionRuleArgs(
+                resource_group_name=rg, location=spec.region, kind="Linux",
+                data_collection_rule_name=container_insights_dcr_name(spec.name, spec.region),
+                description="aienv: Container insights of the environment's AKS cluster.",
+                data_sources=monitor.DataCollectionRuleDataSourcesArgs(extensions=[monitor.ExtensionDataSourceArgs(
+                    name="ContainerInsightsExtension", extension_name="ContainerInsights",
+                    streams=[CONTAINER_INSIGHTS_STREAM],
+                    extension_settings={"dataCollectionSettings": {
+                        "interval": "1m", "namespaceFilteringMode": "Off", "enableContainerLogV2": True}})]),
+                destinations=monitor.DataCollectionRuleDestinationsArgs(log_analytics=[
+                    monitor.LogAnalyticsDestinationArgs(name="workspace", workspace_resource_id=workspace_id)]),
+                data_flows=[monitor.DataFlowArgs(streams=[CONTAINER_INSIGHTS_STREAM], destinations=["workspace"])],
+                tags=tags(spec),
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        monitor.DataCollectionRuleAssociation(
+            f"{name}-insights-dcra",
+            monitor.DataCollectionRuleAssociationArgs(
+                resource_uri=self.cluster.id, association_name="ContainerInsightsExtension",
+                data_collection_rule_id=self.data_collection_rule.id,
+                description="Container insights of this cluster; deleting it stops the collection."),
+            pulumi.ResourceOptions(parent=self),
+        )
+
+        # Azure RBAC for Kubernetes: Owner and Contributor carry no Kubernetes data actions, so the deployer that
+        # applies the Kubernetes layer gets "Azure Kubernetes Service RBAC Cluster Admin" on this cluster only
+        # (Microsoft, *Use Azure RBAC for Kubernetes Authorization*).
+        self.deployer_access: list[pulumi.Resource] = []
+        if args.deployer_object_id is not None:
+            self.deployer_access.append(authorization.RoleAssignment(
+                f"{name}-deployer-cluster-admin",
+                authorization.RoleAssignmentArgs(
+                    principal_id=args.deployer_object_id, principal_type=args.deployer_principal_type,
+                    role_definition_id=role_definition(subscription, ROLE_AKS_RBAC_CLUSTER_ADMIN),
+                    scope=self.cluster.id,
+                    description="aienv: the deployer applies the Kubernetes layer"),
+                pulumi.ResourceOptions(parent=self)))
 
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        # With a deployer path the kubeconfig names the public FQDN, which resolves to the API server's private
+        # address from any network (the deployer's resolves no AKS private zone); else the private FQDN.
+        via_public_name = not private_api or deployer_path(spec)
+        self._server_uses_public_name = via_public_name
         server_host = pulumi.Output.all(self.cluster.private_fqdn, self.cluster.fqdn).apply(
-            lambda hosts: hosts[0] if private_api and hosts[0] else hosts[1])
+            lambda hosts: hosts[1] if via_public_name or not hosts[0] else hosts[0])
         credentials = aks.list_managed_cluster_user_credentials_output(
             resource_group_name=rg, resource_name=self.cluster.name,
             opts=pulumi.InvokeOutputOptions(parent=self))
@@ -301,6 +373,25 @@ class Cluster(pulumi.ComponentResource):
             "gpuPools": {n: p.id for n, p in self.gpu_pools.items()},
             "diskEncryptionSetId": des_id,
         })
+
+    @staticmethod
+    def _private_api(spec: StackSpec, net: Network) -> aks.ManagedClusterAPIServerAccessProfileArgs:
+        """A private API server, and with `cluster.deployer.path: private_network` the way in for the deployer.
+
+        API Server VNet Integration puts the API server behind an internal load balancer in the `apiserver`
+        subnet, whose NSG admits exactly the nodes and `deployer.cidrs` (a private endpoint's traffic would not
+        pass an NSG). The public FQDN is a public DNS record of that private address ("The public DNS option
+        can be leveraged to simplify routing options for your private cluster", Microsoft, *Create a private
+        AKS cluster*): a runner in a peered or VPN-connected network resolves it without linking the AKS
+        private DNS zone, and reaches it only through that network path.
+        """
+        if not deployer_path(spec):
+            return aks.ManagedClusterAPIServerAccessProfileArgs(
+                enable_private_cluster=True, private_dns_zone="system",
+                enable_private_cluster_public_fqdn=False, disable_run_command=True)
+        return aks.ManagedClusterAPIServerAccessProfileArgs(
+            enable_private_cluster=True, private_dns_zone="system", enable_private_cluster_public_fqdn=True,
+            enable_vnet_integration=True, subnet_id=net.subnets[APISERVER_SUBNET].id, disable_run_command=True)
 
     @staticmethod
     def _check_pool_names(spec: StackSpec) -> None:

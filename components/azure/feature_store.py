@@ -8,6 +8,7 @@ import pulumi
 from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import managedidentity, redis
 
+from aienv.naming import azure_feature_store
 from aienv.spec.model import BucketPurpose, StackSpec
 from components.azure._shared import (
     ROLE_AZUREML_DATA_SCIENTIST,
@@ -69,6 +70,7 @@ class FeatureStore(pulumi.ComponentResource):
             f"{name}-workspace",
             ml.WorkspaceArgs(
                 resource_group_name=rg, location=spec.region, kind="FeatureStore",
+                workspace_name=azure_feature_store(spec.name),
                 friendly_name=f"{spec.name} feature store",
                 sku=ml.SkuArgs(name="Basic", tier=ml.SkuTier.BASIC),
                 identity=ml_identity(keys, mat.id),
@@ -77,7 +79,8 @@ class FeatureStore(pulumi.ComponentResource):
                 public_network_access=ml.PublicNetworkAccessType.DISABLED if private
                 else ml.PublicNetworkAccessType.ENABLED,
                 managed_network=ml.ManagedNetworkSettingsArgs(
-                    isolation_mode=ml.IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND),
+                    isolation_mode=ml.IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND,
+                    outbound_rules=self._offline_outbound_rules(st) if offline else None),
                 feature_store_settings=ml.FeatureStoreSettingsArgs(
                     compute_runtime=ml.ComputeRuntimeDtoArgs(spark_runtime_version=_SPARK_RUNTIME),
                     offline_store_connection_name=OFFLINE_CONNECTION if offline else None,
@@ -107,7 +110,9 @@ class FeatureStore(pulumi.ComponentResource):
                     resource_group_name=rg, workspace_name=self.workspace.name, connection_name=OFFLINE_CONNECTION,
                     properties=ml.ManagedIdentityAuthTypeWorkspaceConnectionPropertiesArgs(
                         auth_type="ManagedIdentity", category=ml.ConnectionCategory.ADLS_GEN2,
-                        target=st.abfss_url(BucketPurpose.feature_offline),
+                        # The container's ARM id, as the azure-ai-ml SDK writes it for `MaterializationStore(
+                        # type="azure_data_lake_gen2", target=<container ARM id>)` (azure-ai-ml featurestore samples).
+                        target=st.containers[BucketPurpose.feature_offline].id,
                         credentials=ml.WorkspaceConnectionManagedIdentityArgs(client_id=mat.client_id,
                                                                               resource_id=mat.id),
                     ),
@@ -148,7 +153,10 @@ class FeatureStore(pulumi.ComponentResource):
                     public_network_access=redis.PublicNetworkAccess.DISABLED if private
                     else redis.PublicNetworkAccess.ENABLED,
                     redis_version="6",
-                    replicas_per_primary=1 if ha else None,
+                    # "the number of availability zones must always be less than or equal to the total number of
+                    # nodes for the cache" (Microsoft, *Enable zone redundancy for Azure Cache for Redis*): one
+                    # primary plus a replica in every other zone.
+                    replicas_per_primary=len(zones) - 1 if ha else None,
                     zones=zones if ha else None,
                     # Entra ID for workloads with an access policy; the access key stays for the feature server.
                     redis_configuration=redis.RedisCommonPropertiesRedisConfigurationArgs(
@@ -173,3 +181,20 @@ class FeatureStore(pulumi.ComponentResource):
             "redisId": self.cache.id if self.cache else None,
             "redisHost": self.redis_host,
         })
+
+    @staticmethod
+    def _offline_outbound_rules(st: Storage) -> dict[str, pulumi.Input[ml.PrivateEndpointOutboundRuleArgs]]:
+        """Managed private endpoints from the feature store's managed network to the offline store's account.
+
+        Under `AllowOnlyApprovedOutbound` the managed network reaches only the workspace's own storage, vault
+        and registry by default; materialisation (Spark) reads and writes the `lake` account through these
+        `dfs` and `blob` endpoints, Spark-enabled.
+        """
+        lake = st.account_for(BucketPurpose.feature_offline)
+        return {
+            f"offline-{group}": ml.PrivateEndpointOutboundRuleArgs(
+                type="PrivateEndpoint", category=ml.RuleCategory.USER_DEFINED,
+                destination=ml.PrivateEndpointDestinationArgs(
+                    service_resource_id=lake.id, subresource_target=group, spark_enabled=True))
+            for group in ("dfs", "blob")
+        }

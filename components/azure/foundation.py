@@ -16,11 +16,13 @@ from components.azure.budget import Budget, BudgetArgs
 from components.azure.cluster import SPOT_LABEL_KEY, Cluster, ClusterArgs, gpu_node_labels
 from components.azure.feature_store import REDIS_PORT, FeatureStore, FeatureStoreArgs
 from components.azure.flow_logs import FlowLogs, FlowLogsArgs
-from components.azure.identity import Identity, IdentityArgs
-from components.azure.keys import Keys, KeysArgs
+from components.azure.identity import FEAST_REGISTRY, Identity, IdentityArgs
+from components.azure.keys import Keys, KeysArgs, deployer_principal_type
+from components.azure.kubernetes_support import kubernetes_support
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
 from components.azure.network import Network, NetworkArgs
 from components.azure.registries import Registries, RegistriesArgs
+from components.azure.registry_cache import RegistryCache, RegistryCacheArgs
 from components.azure.storage import Storage, StorageArgs
 from components.contracts import CloudFoundation, GpuPoolRef, OfflineStore, OnlineStoreEndpoint
 
@@ -30,6 +32,9 @@ STORAGE_CLASS = "aienv-encrypted"
 @dataclass(frozen=True)
 class AzureFoundationArgs:
     spec: StackSpec
+    # False in the first phase of a two-phase first deploy: the API server is not reachable yet, so the
+    # foundation's own Kubernetes object (the StorageClass) waits for the second phase.
+    kubernetes: bool = True
 
 
 class AzureFoundation(pulumi.ComponentResource):
@@ -48,16 +53,21 @@ class AzureFoundation(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         child = pulumi.ResourceOptions(parent=self, providers={"azure-native": self.provider})
-        tenant_id: pulumi.Input[str] = spec.azure.tenant_id or authorization.get_client_config_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider)).tenant_id
+        client = authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider))
+        tenant_id: pulumi.Input[str] = spec.azure.tenant_id or client.tenant_id
 
         self.network = Network(f"{name}-network", NetworkArgs(spec=spec), child)
         rg = self.network.resource_group_name
         self.logs = LogWorkspace(f"{name}-logs", LogWorkspaceArgs(spec=spec, resource_group_name=rg), child)
-        self.keys = Keys(f"{name}-keys", KeysArgs(spec=spec, network=self.network, tenant_id=tenant_id), child)
+        self.keys = Keys(f"{name}-keys", KeysArgs(spec=spec, network=self.network, tenant_id=tenant_id,
+                                                             deployer_object_id=client.object_id,
+                                                             deployer_client_id=client.client_id), child)
         self.storage = Storage(f"{name}-storage", StorageArgs(spec=spec, network=self.network, keys=self.keys), child)
         self.registries = Registries(f"{name}-registries", RegistriesArgs(
             spec=spec, network=self.network, keys=self.keys, storage=self.storage, logs=self.logs), child)
+        self.registry_cache = RegistryCache(f"{name}-registry-cache", RegistryCacheArgs(
+            spec=spec, resource_group_name=rg, registry=self.registries.acr, keys=self.keys), child)
         self.feature_store = None
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(f"{name}-features", FeatureStoreArgs(
@@ -65,11 +75,11 @@ class AzureFoundation(pulumi.ComponentResource):
                 registries=self.registries, logs=self.logs), child)
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             spec=spec, network=self.network, keys=self.keys, logs=self.logs, registries=self.registries,
-            tenant_id=tenant_id), child)
-        cache = self.feature_store.cache if self.feature_store else None
+            tenant_id=tenant_id, deployer_object_id=client.object_id,
+            deployer_principal_type=client.client_id.apply(deployer_principal_type)), child)
         self.identity = Identity(f"{name}-identity", IdentityArgs(
-            spec=spec, network=self.network, storage=self.storage, oidc_issuer_url=self.cluster.oidc_issuer_url,
-            cache=cache), child)
+            spec=spec, network=self.network, storage=self.storage, keys=self.keys,
+            oidc_issuer_url=self.cluster.oidc_issuer_url), child)
         self.audit = Audit(f"{name}-audit", AuditArgs(
             spec=spec, resource_group_name=rg, workspace_id=self.logs.workspace.id,
             targets=self._diagnostic_targets(), alerts=self._alerts()), child)
@@ -89,22 +99,10 @@ class AzureFoundation(pulumi.ComponentResource):
         # Kubernetes: Entra ID (kubelogin) kubeconfig, no static credentials.
         self.kube_provider = k8s.Provider(
             f"{name}-k8s", k8s.ProviderArgs(kubeconfig=self.cluster.kubeconfig),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.cluster.cluster, *self.cluster.gpu_pools.values()]))
-        des = self.cluster.disk_encryption_set
-        parameters: dict[str, pulumi.Input[str]] = {
-            "skuName": "Premium_LRS" if spec.environment.value == "dev" else "Premium_ZRS"}
-        if des is not None:
-            parameters |= {"diskEncryptionSetID": des.id, "diskEncryptionType": "EncryptionAtRestWithCustomerKey"}
-        k8s.storage.v1.StorageClass(
-            f"{name}-storage-class",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
-            provisioner="disk.csi.azure.com",
-            parameters=parameters,
-            reclaim_policy="Retain",
-            allow_volume_expansion=True,
-            volume_binding_mode="WaitForFirstConsumer",
-            opts=pulumi.ResourceOptions(parent=self, provider=self.kube_provider),
-        )
+            pulumi.ResourceOptions(parent=self, depends_on=[self.cluster.cluster, *self.cluster.gpu_pools.values(),
+                                                            *self.cluster.deployer_access]))
+        if args.kubernetes:
+            self._storage_class(name, spec)
 
         online = None
         if self.feature_store is not None and self.feature_store.cache is not None:
@@ -114,6 +112,12 @@ class AzureFoundation(pulumi.ComponentResource):
         offline = None
         if BucketPurpose.feature_offline in self.storage.containers:
             offline = OfflineStore(kind="adls", location=self.storage.abfss_url(BucketPurpose.feature_offline))
+        registry_uri = None
+        if self.feature_store is not None and BucketPurpose.feature_offline in self.storage.containers:
+            # Feast's AzureRegistryStore takes `https://<account>.blob.core.windows.net/<container>/<path>`; the
+            # feature-server identity reads and writes exactly `feast/` there (identity.py).
+            registry_uri = pulumi.Output.concat(self.storage.blob_url(BucketPurpose.feature_offline), "/",
+                                                FEAST_REGISTRY)
         gpu_pools = []
         for pool in spec.cluster.gpu_pools:
             labels = gpu_node_labels(pool)
@@ -136,9 +140,12 @@ class AzureFoundation(pulumi.ComponentResource):
             autoscaler="cloud",
             storage_class=STORAGE_CLASS,
             region=spec.region,
+            kubernetes=kubernetes_support(spec, self._disk_parameters(spec)),
             online_store=online,
             offline_store=offline,
-            cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values()],
+            cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values(), *self.cluster.deployer_access],
+            feature_registry_uri=registry_uri,
+            images=self.registry_cache.source,
         )
         self.register_outputs({
             "clusterName": self.outputs.cluster_name,
@@ -147,6 +154,28 @@ class AzureFoundation(pulumi.ComponentResource):
             "dataBucket": self.outputs.data_bucket_uri,
             "storageClass": STORAGE_CLASS,
         })
+
+    def _storage_class(self, name: str, spec: StackSpec) -> None:
+        """The encrypted StorageClass for Prometheus and Grafana volumes (Azure Disk CSI, the DES, `Retain`)."""
+        k8s.storage.v1.StorageClass(
+            f"{name}-storage-class",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
+            provisioner="disk.csi.azure.com",
+            parameters=self._disk_parameters(spec),
+            reclaim_policy="Retain",
+            allow_volume_expansion=True,
+            volume_binding_mode="WaitForFirstConsumer",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kube_provider),
+        )
+
+    def _disk_parameters(self, spec: StackSpec) -> dict[str, pulumi.Input[str]]:
+        """Managed-disk parameters of the encrypted StorageClasses (zone-redundant outside dev, the DES)."""
+        des = self.cluster.disk_encryption_set
+        parameters: dict[str, pulumi.Input[str]] = {
+            "skuName": "Premium_LRS" if spec.environment.value == "dev" else "Premium_ZRS"}
+        if des is not None:
+            parameters |= {"diskEncryptionSetID": des.id, "diskEncryptionType": "EncryptionAtRestWithCustomerKey"}
+        return parameters
 
     def _diagnostic_targets(self) -> list[DiagnosticTarget]:
         targets = [

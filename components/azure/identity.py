@@ -1,37 +1,103 @@
-"""Workload identities: one user-assigned identity per workload, federated to exactly its service account."""
+"""Workload identities: one user-assigned identity per workload, federated to exactly its service account.
+
+Each identity gets what its workload reads and writes, nothing else: blob roles on the exact container,
+narrowed by an attribute-based condition to the workload's own path in it, and Key Vault Secrets User on
+the exact secret it reads.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity, redis
+from pulumi_azure_native import authorization, managedidentity
 
-from aienv.spec.model import BucketPurpose, StackSpec
+from aienv import conventions as c
+from aienv.naming import azure_blob_ref, azure_secret_ref
+from aienv.spec.model import BucketPurpose, ModelEndpoint, StackSpec
 from aienv.workloads import Workload, workloads
 from components.azure._shared import (
+    ROLE_KV_SECRETS_USER,
     ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR,
     ROLE_STORAGE_BLOB_DATA_READER,
-    assign_role,
     create,
+    role_definition,
     tags,
 )
+from components.azure.keys import Keys
 from components.azure.network import Network
-from components.azure.storage import Storage
+from components.azure.storage import Storage, container_name
 from components.contracts import BoundIdentity
 
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
-REDIS_ACCESS_POLICY = "Data Contributor"
+# Where Feast keeps its registry, in the feature-offline container (CloudFoundation.feature_registry_uri).
+FEAST_PREFIX = "feast/"
+FEAST_REGISTRY = f"{FEAST_PREFIX}registry.db"
 
-# What each workload kind reads and writes: (purpose, role, is_read).
-_BLOB_ACCESS: dict[str, list[tuple[BucketPurpose, str, bool]]] = {
-    "serving": [(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_READER, True)],
-    "drift-monitor": [(BucketPurpose.training_data, ROLE_STORAGE_BLOB_DATA_READER, True),
-                      (BucketPurpose.logs, ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR, False)],
-    "feature-server": [(BucketPurpose.feature_offline, ROLE_STORAGE_BLOB_DATA_READER, True)],
-}
+_BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+_READ = f"{_BLOBS}/read"
+_WRITES = (f"{_BLOBS}/write", f"{_BLOBS}/add/action", f"{_BLOBS}/delete", f"{_BLOBS}/move/action")
+
+
+def blob_path_condition(prefix: str, *, write: bool) -> str:
+    """An Azure ABAC condition (version 2.0) that limits a blob data role to blobs under `prefix`.
+
+    After Microsoft's *Example Azure role assignment conditions for Blob Storage* ("Read or list blobs in
+    named folders"): reads and writes need `blobs:path` under the prefix; a listing needs its request `prefix`
+    under it (the path attribute is not evaluated for `Blob.List`).
+    """
+    gated = [f"!(ActionMatches{{'{_READ}'}} AND NOT SubOperationMatches{{'Blob.List'}})"]
+    if write:
+        gated += [f"!(ActionMatches{{'{action}'}})" for action in _WRITES]
+    return (
+        f"(({' AND '.join(gated)}) OR "
+        f"(@Resource[{_BLOBS}:path] StringStartsWith '{prefix}'))"
+        f" AND "
+        f"((!(ActionMatches{{'{_READ}'}} AND SubOperationMatches{{'Blob.List'}})) OR "
+        f"(@Request[{_BLOBS}:prefix] StringStartsWith '{prefix}'))"
+    )
+
+
+def model_prefix(endpoint: ModelEndpoint) -> str:
+    """The folder holding every version of an endpoint's model: `models/<endpoint>/`, or the parent folder of
+    a custom `artifact_path` (where the canary's version folder sits beside the stable one)."""
+    default = f"models/{endpoint.name}/"
+    path = endpoint.model.artifact_path or f"{default}{endpoint.model.version}/"
+    if path.startswith(default):
+        return default
+    parent = path.rstrip("/").rsplit("/", 1)[0]
+    return f"{parent}/" if "/" in path.rstrip("/") else path
+
+
+@dataclass(frozen=True)
+class BlobGrant:
+    """One role on one container, optionally limited to a path prefix inside it."""
+
+    purpose: BucketPurpose
+    role_id: str
+    prefix: str | None = None
+    write: bool = False
+
+
+def blob_grants(spec: StackSpec, workload: Workload) -> list[BlobGrant]:
+    """What `workload` reads and writes in the environment's containers (see what each workload does in
+    `components/kubernetes`: serving reads its model, import writes it, drift reads its samples, the feature
+    server reads and writes the Feast registry)."""
+    endpoint = next((e for e in spec.model_endpoints if e.name == workload.endpoint), None)
+    if workload.kind == "serving" and endpoint is not None:
+        return [BlobGrant(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_READER, model_prefix(endpoint))]
+    if workload.kind == "model-import" and endpoint is not None:
+        return [BlobGrant(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR,
+                          model_prefix(endpoint), write=True)]
+    if workload.kind == "drift-monitor" and endpoint is not None:
+        return [BlobGrant(BucketPurpose.training_data, ROLE_STORAGE_BLOB_DATA_READER,
+                          c.drift_data_prefix(endpoint.name))]
+    if workload.kind == "feature-server":
+        return [BlobGrant(BucketPurpose.feature_offline, ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR, FEAST_PREFIX,
+                          write=True)]
+    return []
 
 
 class AzureWorkloadBinder:
@@ -55,13 +121,13 @@ class IdentityArgs:
     spec: StackSpec
     network: Network
     storage: Storage
+    keys: Keys
     oidc_issuer_url: pulumi.Input[str]
-    cache: redis.Redis | None = None
 
 
 class Identity(pulumi.ComponentResource):
     """`aienv:azure:Identity`: `security.workload_permissions: broad` widens read access to the environment's
-    resource group; writes and Redis access stay on their exact resource either way."""
+    resource group; writes and secrets stay on their exact resource either way."""
 
     identities: dict[str, managedidentity.UserAssignedIdentity]
     assignments: dict[str, list[authorization.RoleAssignment]]
@@ -97,25 +163,31 @@ class Identity(pulumi.ComponentResource):
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
+
+            def grant(suffix: str, role_id: str, scope: pulumi.Input[str], condition: str | None = None,
+                      key: str = key, principal: pulumi.Output[str] = identity.principal_id,
+                      ) -> authorization.RoleAssignment:
+                return authorization.RoleAssignment(
+                    f"{name}-{key}-{suffix}",
+                    authorization.RoleAssignmentArgs(
+                        principal_id=principal, principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                        role_definition_id=role_definition(subscription, role_id), scope=scope,
+                        condition=condition, condition_version="2.0" if condition else None),
+                    pulumi.ResourceOptions(parent=self))
+
             grants = []
-            for purpose, role, is_read in _BLOB_ACCESS.get(workload.kind, []):
-                container = st.containers.get(purpose)
+            for blob in blob_grants(spec, workload):
+                container = st.containers.get(blob.purpose)
                 if container is None:
                     continue
-                scope = args.network.resource_group.id if broad and is_read else container.id
-                grants.append(assign_role(f"{name}-{key}-{purpose.value.replace('_', '-')}", parent=self,
-                                          subscription_id=subscription, role_id=role,
-                                          principal_id=identity.principal_id, scope=scope))
-            if workload.kind == "feature-server" and args.cache is not None:
-                redis.AccessPolicyAssignment(
-                    f"{name}-{key}-redis",
-                    redis.AccessPolicyAssignmentArgs(
-                        resource_group_name=rg, cache_name=args.cache.name,
-                        access_policy_assignment_name=key.replace("-", ""),
-                        access_policy_name=REDIS_ACCESS_POLICY,
-                        object_id=identity.principal_id, object_id_alias=key),
-                    pulumi.ResourceOptions(parent=self),
-                )
+                wide = broad and not blob.write
+                scope = args.network.resource_group.id if wide else container.id
+                condition = None if wide or blob.prefix is None else blob_path_condition(blob.prefix,
+                                                                                          write=blob.write)
+                grants.append(grant(container_name(blob.purpose), blob.role_id, scope, condition))
+            endpoint = next((e for e in spec.model_endpoints if e.name == workload.endpoint), None)
+            if workload.kind == "model-import" and endpoint is not None and endpoint.model.source is not None:
+                grants += self._source_grants(spec, args, endpoint, grant)
             self.identities[key] = identity
             self.assignments[key] = grants
             bound[key] = (workload, identity.client_id)
@@ -125,3 +197,25 @@ class Identity(pulumi.ComponentResource):
             "identities": {k: i.id for k, i in self.identities.items()},
             "clientIds": {k: i.client_id for k, i in self.identities.items()},
         })
+
+    @staticmethod
+    def _source_grants(spec: StackSpec, args: IdentityArgs, endpoint: ModelEndpoint,
+                       grant: object) -> list[authorization.RoleAssignment]:
+        """The import job reads its token secret (that secret only) and, for a `uri` source, that path."""
+        source = endpoint.model.source
+        assert source is not None
+        out = []
+        scope_key = spec.cloud.subscription_id or ""
+        if source.token_secret:
+            ref = azure_secret_ref(source.token_secret, spec.name, scope_key)
+            if ref is not None:  # the spec rules refuse any other reference
+                scope = ref.resource_id or pulumi.Output.concat(args.keys.vault.id, "/secrets/", ref.name)
+                out.append(grant("token-secret", ROLE_KV_SECRETS_USER, scope))  # type: ignore[operator]
+        if source.uri:
+            blob = azure_blob_ref(source.uri)
+            match = args.storage.container_at(blob.account, blob.container) if blob else None
+            if blob is not None and match is not None:
+                condition = blob_path_condition(blob.path, write=False) if blob.path else None
+                out.append(grant("source", ROLE_STORAGE_BLOB_DATA_READER, match.id,  # type: ignore[operator]
+                                 condition))
+        return out

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import keyvault, managedidentity
+from pulumi_azure_native import authorization, keyvault, managedidentity
 
 from aienv.naming import azure_key_vault
 from aienv.spec.model import StackSpec
 from components.azure._shared import (
+    ROLE_KV_CRYPTO_OFFICER,
     ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
     assign_role,
     private_endpoint,
+    role_definition,
     stateful,
     tags,
 )
@@ -25,11 +27,29 @@ IDENTITY_PURPOSES = ("storage", "registry", "ml")
 _NOTIFY_BEFORE_EXPIRY_DAYS = 30
 
 
+# The public client applications a person signs in with (`az login`, `Connect-AzAccount`): the client id
+# `getClientConfig` reports for a user. Any other client id is an application or managed identity.
+_USER_CLIENT_IDS = frozenset({"04b07795-8ddb-461a-bbee-02f9e1bf7b46",   # Azure CLI
+                              "1950a258-227b-4e31-a9cf-717495945fc2"})  # Azure PowerShell
+
+
+def deployer_principal_type(client_id: str | None) -> str:
+    """`User` when the deployer signed in through the Azure CLI or PowerShell, else `ServicePrincipal`.
+
+    azure-native defaults a role assignment's principalType to `User`, and ARM refuses a type that does not
+    match the principal (`UnmatchedPrincipalType`), so CI service principals need it said.
+    """
+    return "User" if client_id in _USER_CLIENT_IDS else "ServicePrincipal"
+
+
 @dataclass(frozen=True)
 class KeysArgs:
     spec: StackSpec
     network: Network
     tenant_id: pulumi.Input[str]
+    # The object id of the principal running `pulumi up` (`authorization.get_client_config().object_id`).
+    deployer_object_id: pulumi.Input[str]
+    deployer_client_id: pulumi.Input[str]
 
 
 class Keys(pulumi.ComponentResource):
@@ -40,6 +60,7 @@ class Keys(pulumi.ComponentResource):
     keys: dict[str, keyvault.Key]
     identities: dict[str, managedidentity.UserAssignedIdentity]
     grants: list[pulumi.Resource]
+    deployer_grant: authorization.RoleAssignment | None
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aienv:azure:Keys", name, None, opts)
@@ -80,8 +101,22 @@ class Keys(pulumi.ComponentResource):
         self.keys = {}
         self.identities = {}
         self.grants = []
+        self.deployer_grant = None
         if spec.security.encryption == "customer_managed":
             rotate = spec.security.key_rotation_days
+            # On a vault with Azure RBAC, ARM's key operations are authorised against the caller's data actions
+            # (pulumi-azure-native#890: `ForbiddenByRbac` "Caller is not authorized" when creating a key), which
+            # Contributor and Owner lack; the deployer gets Key Vault Crypto Officer on this vault only.
+            self.deployer_grant = authorization.RoleAssignment(
+                f"{name}-deployer-crypto-officer",
+                authorization.RoleAssignmentArgs(
+                    principal_id=args.deployer_object_id,
+                    principal_type=pulumi.Output.from_input(args.deployer_client_id).apply(deployer_principal_type),
+                    role_definition_id=role_definition(spec.cloud.subscription_id or "", ROLE_KV_CRYPTO_OFFICER),
+                    scope=self.vault.id,
+                    description="aienv: the deployer creates and rotates this environment's keys"),
+                pulumi.ResourceOptions(parent=self),
+            )
             for purpose in KEY_PURPOSES:
                 self.keys[purpose] = keyvault.Key(
                     f"{name}-{purpose}",
@@ -109,7 +144,7 @@ class Keys(pulumi.ComponentResource):
                         ),
                         tags=tags(spec),
                     ),
-                    stateful(spec, self),
+                    stateful(spec, self, depends_on=[self.deployer_grant]),
                 )
             for purpose in IDENTITY_PURPOSES:
                 identity = managedidentity.UserAssignedIdentity(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, network, privatedns, resources
 
-from aienv.spec.model import Exposure, StackSpec
+from aienv.spec.model import EndpointAccess, Exposure, StackSpec
 from components.azure._shared import DNS_ZONES, stateful, tags
 
 # Priorities: explicit allows first, the catch-all deny of Internet inbound last (before Azure's defaults).
@@ -16,12 +16,30 @@ _DENY_INTERNET_PRIORITY = 4000
 _ALLOW_HTTPS_PRIORITY = 200
 
 
+# API Server VNet Integration: "the API server subnet ... minimum supported size is /28", delegated to AKS
+# (Microsoft, *Create an AKS cluster with API Server VNet Integration*).
+APISERVER_SUBNET = "apiserver"
+APISERVER_DELEGATION = "Microsoft.ContainerService/managedClusters"
+_APISERVER_PREFIX = 28
+_ALLOW_DEPLOYER_PRIORITY = 300
+_ALLOW_NODES_PRIORITY = 310
+_DENY_OTHER_API_PRIORITY = 3900
+
+
 def subnet_layout(cidr: str) -> dict[str, str]:
-    """nodes: the first half of the VNet; private endpoints and services: an eighth each after it."""
+    """nodes: the first half of the VNet; private endpoints and services: an eighth each after it; the API
+    server's integration subnet: a /28 at the start of the next eighth."""
     net = ipaddress.ip_network(cidr)
     first, second = net.subnets(prefixlen_diff=1)
-    endpoints, services = list(second.subnets(prefixlen_diff=2))[:2]
-    return {"nodes": str(first), "endpoints": str(endpoints), "services": str(services)}
+    endpoints, services, spare = list(second.subnets(prefixlen_diff=2))[:3]
+    apiserver = next(spare.subnets(new_prefix=_APISERVER_PREFIX))
+    return {"nodes": str(first), "endpoints": str(endpoints), "services": str(services),
+            APISERVER_SUBNET: str(apiserver)}
+
+
+def deployer_path(spec: StackSpec) -> bool:
+    """The deployer reaches a private API server from its own network (`cluster.deployer.path`)."""
+    return spec.cluster.api_access is EndpointAccess.private and spec.cluster.deployer.path == "private_network"
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,8 @@ class Network(pulumi.ComponentResource):
         public_serving = any(e.exposure is Exposure.public for e in spec.model_endpoints)
         layout = subnet_layout(spec.network.cidr)
         self.subnets = {}
+        if not deployer_path(spec):
+            layout.pop(APISERVER_SUBNET)
         for role, prefix in layout.items():
             rules = [network.SecurityRuleArgs(
                 name="deny-internet-inbound", priority=_DENY_INTERNET_PRIORITY,
@@ -123,6 +143,8 @@ class Network(pulumi.ComponentResource):
                     protocol=network.SecurityRuleProtocol.TCP, source_address_prefix="Internet",
                     source_port_range="*", destination_address_prefix="*", destination_port_range="443",
                     description="Public model endpoints: HTTPS to the serving gateway only."))
+            if role == APISERVER_SUBNET:
+                rules = self._apiserver_rules(spec, layout["nodes"]) + rules
             nsg = network.NetworkSecurityGroup(
                 f"{name}-{role}-nsg",
                 network.NetworkSecurityGroupInitArgs(resource_group_name=rg, location=location,
@@ -141,6 +163,8 @@ class Network(pulumi.ComponentResource):
                     default_outbound_access=False,
                     private_endpoint_network_policies=network.VirtualNetworkPrivateEndpointNetworkPolicies.ENABLED
                     if role == "endpoints" else None,
+                    delegations=[network.DelegationArgs(name="aks-apiserver", service_name=APISERVER_DELEGATION)]
+                    if role == APISERVER_SUBNET else None,
                     # Without private endpoints, services are reached over service endpoints from the nodes.
                     service_endpoints=None if spec.network.private_endpoints or role != "nodes" else [
                         network.ServiceEndpointPropertiesFormatArgs(service=s)
@@ -176,3 +200,24 @@ class Network(pulumi.ComponentResource):
             "egressIps": [ip.id for ip in self.egress_ips],
             "privateDnsZones": {k: z.id for k, z in self.dns_zones.items()},
         })
+
+    @staticmethod
+    def _apiserver_rules(spec: StackSpec, nodes: str) -> list[network.SecurityRuleArgs]:
+        """The API server's subnet admits the nodes and `cluster.deployer.cidrs`, and no other network that is
+        peered or VPN-connected to the VNet (Azure's default rules admit all of `VirtualNetwork`)."""
+        def rule(name: str, priority: int, access: str, sources: list[str], ports: list[str],
+                 description: str) -> network.SecurityRuleArgs:
+            return network.SecurityRuleArgs(
+                name=name, priority=priority, direction=network.SecurityRuleDirection.INBOUND, access=access,
+                protocol=network.SecurityRuleProtocol.TCP, source_port_range="*", destination_address_prefix="*",
+                source_address_prefixes=sources if len(sources) > 1 else None,
+                source_address_prefix=sources[0] if len(sources) == 1 else None,
+                destination_port_ranges=ports, description=description)
+        return [
+            rule("allow-deployer-to-api", _ALLOW_DEPLOYER_PRIORITY, network.SecurityRuleAccess.ALLOW,
+                 list(spec.cluster.deployer.cidrs), ["443"], "The deployer's network (cluster.deployer.cidrs)."),
+            rule("allow-nodes-to-api", _ALLOW_NODES_PRIORITY, network.SecurityRuleAccess.ALLOW, [nodes],
+                 ["443", "4443"], "Nodes and kubelets reach the API server's internal load balancer."),
+            rule("deny-other-networks-to-api", _DENY_OTHER_API_PRIORITY, network.SecurityRuleAccess.DENY,
+                 ["VirtualNetwork"], ["443", "4443"], "No other peered or connected network reaches the API."),
+        ]

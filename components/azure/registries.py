@@ -8,7 +8,7 @@ import pulumi
 from pulumi_azure_native import containerregistry
 from pulumi_azure_native import machinelearningservices as ml
 
-from aienv.naming import azure_container_registry
+from aienv.naming import azure_container_registry, azure_ml_registry, azure_ml_workspace
 from aienv.spec.model import BucketPurpose, StackSpec
 from components.azure._shared import private_endpoint, stateful, tags
 from components.azure.keys import Keys
@@ -47,6 +47,34 @@ def ml_identity(keys: Keys, *extra: pulumi.Input[str]) -> ml.ManagedServiceIdent
         return ml.ManagedServiceIdentityArgs(type=ml.ManagedServiceIdentityType.SYSTEM_ASSIGNED)
     return ml.ManagedServiceIdentityArgs(type=ml.ManagedServiceIdentityType.SYSTEM_ASSIGNED_USER_ASSIGNED,
                                          user_assigned_identities=assigned)
+
+
+def _field(value: object, key: str, attr: str) -> object:
+    """`value[key]` of a plain dict or `value.attr` of a typed result (None when absent)."""
+    if value is None:
+        return None
+    # The SDK's typed results subclass dict but warn on key access: read them through their attributes.
+    return value.get(key) if type(value) is dict else getattr(value, attr, None)
+
+
+def _system_created_id(regions: object, details: tuple[str, str], account: tuple[str, str]) -> str | None:
+    """The ARM id of the ML registry's system-created storage account or ACR in its first region."""
+    first = regions[0] if regions else None  # type: ignore[index]
+    listed = _field(first, *details)
+    item = listed[0] if listed else None  # type: ignore[index]
+    arm = _field(_field(item, *account), "armResourceId", "arm_resource_id")
+    found = _field(arm, "resourceId", "resource_id")
+    return found if isinstance(found, str) else None
+
+
+def _registry_storage_id(regions: object) -> str | None:
+    return _system_created_id(regions, ("storageAccountDetails", "storage_account_details"),
+                              ("systemCreatedStorageAccount", "system_created_storage_account"))
+
+
+def _registry_acr_id(regions: object) -> str | None:
+    return _system_created_id(regions, ("acrDetails", "acr_details"),
+                              ("systemCreatedAcrAccount", "system_created_acr_account"))
 
 
 @dataclass(frozen=True)
@@ -133,6 +161,7 @@ class Registries(pulumi.ComponentResource):
             f"{name}-mlw",
             ml.WorkspaceArgs(
                 resource_group_name=rg, location=spec.region, kind="Default",
+                workspace_name=azure_ml_workspace(spec.name),
                 friendly_name=f"{spec.name} ML workspace",
                 sku=ml.SkuArgs(name="Basic", tier=ml.SkuTier.BASIC),
                 identity=ml_identity(keys),
@@ -161,6 +190,7 @@ class Registries(pulumi.ComponentResource):
                 f"{name}-models",
                 ml.RegistryArgs(
                     resource_group_name=rg, location=spec.region,
+                    registry_name=azure_ml_registry(spec.name, spec.cloud.subscription_id or ""),
                     sku=ml.SkuArgs(name="P3", tier=ml.SkuTier.STANDARD),
                     identity=ml.ManagedServiceIdentityArgs(type=ml.ManagedServiceIdentityType.SYSTEM_ASSIGNED),
                     public_network_access="Disabled" if private else "Enabled",
@@ -181,6 +211,16 @@ class Registries(pulumi.ComponentResource):
                 private_endpoint(f"{name}-models-pe", parent=self, spec=spec, resource_group_name=rg,
                                  subnet_id=net.subnets["endpoints"].id, target_id=self.model_registry.id,
                                  group_id="amlregistry", zone_ids=[net.dns_zones["aml_api"].id])
+                # "For a user created Azure Machine Learning registry, we recommend using a private endpoint for
+                # the registry, managed storage account, and managed ACR" (Microsoft, *Network isolation with
+                # Azure Machine Learning registries*): the registry's system-created storage and ACR get theirs.
+                regions = self.model_registry.region_details
+                private_endpoint(f"{name}-models-storage-pe", parent=self, spec=spec, resource_group_name=rg,
+                                 subnet_id=net.subnets["endpoints"].id, target_id=regions.apply(_registry_storage_id),  # type: ignore[arg-type]
+                                 group_id="blob", zone_ids=[net.dns_zones["blob"].id])
+                private_endpoint(f"{name}-models-acr-pe", parent=self, spec=spec, resource_group_name=rg,
+                                 subnet_id=net.subnets["endpoints"].id, target_id=regions.apply(_registry_acr_id),  # type: ignore[arg-type]
+                                 group_id="registry", zone_ids=[net.dns_zones["registry"].id])
 
         self.model_artifacts_url = args.storage.blob_url(BucketPurpose.model_artifacts)
         self.register_outputs({

@@ -63,6 +63,7 @@ class Storage(pulumi.ComponentResource):
             by_account.setdefault(account_of(spec, purpose), []).append(purpose)
 
         self.accounts = {}
+        self.account_names: dict[str, str] = {}  # physical name -> role
         self.containers = {}
         self.roles = {p: role for role, members in by_account.items() for p in members}
         for role, members in by_account.items():
@@ -92,6 +93,7 @@ class Storage(pulumi.ComponentResource):
                         encryption_user_assigned_identity=cmk_identity.id),
                     services=encryption.services,
                 )
+            self.account_names[azure_storage_account(spec.name, scope)] = role
             account = storage.StorageAccount(
                 f"{name}-{role}",
                 storage.StorageAccountArgs(
@@ -201,6 +203,14 @@ class Storage(pulumi.ComponentResource):
     def abfss_url(self, purpose: BucketPurpose) -> pulumi.Output[str]:
         account = self.accounts[self._account_role(purpose)]
         return pulumi.Output.concat("abfss://", container_name(purpose), "@", account.name, ".dfs.core.windows.net/")
+
+    def container_at(self, account: str, container: str) -> storage.BlobContainer | None:
+        """The environment's container `container` in the account named `account`, or None."""
+        role = self.account_names.get(account)
+        for purpose, resource in self.containers.items():
+            if role is not None and self.roles[purpose] == role and container_name(purpose) == container:
+                return resource
+        return None
 
     def account_for(self, purpose: BucketPurpose) -> storage.StorageAccount:
         return self.accounts[self._account_role(purpose)]

@@ -3,6 +3,7 @@ log retention, notification channels from the spec's alert routes and alert poli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,6 +13,10 @@ from aienv.spec.model import AlertRoute, StackSpec
 from components.gcp import common
 
 LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
+# Route kinds a Cloud Monitoring notification channel can serve.
+MONITORING_ROUTE_KINDS = ("email", "pagerduty", "webhook")
+# Severities of the Cloud Monitoring alert policies below.
+MONITORING_SEVERITIES = ("critical", "warning")
 
 
 def audited_services(spec: StackSpec) -> list[str]:
@@ -29,6 +34,7 @@ class AuditArgs:
     log_bucket: storage.Bucket
     cluster_name: pulumi.Input[str]
     redis: redis.Instance | None = None
+    after: Sequence[pulumi.Resource] = ()  # the Logging, Monitoring and Resource Manager APIs
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Audit(pulumi.ComponentResource):
         super().__init__("aienv:gcp:Audit", name, None, opts)
         spec = args.spec
         project = spec.cloud.project or ""
-        child = pulumi.ResourceOptions(parent=self)
+        child = self._opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
 
         self.audit_configs: list[projects.IAMAuditConfig] = []
         if spec.security.audit_logs:
@@ -74,13 +80,17 @@ class Audit(pulumi.ComponentResource):
             project=project, location="global", bucket_id="_Default",
             retention_days=spec.monitoring.log_retention_days), child)
 
-        self.channels = {route.name: self._channel(name, route) for route in spec.monitoring.alert_routes}
+        # Slack routes get no Cloud Monitoring channel: Monitoring's webhooks post its own incident JSON, which a
+        # Slack incoming webhook rejects, and its native `slack` type needs the Monitoring Slack app's OAuth token,
+        # not a webhook URL. Slack receives the in-cluster alerts (Alertmanager's `slack_configs`); Cloud
+        # Monitoring's alerts go to the other routes of their severity (`aienv validate` requires one).
+        self.channels = {route.name: self._channel(name, route) for route in spec.monitoring.alert_routes
+                         if route.kind in MONITORING_ROUTE_KINDS}
         self.policies = [self._policy(name, spec, p) for p in self._policies(spec, args)]
         self.register_outputs({"channels": {k: ch.name for k, ch in self.channels.items()},
                                "auditedServices": [a.service for a in self.audit_configs]})
 
     def _channel(self, name: str, route: AlertRoute) -> monitoring.NotificationChannel:
-        opts = pulumi.ResourceOptions(parent=self)
         display = f"aienv {route.name}"
         if route.kind == "email":
             args = monitoring.NotificationChannelArgs(type="email", display_name=display,
@@ -91,10 +101,10 @@ class Audit(pulumi.ComponentResource):
                 sensitive_labels=monitoring.NotificationChannelSensitiveLabelsArgs(
                     service_key=pulumi.Output.secret(route.target)))
         else:
-            # Slack incoming webhooks and generic webhooks: the URL carries the token, so it is a secret.
+            # A generic webhook receives Monitoring's incident JSON; the URL stays a secret in Pulumi state.
             args = monitoring.NotificationChannelArgs(type="webhook_tokenauth", display_name=display,
                                                       labels={"url": pulumi.Output.secret(route.target)})
-        return monitoring.NotificationChannel(f"{name}-channel-{route.name}", args, opts)
+        return monitoring.NotificationChannel(f"{name}-channel-{route.name}", args, self._opts)
 
     def _policies(self, spec: StackSpec, args: AuditArgs) -> list[_Policy]:
         cluster = pulumi.Output.from_input(args.cluster_name)
@@ -126,7 +136,7 @@ class Audit(pulumi.ComponentResource):
         return out
 
     def _policy(self, name: str, spec: StackSpec, p: _Policy) -> monitoring.AlertPolicy:
-        routes = [r.name for r in spec.monitoring.alert_routes if p.severity in r.severities]
+        routes = [r.name for r in spec.monitoring.alert_routes if p.severity in r.severities and r.name in self.channels]
         return monitoring.AlertPolicy(f"{name}-alert-{p.role}", monitoring.AlertPolicyArgs(
             display_name=f"aienv {spec.name}: {p.title}", combiner="OR", severity=p.severity.upper(),
             conditions=[monitoring.AlertPolicyConditionArgs(
@@ -137,4 +147,4 @@ class Audit(pulumi.ComponentResource):
                         alignment_period="60s", per_series_aligner=p.aligner)]))],
             documentation=monitoring.AlertPolicyDocumentationArgs(content=p.doc, mime_type="text/markdown"),
             notification_channels=[self.channels[r].id for r in routes],
-            user_labels=common.labels(spec, {"severity": p.severity})), pulumi.ResourceOptions(parent=self))
+            user_labels=common.labels(spec, {"severity": p.severity})), self._opts)

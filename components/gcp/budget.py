@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import billing, monitoring
+from pulumi_gcp import Provider, ProviderArgs, billing, monitoring
 
 from aienv.errors import ComponentInputError
 from aienv.spec.model import StackSpec
@@ -15,6 +16,7 @@ from aienv.spec.model import StackSpec
 class BudgetArgs:
     spec: StackSpec
     project_number: pulumi.Input[str]
+    after: Sequence[pulumi.Resource] = ()  # the Billing Budgets and Monitoring APIs
 
 
 class Budget(pulumi.ComponentResource):
@@ -30,10 +32,19 @@ class Budget(pulumi.ComponentResource):
         budget = spec.budget
         units, cents = divmod(round(budget.monthly_amount * 100), 100)
 
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+
         # Budgets notify Cloud Monitoring channels; one e-mail channel per address in `notify_emails`.
         channels = [monitoring.NotificationChannel(f"{name}-notify-{i}", monitoring.NotificationChannelArgs(
             type="email", display_name=f"aienv {spec.name} budget {email}", labels={"email_address": email}),
-            pulumi.ResourceOptions(parent=self)) for i, email in enumerate(budget.notify_emails)]
+            after) for i, email in enumerate(budget.notify_emails)]
+
+        # "If you are using User ADCs ... with this resource, you must specify a `billing_project` and set
+        # `user_project_override` to true ... Otherwise the Billing Budgets API will return a 403 error"
+        # (pulumi_gcp billing.Budget). Only the budget's calls carry the quota project.
+        self.provider = Provider(f"{name}-billing", ProviderArgs(
+            project=spec.cloud.project, billing_project=spec.cloud.project, user_project_override=True),
+            pulumi.ResourceOptions(parent=self))
 
         self.budget = billing.Budget(f"{name}-monthly", billing.BudgetArgs(
             billing_account=spec.gcp.billing_account, display_name=f"aienv {spec.name} monthly",
@@ -47,6 +58,6 @@ class Budget(pulumi.ComponentResource):
             all_updates_rule=billing.BudgetAllUpdatesRuleArgs(
                 monitoring_notification_channels=[ch.id for ch in channels],
                 disable_default_iam_recipients=False)),
-            pulumi.ResourceOptions(parent=self))
+            pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=list(args.after)))
 
         self.register_outputs({"budget": self.budget.name, "channels": [ch.id for ch in channels]})

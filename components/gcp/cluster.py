@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pulumi
-from pulumi_gcp import artifactregistry, container, projects, serviceaccount
+from pulumi_gcp import artifactregistry, compute, container, projects, serviceaccount
 
 from aienv import conventions as c
 from aienv.errors import spec_field
@@ -40,10 +40,12 @@ def gpu_node_labels(pool: GpuPool) -> dict[str, str]:
 class ClusterArgs:
     spec: StackSpec
     network: pulumi.Input[str]
+    network_name: pulumi.Input[str]
     subnet: pulumi.Input[str]
     master_cidr: str
     node_cidr: str
-    repository: artifactregistry.Repository
+    # The repositories nodes pull from, by role ("" for the CI repository, the upstream host's slug for a cache).
+    repositories: Mapping[str, artifactregistry.Repository]
     keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = ()
 
@@ -69,19 +71,29 @@ class Cluster(pulumi.ComponentResource):
                 project=project or "", role=role, member=node_member), pulumi.ResourceOptions(parent=self))
             for role in NODE_ROLES
         ]
-        # Nodes pull images from exactly the environment's repository.
-        node_grants.append(artifactregistry.RepositoryIamMember(f"{name}-nodes-pull", artifactregistry.RepositoryIamMemberArgs(
-            repository=args.repository.name, location=args.repository.location, project=project,
-            role="roles/artifactregistry.reader", member=node_member), pulumi.ResourceOptions(parent=self)))
+        # Nodes (the kubelet) pull images from exactly the environment's repositories: the CI repository and the
+        # pull-through caches.
+        for repo_name, repo in args.repositories.items():
+            node_grants.append(artifactregistry.RepositoryIamMember(
+                f"{name}-nodes-pull" + (f"-{repo_name}" if repo_name else ""),
+                artifactregistry.RepositoryIamMemberArgs(
+                    repository=repo.name, location=repo.location, project=project,
+                    role="roles/artifactregistry.reader", member=node_member), pulumi.ResourceOptions(parent=self)))
 
         private = spec.cluster.api_access.value == "private"
+        deployer = spec.cluster.deployer.path if private else None
         secrets_key = args.keys.get(common.KEY_GKE_SECRETS)
         disk_key = args.keys.get(common.KEY_DISKS)
-        authorized = ([container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
-            cidr_block=args.node_cidr, display_name="nodes")] if private else
-            [container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr, display_name=f"allowed-{i}")
-             for i, cidr in enumerate(spec.cluster.api_allowed_cidrs)])
-
+        cidr = container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs
+        if not private:
+            authorized = [cidr(cidr_block=c_, display_name=f"allowed-{i}")
+                          for i, c_ in enumerate(spec.cluster.api_allowed_cidrs)]
+        else:
+            # The private endpoint admits the nodes and, on the `private_network` path, the deployer's network.
+            authorized = [cidr(cidr_block=args.node_cidr, display_name="nodes")]
+            if deployer == "private_network":
+                authorized += [cidr(cidr_block=c_, display_name=f"deployer-{i}")
+                               for i, c_ in enumerate(spec.cluster.deployer.cidrs)]
         self.cluster = container.Cluster(f"{name}-gke", container.ClusterArgs(
             name=spec.name, location=spec.region, project=project,
             node_locations=spec.network.zones or None,  # the spec's zones when it names them
@@ -95,9 +107,22 @@ class Cluster(pulumi.ComponentResource):
             node_config=self._node_config(spec, container.ClusterNodeConfigArgs, disk_key,
                                           machine_type=spec.cluster.system_pool.machine_type),
             private_cluster_config=container.ClusterPrivateClusterConfigArgs(
-                enable_private_nodes=True, enable_private_endpoint=private, master_ipv4_cidr_block=args.master_cidr),
+                enable_private_nodes=True, enable_private_endpoint=private, master_ipv4_cidr_block=args.master_cidr,
+                # "By default, these clients must be located in the same region as the load balancer. When you
+                # enable control plane global access ... on-premises systems can connect to the control plane's
+                # private endpoint, subject to the authorized networks configuration, from any region."
+                # (kubernetes-engine/docs/how-to/advanced-private-cluster-config)
+                master_global_access_config=container.ClusterPrivateClusterConfigMasterGlobalAccessConfigArgs(
+                    enabled=True) if deployer == "private_network" else None),
             master_authorized_networks_config=container.ClusterMasterAuthorizedNetworksConfigArgs(
                 cidr_blocks=authorized, gcp_public_cidrs_access_enabled=False),
+            # The DNS-based endpoint is authorised by IAM (`container.clusters.connect`) and reachable wherever
+            # the deployer's Google credentials are; it takes user traffic only on the `dns_endpoint` path. The
+            # IP endpoints stay as configured above (private: nodes and authorized networks only).
+            control_plane_endpoints_config=container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=deployer == "dns_endpoint"),
+                ip_endpoints_config=container.ClusterControlPlaneEndpointsConfigIpEndpointsConfigArgs(enabled=True)),
             master_auth=container.ClusterMasterAuthArgs(
                 client_certificate_config=container.ClusterMasterAuthClientCertificateConfigArgs(
                     issue_client_certificate=False)),
@@ -111,8 +136,11 @@ class Cluster(pulumi.ComponentResource):
             datapath_provider="ADVANCED_DATAPATH",
             logging_config=container.ClusterLoggingConfigArgs(
                 enable_components=["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER"]),
+            # No GKE-managed DCGM: "When you enable DCGM metrics, GKE installs the DCGM-Exporter tool"
+            # (kubernetes-engine/docs/how-to/dcgm-metrics), and the Kubernetes layer runs its own dcgm-exporter
+            # (the HPA's GPU metric); two exporters would watch the same GPUs.
             monitoring_config=container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS", "APISERVER", "DCGM"],
+                enable_components=["SYSTEM_COMPONENTS", "APISERVER"],
                 managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)),
             security_posture_config=container.ClusterSecurityPostureConfigArgs(
                 mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"),
@@ -123,6 +151,18 @@ class Cluster(pulumi.ComponentResource):
             resource_labels=common.labels(spec)),
             # The node config only shapes the short-lived default pool; later drift there is irrelevant.
             pulumi.ResourceOptions(parent=self, depends_on=[*after, *node_grants], ignore_changes=["nodeConfig"]))
+
+        self.peering_routes: compute.NetworkPeeringRoutesConfig | None = None
+        if deployer == "private_network":
+            # A deployer behind Cloud VPN or Interconnect reaches the private endpoint through the VPC peering to
+            # the control plane, and the control plane answers only over routes exported to it: custom routes
+            # cross a peering only when exported (cloud.google.com/vpc/docs/vpc-peering, "Route exchange").
+            self.peering_routes = compute.NetworkPeeringRoutesConfig(
+                f"{name}-peering-routes", compute.NetworkPeeringRoutesConfigArgs(
+                    network=args.network_name, peering=self.cluster.private_cluster_config.apply(
+                        lambda p: p.peering_name if p and p.peering_name else ""),
+                    export_custom_routes=True, import_custom_routes=False, project=project),
+                pulumi.ResourceOptions(parent=self))
 
         self.node_pools = {}
         system = spec.cluster.system_pool
@@ -145,9 +185,12 @@ class Cluster(pulumi.ComponentResource):
                     # GKE installs the NVIDIA driver (and runs the device plugin) itself.
                     gpu_driver_installation_config=container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
                         gpu_driver_version="DEFAULT"))]
+                # The pool's minimum exists from the start (the autoscaler never scales up just to reach it).
+                zones = len(pool.zones or spec.network.zones) or spec.network.availability_zones
                 self.node_pools[pool.name] = self._pool(
                     name, spec, pool.name, shape.machine_type, pool.min_nodes or 0, pool.max_nodes, pool.disk_gb,
-                    node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones)
+                    node_labels, taints, accelerators, pool.spot, disk_key, zones=pool.zones,
+                    initial_per_zone=-(-(pool.min_nodes or 0) // zones) or None)
                 self.gpu_pools.append(GpuPoolRef(
                     name=pool.name, gpu_type=pool.gpu_type, gpus_per_node=pool.gpus_per_node,
                     node_labels={**node_labels, GKE_ACCELERATOR_LABEL: shape.accelerator or pool.gpu_type}))
@@ -174,8 +217,11 @@ class Cluster(pulumi.ComponentResource):
               disk_gb: int, node_labels: dict[str, str], taints: list, accelerators: list, spot: bool,
               disk_key: pulumi.Input[str] | None, initial_per_zone: int | None = None,
               zones: list[str] | None = None) -> container.NodePool:
-        """A pool sized in totals; GPU pools start empty and grow as GPU workloads are scheduled."""
+        """A pool sized in totals, started at its minimum (a GPU pool with `min_nodes: 0` starts empty)."""
         return container.NodePool(f"{name}-pool-{pool}", container.NodePoolArgs(
+            # The spec's pool name (a DNS label of at most 40 characters, unique in the cluster), not an
+            # auto-name `<env>-cluster-pool-<pool>-<hex>` that can pass GKE's 40-character limit.
+            name=pool,
             cluster=self.cluster.id, location=spec.region, project=spec.cloud.project,
             # Only the zones the spec pins (a GPU sold in some zones), else the cluster's.
             node_locations=zones or None,
@@ -189,4 +235,4 @@ class Cluster(pulumi.ComponentResource):
             node_config=self._node_config(
                 spec, container.NodePoolNodeConfigArgs, disk_key, machine_type=machine, disk_size_gb=disk_gb,
                 labels=node_labels, taints=taints or None, guest_accelerators=accelerators or None, spot=spot)),
-            pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]))
+            pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"], delete_before_replace=True))

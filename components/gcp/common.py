@@ -25,16 +25,20 @@ KEY_VERTEX = "vertex"
 KEY_REDIS = "redis"
 KEY_BIGQUERY = "bigquery"
 
-# Service agent e-mail templates (`{n}` = project number), from Google's "Service agents" reference.
+# Service agent e-mail templates (`{n}` = project number), from Google's "Service agents" reference. The Cloud
+# Storage and BigQuery agents are not here: they exist only once asked for (`LAZY_AGENTS`).
 AGENTS: dict[str, str] = {
-    "storage": "service-{n}@gs-project-accounts.iam.gserviceaccount.com",
     "artifactregistry": "service-{n}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
     "container": "service-{n}@container-engine-robot.iam.gserviceaccount.com",
     "compute": "service-{n}@compute-system.iam.gserviceaccount.com",
     "aiplatform": "service-{n}@gcp-sa-aiplatform.iam.gserviceaccount.com",
     "redis": "service-{n}@cloud-redis.iam.gserviceaccount.com",
-    "bigquery": "bq-{n}@bigquery-encryption.iam.gserviceaccount.com",
 }
+# Agents created on first request, whose e-mail comes from the API call that creates them: "The Cloud Storage
+# service agent ... is not initially available when you make a project ... it is automatically activated the
+# first time it's accessed ... or when you request the service agent's name" (cloud.google.com/storage/docs/
+# projects#service-agents); BigQuery's encryption account likewise comes from `projects.getServiceAccount`.
+LAZY_AGENTS = ("storage", "bigquery")
 
 KEY_USERS: dict[str, tuple[str, ...]] = {
     KEY_STORAGE: ("storage",),

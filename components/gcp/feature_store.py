@@ -1,6 +1,11 @@
-"""`aienv:gcp:FeatureStore`: Vertex AI Feature Store on a CMEK BigQuery offline store (a table, feature
-group and feature view per spec feature view, served by an Optimized online store), plus Memorystore for
-Redis as the low-latency online store when asked."""
+"""`aienv:gcp:FeatureStore`: a CMEK BigQuery offline store (a partitioned table per spec feature view,
+registered in Vertex AI Feature Registry as a feature group with its features) and Memorystore for Redis,
+the online store Feast serves from.
+
+No Vertex AI online store: nothing in the environment reads one (Feast serves from Redis), Optimized online
+serving cannot use a CMEK ("Only Bigtable online serving supports encryption using a CMEK",
+cloud.google.com/vertex-ai/docs/featurestore/latest/create-onlinestore) and a private one needs a consumer
+Private Service Connect endpoint of its own."""
 
 from __future__ import annotations
 
@@ -29,12 +34,6 @@ def table_schema(view: FeatureView) -> str:
     return json.dumps(columns)
 
 
-def sync_cron(view: FeatureView) -> str:
-    """Sync the online store at least twice per TTL, so served values never go stale."""
-    step = max(1, view.ttl_hours // 2)
-    return "0 0 * * *" if step >= 24 else f"0 */{step} * * *"
-
-
 @dataclass(frozen=True)
 class FeatureStoreArgs:
     spec: StackSpec
@@ -46,7 +45,6 @@ class FeatureStoreArgs:
 
 class FeatureStore(pulumi.ComponentResource):
     dataset: bigquery.Dataset | None
-    online_store: vertex.AiFeatureOnlineStore | None
     redis: memorystore.Instance | None
 
     def __init__(self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None):
@@ -59,11 +57,9 @@ class FeatureStore(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect,
                                           depends_on=list(args.after))
         self.dataset = None
-        self.online_store = None
         self.redis = None
         self.tables: dict[str, bigquery.Table] = {}
         self.feature_groups: dict[str, vertex.AiFeatureGroup] = {}
-        self.feature_views: dict[str, vertex.AiFeatureOnlineStoreFeatureview] = {}
         snake = spec.name.replace("-", "_")
 
         if common.bigquery_on(spec):
@@ -74,13 +70,13 @@ class FeatureStore(pulumi.ComponentResource):
                 default_encryption_configuration=bigquery.DatasetDefaultEncryptionConfigurationArgs(
                     kms_key_name=bq_key) if bq_key is not None else None,
                 delete_contents_on_destroy=False, max_time_travel_hours="168", deletion_policy=policy,
-                labels=common.labels(spec)), stateful)
-            # Feature-view syncs read the offline tables as the Vertex AI service agent: that dataset only.
+                labels=common.labels(spec)), pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(delete_before_replace=True)))
+            # The Vertex AI service agent reads the feature groups' BigQuery sources: that dataset only.
             bigquery.DatasetIamMember(f"{name}-offline-vertex-reader", bigquery.DatasetIamMemberArgs(
                 dataset_id=self.dataset.dataset_id, project=project, role="roles/bigquery.dataViewer",
                 member=common.agent_email("aiplatform", args.project_number).apply(lambda e: f"serviceAccount:{e}")),
                 pulumi.ResourceOptions(parent=self))
-            self.online_store = self._online_store(name, spec, args.keys.get(common.KEY_VERTEX), policy, stateful)
             for view in fs.feature_views:
                 self._feature_view(name, spec, view, bq_key, policy, stateful)
 
@@ -91,28 +87,13 @@ class FeatureStore(pulumi.ComponentResource):
             pulumi.Output.concat(project or "", ".", self.dataset.dataset_id) if self.dataset else None)
         self.register_outputs({
             "offlineStore": self.offline_location,
-            "onlineStore": self.online_store.id if self.online_store else None,
-            "featureViews": {k: v.id for k, v in self.feature_views.items()},
+            "featureGroups": {k: g.id for k, g in self.feature_groups.items()},
             "redisHost": self.redis.host if self.redis else None,
         })
 
-    def _online_store(self, name: str, spec: StackSpec, key: pulumi.Input[str] | None, policy: str,
-                      stateful: pulumi.ResourceOptions) -> vertex.AiFeatureOnlineStore:
-        # Optimized serving; with private endpoints it is reachable only through Private Service Connect
-        # from this project.
-        endpoint = vertex.AiFeatureOnlineStoreDedicatedServingEndpointArgs(
-            private_service_connect_config=vertex.AiFeatureOnlineStoreDedicatedServingEndpointPrivateServiceConnectConfigArgs(
-                enable_private_service_connect=True, project_allowlists=[spec.cloud.project or ""]),
-        ) if spec.network.private_endpoints else None
-        return vertex.AiFeatureOnlineStore(f"{name}-online", vertex.AiFeatureOnlineStoreArgs(
-            name=f"{spec.name.replace('-', '_')}_online", region=spec.region, project=spec.cloud.project,
-            optimized=vertex.AiFeatureOnlineStoreOptimizedArgs(), dedicated_serving_endpoint=endpoint,
-            encryption_spec=vertex.AiFeatureOnlineStoreEncryptionSpecArgs(kms_key_name=key) if key is not None else None,
-            force_destroy=False, deletion_policy=policy, labels=common.labels(spec)), stateful)
-
     def _feature_view(self, name: str, spec: StackSpec, view: FeatureView, bq_key: pulumi.Input[str] | None,
                       policy: str, stateful: pulumi.ResourceOptions) -> None:
-        assert self.dataset is not None and self.online_store is not None
+        assert self.dataset is not None
         project = spec.cloud.project
         protect = spec.security.deletion_protection
         role = view.name.replace("_", "-")
@@ -134,20 +115,12 @@ class FeatureStore(pulumi.ComponentResource):
                                                    ".", table.table_id)),
                 entity_id_columns=list(view.entities)),
             labels=view_labels), stateful)
-        features = [vertex.AiFeatureGroupFeature(
-            f"{name}-{role}-{f.name.replace('_', '-')}", vertex.AiFeatureGroupFeatureArgs(
-                name=f.name, feature_group=group.name, region=spec.region, project=project, deletion_policy=policy),
-            pulumi.ResourceOptions(parent=self, protect=protect)) for f in view.features]
-        self.feature_views[view.name] = vertex.AiFeatureOnlineStoreFeatureview(
-            f"{name}-{role}-view", vertex.AiFeatureOnlineStoreFeatureviewArgs(
-                name=view.name, feature_online_store=self.online_store.name, region=spec.region,
-                project=project, deletion_policy=policy,
-                feature_registry_source=vertex.AiFeatureOnlineStoreFeatureviewFeatureRegistrySourceArgs(
-                    feature_groups=[vertex.AiFeatureOnlineStoreFeatureviewFeatureRegistrySourceFeatureGroupArgs(
-                        feature_group_id=group.name, feature_ids=[f.name for f in view.features])]),
-                sync_config=vertex.AiFeatureOnlineStoreFeatureviewSyncConfigArgs(cron=sync_cron(view)),
-                labels=view_labels),
-            pulumi.ResourceOptions(parent=self, protect=protect, depends_on=features))
+        for f in view.features:
+            vertex.AiFeatureGroupFeature(
+                f"{name}-{role}-{f.name.replace('_', '-')}", vertex.AiFeatureGroupFeatureArgs(
+                    name=f.name, feature_group=group.name, region=spec.region, project=project,
+                    deletion_policy=policy),
+                pulumi.ResourceOptions(parent=self, protect=protect))
         self.tables[view.name] = table
         self.feature_groups[view.name] = group
 
@@ -155,8 +128,9 @@ class FeatureStore(pulumi.ComponentResource):
                stateful: pulumi.ResourceOptions) -> memorystore.Instance:
         online = spec.feature_store.online_store
         protect = spec.security.deletion_protection
+        # Instance ids are 1-40 characters: pinned, as an auto-name of a long environment would pass it.
         return memorystore.Instance(f"{name}-redis", memorystore.InstanceArgs(
-            region=spec.region, project=spec.cloud.project, display_name=f"aienv {spec.name} online store",
+            name=common.physical_name(spec, "redis", 40), region=spec.region, project=spec.cloud.project, display_name=f"aienv {spec.name} online store",
             tier="STANDARD_HA" if online.high_availability else "BASIC",
             memory_size_gb=REDIS_GB[online.size], redis_version=REDIS_VERSION,
             # Private IP only, on the environment's VPC.
@@ -166,4 +140,5 @@ class FeatureStore(pulumi.ComponentResource):
             persistence_config=memorystore.InstancePersistenceConfigArgs(
                 persistence_mode="RDB", rdb_snapshot_period="ONE_HOUR" if spec.is_prod else "TWELVE_HOURS"),
             deletion_protection=protect, deletion_policy="PREVENT" if protect else "DELETE",
-            labels=common.labels(spec)), stateful)
+            labels=common.labels(spec)), pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(delete_before_replace=True)))

@@ -1,41 +1,67 @@
 """`aienv:gcp:Identity`: a Google service account per workload, usable only by that workload's Kubernetes
-service account (Workload Identity), with roles on exactly the buckets, repository, dataset and feature
-views it uses; `security.workload_permissions: broad` swaps those for project-wide read roles."""
+service account (Workload Identity), with roles on exactly the objects it reads or writes: Cloud Storage
+managed folders for the model, drift and Feast prefixes, the offline dataset, the model sources' token
+secrets. `security.workload_permissions: broad` swaps the read grants for project-wide read roles."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import artifactregistry, bigquery, projects, serviceaccount, storage, vertex
+from pulumi_gcp import bigquery, projects, secretmanager, serviceaccount, storage
 
-from aienv.spec.model import BucketPurpose, StackSpec
+from aienv import conventions as c
+from aienv.spec.model import BucketPurpose, ModelEndpoint, StackSpec
 from aienv.workloads import Workload, workloads
 from components.contracts import BoundIdentity
 from components.gcp import common
 
 OBJECT_VIEWER = "roles/storage.objectViewer"
-OBJECT_CREATOR = "roles/storage.objectCreator"
-REPO_READER = "roles/artifactregistry.reader"
+# Read, create, overwrite and delete objects (no IAM, no bucket settings): an import rewrites a partial copy.
+OBJECT_USER = "roles/storage.objectUser"
 DATASET_VIEWER = "roles/bigquery.dataViewer"
-FEATURE_VIEW_READER = "roles/aiplatform.featurestoreDataViewer"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 # `broad`: service-wide read (never Editor/Owner) instead of the resource grants.
-BROAD_ROLES = (OBJECT_VIEWER, REPO_READER, DATASET_VIEWER, "roles/aiplatform.viewer")
-
-# What each workload kind reads (R) or writes (W), by bucket purpose.
-BUCKET_ACCESS: dict[str, tuple[tuple[BucketPurpose, str], ...]] = {
-    "serving": ((BucketPurpose.model_artifacts, OBJECT_VIEWER),),
-    # Drift compares recent traffic with the training baseline and writes its reports to the logs bucket.
-    "drift-monitor": ((BucketPurpose.training_data, OBJECT_VIEWER), (BucketPurpose.logs, OBJECT_CREATOR)),
-    "feature-server": ((BucketPurpose.feature_offline, OBJECT_VIEWER),),
-}
+BROAD_ROLES = (OBJECT_VIEWER, "roles/artifactregistry.reader", DATASET_VIEWER, "roles/aiplatform.viewer")
+FEAST_FOLDER = "feast/"
 
 
 def account_id(spec: StackSpec, workload: Workload) -> str:
     """GSA ids are 6-30 characters; long ones keep a readable head and a hash tail."""
     plain = f"{spec.name}-{workload.key}"
     return plain if len(plain) <= 30 else common.physical_name(spec, workload.key, 30)
+
+
+def model_folders(endpoint: ModelEndpoint) -> list[str]:
+    """The folders an endpoint's model versions live in: the artifact path's parent when the path names the
+    version (`models/<endpoint>/<version>/` -> `models/<endpoint>/`, which holds the canary's version too),
+    else the artifact path and the canary's default path."""
+    artifact = (endpoint.model.artifact_path or f"models/{endpoint.name}/{endpoint.model.version}/").strip("/")
+    segment = f"/{endpoint.model.version}"
+    full = f"/{artifact}"
+    if full.endswith(segment) or f"{segment}/" in full:
+        head = full[: full.rindex(segment)].strip("/")
+        if head:
+            return [f"{head}/"]
+    folders = [f"{artifact}/"]
+    if endpoint.canary is not None and f"models/{endpoint.name}/{endpoint.canary.version}/" not in folders:
+        folders.append(f"models/{endpoint.name}/{endpoint.canary.version}/")
+    return folders
+
+
+def secret_name(secret: str, project: str) -> str:
+    """`projects/<p>/secrets/<id>` of a Secret Manager secret given by id or resource name (any version
+    suffix dropped: access is granted on the secret)."""
+    if secret.startswith("projects/"):
+        return "/".join(secret.split("/")[:4])
+    return f"projects/{project}/secrets/{secret}"
+
+
+def gs_prefix(uri: str) -> tuple[str, str]:
+    """(bucket, object prefix) of `gs://bucket/prefix`."""
+    bucket, _, prefix = uri.removeprefix("gs://").partition("/")
+    return bucket, prefix
 
 
 @dataclass(frozen=True)
@@ -53,15 +79,14 @@ class GcpBinder:
 class IdentityArgs:
     spec: StackSpec
     buckets: Mapping[BucketPurpose, storage.Bucket]
-    repository: artifactregistry.Repository
     dataset: bigquery.Dataset | None = None
-    online_store: vertex.AiFeatureOnlineStore | None = None
-    feature_views: Mapping[str, vertex.AiFeatureOnlineStoreFeatureview] = field(default_factory=dict)
     cluster: pulumi.Resource | None = None  # the workload pool exists once the cluster does
+    after: Sequence[pulumi.Resource] = ()  # the IAM, Resource Manager and Secret Manager APIs
 
 
 class Identity(pulumi.ComponentResource):
     accounts: dict[str, serviceaccount.Account]
+    folders: dict[tuple[BucketPurpose, str], storage.ManagedFolder]
     binder: GcpBinder
 
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
@@ -70,7 +95,9 @@ class Identity(pulumi.ComponentResource):
         project = spec.cloud.project or ""
         scoped = spec.security.workload_permissions == "scoped"
         self.accounts = {}
-        opts_child = pulumi.ResourceOptions(parent=self)
+        self.folders = {}
+        self._opts = opts_child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        self._prefix, self._args = name, args
 
         for wl in workloads(spec):
             sa = serviceaccount.Account(f"{name}-{wl.key}", serviceaccount.AccountArgs(
@@ -84,38 +111,84 @@ class Identity(pulumi.ComponentResource):
                 member=f"serviceAccount:{project}.svc.id.goog[{wl.namespace}/{wl.service_account}]"),
                 pulumi.ResourceOptions(parent=self, depends_on=[args.cluster] if args.cluster else None))
 
-            if scoped:
-                self._scoped(name, wl, member, args)
-            else:
+            if not scoped:
                 for role in BROAD_ROLES:
                     projects.IAMMember(f"{name}-{wl.key}-{role.split('/')[-1].replace('.', '-').lower()}",
                                        projects.IAMMemberArgs(project=project, role=role, member=member), opts_child)
-            # Writes stay scoped even under `broad`.
-            for purpose, role in BUCKET_ACCESS.get(wl.kind, ()):
-                bucket = args.buckets.get(purpose)
-                if bucket is not None and (scoped or role != OBJECT_VIEWER):
-                    storage.BucketIAMMember(f"{name}-{wl.key}-{purpose.value.replace('_', '-')}",
-                                            storage.BucketIAMMemberArgs(bucket=bucket.name, role=role, member=member),
-                                            opts_child)
+            self._grants(wl, member, scoped)
 
         self.binder = GcpBinder({k: a.email for k, a in self.accounts.items()})
-        self.register_outputs({"serviceAccounts": {k: a.email for k, a in self.accounts.items()}})
+        self.register_outputs({"serviceAccounts": {k: a.email for k, a in self.accounts.items()},
+                               "managedFolders": {f"{p.value}/{n}": f.id for (p, n), f in self.folders.items()}})
 
-    def _scoped(self, name: str, wl: Workload, member: pulumi.Output[str], args: IdentityArgs) -> None:
-        opts = pulumi.ResourceOptions(parent=self)
-        spec = args.spec
-        if wl.kind == "serving":
-            artifactregistry.RepositoryIamMember(f"{name}-{wl.key}-pull", artifactregistry.RepositoryIamMemberArgs(
-                repository=args.repository.name, location=args.repository.location, project=spec.cloud.project,
-                role=REPO_READER, member=member), opts)
-        if wl.kind == "feature-server":
-            if args.dataset is not None:
-                bigquery.DatasetIamMember(f"{name}-{wl.key}-offline", bigquery.DatasetIamMemberArgs(
-                    dataset_id=args.dataset.dataset_id, project=spec.cloud.project, role=DATASET_VIEWER,
+    def _folder(self, purpose: BucketPurpose, path: str) -> storage.ManagedFolder | None:
+        """The managed folder `path` of the `purpose` bucket (created once): IAM on it reaches exactly the objects
+        under that prefix ("the access granted in the policy applies to any object within the bucket that uses
+        the managed folder path as a prefix", cloud.google.com/storage/docs/managed-folders)."""
+        bucket = self._args.buckets.get(purpose)
+        if bucket is None:
+            return None
+        key = (purpose, path)
+        if key not in self.folders:
+            slug = path.strip("/").replace("/", "-").replace("_", "-").replace(".", "-")
+            # Deleting a managed folder leaves its objects in place; it holds no data of its own.
+            self.folders[key] = storage.ManagedFolder(
+                f"{self._prefix}-folder-{purpose.value.replace('_', '-')}-{slug}", storage.ManagedFolderArgs(
+                    bucket=bucket.name, name=path, force_destroy=True), self._opts)
+        return self.folders[key]
+
+    def _on_folder(self, wl: Workload, purpose: BucketPurpose, path: str, role: str,
+                   member: pulumi.Output[str]) -> None:
+        folder = self._folder(purpose, path)
+        if folder is None:
+            return
+        slug = path.strip("/").replace("/", "-").replace("_", "-").replace(".", "-")
+        storage.ManagedFolderIamMember(f"{self._prefix}-{wl.key}-{slug}", storage.ManagedFolderIamMemberArgs(
+            bucket=folder.bucket, managed_folder=folder.name, role=role, member=member), self._opts)
+
+    def _grants(self, wl: Workload, member: pulumi.Output[str], scoped: bool) -> None:
+        """What each workload does, and nothing else (reads under `broad` come from the project-wide roles)."""
+        spec, name, opts = self._args.spec, self._prefix, self._opts
+        endpoint = next((e for e in spec.model_endpoints if e.name == wl.endpoint), None)
+        if wl.kind == "serving" and endpoint is not None and scoped:
+            # The model server syncs its version's weights (images are pulled by the node identity).
+            for path in model_folders(endpoint):
+                self._on_folder(wl, BucketPurpose.model_artifacts, path, OBJECT_VIEWER, member)
+        elif wl.kind == "model-import" and endpoint is not None:
+            # Writes exactly the endpoint's model folders (the bucket's CMEK is applied by the storage agent).
+            for path in model_folders(endpoint):
+                self._on_folder(wl, BucketPurpose.model_artifacts, path, OBJECT_USER, member)
+            source = endpoint.model.source
+            if source is not None and source.token_secret:
+                secretmanager.SecretIamMember(f"{name}-{wl.key}-token", secretmanager.SecretIamMemberArgs(
+                    secret_id=secret_name(source.token_secret, spec.cloud.project or ""), role=SECRET_ACCESSOR,
                     member=member), opts)
-            if args.online_store is not None:
-                for view, fv in args.feature_views.items():
-                    vertex.AiFeatureOnlineStoreFeatureviewIamMember(
-                        f"{name}-{wl.key}-{view.replace('_', '-')}", vertex.AiFeatureOnlineStoreFeatureviewIamMemberArgs(
-                            feature_online_store=args.online_store.name, feature_view=fv.name, region=spec.region,
-                            project=spec.cloud.project, role=FEATURE_VIEW_READER, member=member), opts)
+            if source is not None and source.uri and source.uri.startswith("gs://"):
+                self._source_read(wl, source.uri, member)
+        elif wl.kind == "drift-monitor" and endpoint is not None and scoped:
+            # Reads its endpoint's baseline and recent samples; it writes nothing to buckets (scores go to the
+            # Pushgateway).
+            self._on_folder(wl, BucketPurpose.training_data, c.drift_data_prefix(endpoint.name), OBJECT_VIEWER,
+                            member)
+        elif wl.kind == "feature-server":
+            # Feast reads and writes its registry (`feast/registry.db`), and `feast apply` reads the offline
+            # tables' schemas.
+            self._on_folder(wl, BucketPurpose.feature_offline, FEAST_FOLDER, OBJECT_USER, member)
+            if scoped and self._args.dataset is not None:
+                bigquery.DatasetIamMember(f"{name}-{wl.key}-offline", bigquery.DatasetIamMemberArgs(
+                    dataset_id=self._args.dataset.dataset_id, project=spec.cloud.project, role=DATASET_VIEWER,
+                    member=member), opts)
+
+    def _source_read(self, wl: Workload, uri: str, member: pulumi.Output[str]) -> None:
+        """Read `gs://bucket/prefix` of a model source the team owns. Object reads are limited to the prefix by
+        an IAM condition; listing is checked on the bucket itself (`projects/_/buckets/<bucket>`), so the listing
+        condition names the bucket (Cloud Storage "IAM Conditions": resource.name of a bucket and of objects)."""
+        bucket, prefix = gs_prefix(uri)
+        objects = f"projects/_/buckets/{bucket}/objects/{prefix}"
+        storage.BucketIAMMember(f"{self._prefix}-{wl.key}-source", storage.BucketIAMMemberArgs(
+            bucket=bucket, role=OBJECT_VIEWER, member=member,
+            condition=storage.BucketIAMMemberConditionArgs(
+                title=f"aienv-{wl.key}-source"[:100],
+                description=f"Model source of {wl.endpoint}: objects under {prefix or '/'} and the listing",
+                expression=(f'resource.name == "projects/_/buckets/{bucket}" || '
+                            f'resource.name.startsWith("{objects}")'))), self._opts)

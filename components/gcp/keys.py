@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import kms, projects
+from pulumi_gcp import bigquery, kms, projects, storage
 
 from aienv.spec.model import StackSpec
 from components.gcp import common
@@ -50,6 +50,8 @@ class Keys(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=True,
                                    depends_on=list(args.services)))
 
+        members = {service: self._member(spec, service, args) for purpose in common.key_purposes(spec)
+                   for service in common.KEY_USERS[purpose]}
         self.crypto_keys: dict[str, kms.CryptoKey] = {}
         self.keys = {}
         # Resources that use a key must wait for its grants, or the service is refused the key.
@@ -68,8 +70,17 @@ class Keys(pulumi.ComponentResource):
             self.grants[purpose] = []
             for service in common.KEY_USERS[purpose]:
                 self.grants[purpose].append(kms.CryptoKeyIAMMember(f"{name}-{purpose}-{service}", kms.CryptoKeyIAMMemberArgs(
-                    crypto_key_id=key.id, role=ENCRYPTER_DECRYPTER,
-                    member=common.agent_email(service, args.project_number).apply(lambda e: f"serviceAccount:{e}")),
+                    crypto_key_id=key.id, role=ENCRYPTER_DECRYPTER, member=members[service]),
                     pulumi.ResourceOptions(parent=self, depends_on=generated)))
 
         self.register_outputs({"keyRing": self.key_ring.id, "keys": self.keys})
+
+    def _member(self, spec: StackSpec, service: str, args: KeysArgs) -> pulumi.Output[str]:
+        """`serviceAccount:<agent>`; the lazily created agents come from the call that creates them, made once
+        their API is on (in a first preview the call waits on the API and its result is unknown)."""
+        if service not in common.LAZY_AGENTS:
+            return common.agent_email(service, args.project_number).apply(lambda e: f"serviceAccount:{e}")
+        opts = pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.services))
+        if service == "storage":
+            return storage.get_project_service_account_output(project=spec.cloud.project, opts=opts).member
+        return bigquery.get_default_service_account_output(project=spec.cloud.project, opts=opts).member

@@ -14,8 +14,9 @@ from components.gcp import common
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
-# Google's load-balancer health checkers (internal load balancers of `internal` endpoints need them).
-HEALTH_CHECK_RANGES = ["35.191.0.0/16", "130.211.0.0/22"]
+# No rule for Google's load-balancer health checkers: GKE writes its own, per Service and port ("While GKE
+# automatically creates ingress allow VPC firewall rules for LoadBalancer Services by default ...",
+# cloud.google.com/kubernetes-engine/docs/concepts/firewall-rules), so nothing wider is opened here.
 # Ports the GKE control plane calls on nodes: kubelet plus admission webhooks (GKE opens only 443/10250).
 WEBHOOK_PORTS = ["443", "8443", "9443", "10250", "15017"]
 
@@ -38,7 +39,19 @@ def required_services(spec: StackSpec) -> list[str]:
         services.append("redis.googleapis.com")
     if spec.budget is not None:
         services.append("billingbudgets.googleapis.com")
+    if spec.network.private_endpoints:
+        # "You must enable the Service Directory API in your project" to create a Private Service Connect
+        # endpoint for Google APIs (cloud.google.com/vpc/docs/configure-private-service-connect-apis).
+        services.append("servicedirectory.googleapis.com")
+    if secrets_used(spec):
+        services.append("secretmanager.googleapis.com")
     return services
+
+
+def secrets_used(spec: StackSpec) -> bool:
+    """Secret Manager holds the model tokens and upstream-registry passwords the spec names."""
+    return bool(spec.registries.upstreams) or any(
+        e.model.source is not None and e.model.source.token_secret for e in spec.model_endpoints)
 
 
 @dataclass(frozen=True)
@@ -113,22 +126,21 @@ class Network(pulumi.ComponentResource):
                                "services": [s.service for s in self.services]})
 
     def _firewalls(self, name: str, spec: StackSpec, plan: common.AddressPlan) -> list[compute.Firewall]:
-        opts = pulumi.ResourceOptions(parent=self)
+        # Firewall names are at most 63 characters: pinned (an auto-name `<env>-network-fw-<role>-<hex>` of a
+        # 40-character environment passes the limit).
+        opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         log = compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA")
         rules = [
             compute.Firewall(f"{name}-fw-internal", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-internal", 63),
                 network=self.vpc.id, direction="INGRESS", priority=1000,
                 description="Nodes and pods talk to each other.",
                 source_ranges=[plan.nodes, plan.pods],
                 allows=[compute.FirewallAllowArgs(protocol="tcp"), compute.FirewallAllowArgs(protocol="udp"),
                         compute.FirewallAllowArgs(protocol="icmp")],
                 log_config=log), opts),
-            compute.Firewall(f"{name}-fw-health-checks", compute.FirewallArgs(
-                network=self.vpc.id, direction="INGRESS", priority=1000,
-                description="Google load-balancer health checks reach serving pods.",
-                source_ranges=HEALTH_CHECK_RANGES, allows=[compute.FirewallAllowArgs(protocol="tcp")],
-                log_config=log), opts),
             compute.Firewall(f"{name}-fw-control-plane", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-control-plane", 63),
                 network=self.vpc.id, direction="INGRESS", priority=1000,
                 description="The GKE control plane reaches kubelets and admission webhooks.",
                 source_ranges=[plan.master],
@@ -136,6 +148,7 @@ class Network(pulumi.ComponentResource):
                 log_config=log), opts),
             # GCP denies ingress implicitly; the explicit rule makes the denial visible and logged.
             compute.Firewall(f"{name}-fw-deny-ingress", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-deny-ingress", 63),
                 network=self.vpc.id, direction="INGRESS", priority=65000,
                 description="Deny (and log) all other ingress.",
                 source_ranges=["0.0.0.0/0"], denies=[compute.FirewallDenyArgs(protocol="all")],
@@ -145,11 +158,13 @@ class Network(pulumi.ComponentResource):
             google_apis = [f"{plan.psc_address}/32"] if spec.network.private_endpoints else []
             rules += [
                 compute.Firewall(f"{name}-fw-egress-private", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-egress-private", 63),
                     network=self.vpc.id, direction="EGRESS", priority=1000,
                     description="Only private destinations and Google APIs are reachable.",
                     destination_ranges=[spec.network.cidr, plan.master, "199.36.153.8/30", *google_apis],
                     allows=[compute.FirewallAllowArgs(protocol="all")], log_config=log), opts),
                 compute.Firewall(f"{name}-fw-deny-egress", compute.FirewallArgs(
+                name=common.physical_name(spec, "fw-deny-egress", 63),
                     network=self.vpc.id, direction="EGRESS", priority=65000,
                     description="No internet egress (network.egress: none).",
                     destination_ranges=["0.0.0.0/0"], denies=[compute.FirewallDenyArgs(protocol="all")],
@@ -163,16 +178,17 @@ class Network(pulumi.ComponentResource):
             address_type="INTERNAL", purpose="PRIVATE_SERVICE_CONNECT", address=plan.psc_address,
             network=self.vpc.id), opts)
         # PSC forwarding-rule names are 1-20 lowercase letters and digits, so the name is pinned.
+        # The endpoint registers itself in Service Directory and DNS: it waits for those APIs.
         self.psc_endpoint = compute.GlobalForwardingRule(f"{name}-psc-apis", compute.GlobalForwardingRuleArgs(
             name=f"psc{compact(spec.name)}"[:20], target="all-apis", network=self.vpc.id,
             ip_address=self.psc_address.id, load_balancing_scheme=""),
-            pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+            pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=self.services))
         for role, domain in (("googleapis", "googleapis.com."), ("pkg-dev", "pkg.dev.")):
             zone = dns.ManagedZone(f"{name}-dns-{role}", dns.ManagedZoneArgs(
-                dns_name=domain, visibility="private", description=f"{domain} through Private Service Connect",
+                name=common.physical_name(spec, f"dns-{role}", 63), dns_name=domain, visibility="private", description=f"{domain} through Private Service Connect",
                 private_visibility_config=dns.ManagedZonePrivateVisibilityConfigArgs(
                     networks=[dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=self.vpc.id)])),
-                pulumi.ResourceOptions(parent=self, depends_on=self.services))
+                pulumi.ResourceOptions(parent=self, depends_on=self.services, delete_before_replace=True))
             dns.RecordSet(f"{name}-dns-{role}-a", dns.RecordSetArgs(
                 managed_zone=zone.name, name=domain, type="A", ttl=300, rrdatas=[plan.psc_address]), opts)
             dns.RecordSet(f"{name}-dns-{role}-wildcard", dns.RecordSetArgs(

@@ -18,9 +18,10 @@ USAGE_LOG_WRITER = "group:cloud-storage-analytics@google.com"
 
 
 def bucket_purposes(spec: StackSpec) -> list[BucketPurpose]:
-    """The buckets this spec needs: the offline-feature bucket only with an offline store."""
+    """The buckets this spec needs: the feature-offline bucket (Feast's registry, offline exports) only with a
+    feature store."""
     return [p for p in BucketPurpose
-            if p is not BucketPurpose.feature_offline or common.bigquery_on(spec)]
+            if p is not BucketPurpose.feature_offline or common.feature_store_on(spec)]
 
 
 @dataclass(frozen=True)

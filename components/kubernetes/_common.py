@@ -7,7 +7,7 @@ the same restricted security context and every object the same labels.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from aienv import conventions as c
 from aienv import images
 from aienv.errors import ComponentInputError
+from components.contracts import EgressTarget, ImageSource, ObjectStoreCli
 
 # --- pinned Helm charts ------------------------------------------------------------------------------
 
@@ -60,10 +61,15 @@ CHARTS: dict[str, ChartRef] = {
 # MONITORING_NAMESPACE where the drift jobs and the Pushgateway run.
 PROMETHEUS_NAMESPACE = c.PROMETHEUS_NAMESPACE
 
-# Repository (in the environment's registry) for the layer's helper images: bucket sync tools,
-# the drift job's Python, the Feast feature server.
+# Repository (in the environment's registry) for the layer's helper images: the object-store client, the
+# drift job's and the model download's Python, the Feast feature server.
 TOOLS_FAMILY = c.TOOLS_FAMILY
-TOOL_IMAGES = images.TOOL_IMAGES
+
+# pulumi-kubernetes waits for Deployments, Services and Jobs to be ready, for 10 minutes by default
+# (apps/v1/Deployment.py: "If the Deployment has not reached a Ready state after 10 minutes, it will time out
+# and mark the resource update as Failed"); this annotation skips that await (the SDK's own yaml module sets
+# it: pulumi_kubernetes/yaml/yaml.py `_skip_await`).
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 # Metrics the HPA and the alerts read (see observability.py for the adapter rules).
 GPU_UTIL_METRIC = "DCGM_FI_DEV_GPU_UTIL"
@@ -79,6 +85,12 @@ APP_MANAGED_BY = "app.kubernetes.io/managed-by"
 def base_labels(environment: str) -> dict[str, str]:
     """Labels on every object the layer writes."""
     return {c.ENVIRONMENT_LABEL: environment, APP_PART_OF: "aienv", APP_MANAGED_BY: c.MANAGED_BY}
+
+
+def chart_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """`labels` for a chart's own objects: the charts write `app.kubernetes.io/managed-by: Helm` and their own
+    `part-of` (kube-prometheus-stack `_helpers.tpl`, pushgateway `defaultLabels`), so those two keys stay theirs."""
+    return {k: v for k, v in labels.items() if k not in (APP_MANAGED_BY, APP_PART_OF)}
 
 
 def meta(name: str, namespace: str | None, labels: Mapping[str, str],
@@ -121,12 +133,24 @@ def empty_dir(name: str, size: str | None = None, memory: bool = False) -> k8s.c
         medium="Memory" if memory else None, size_limit=size))
 
 
-def resources(cpu: str, memory: str, gpus: int = 0) -> k8s.core.v1.ResourceRequirementsArgs:
-    """Requests equal limits (Guaranteed QoS); GPUs are requested and limited alike."""
+def resources(cpu: str, memory: str, gpus: int = 0, ephemeral: str | None = None) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Requests equal limits (Guaranteed QoS); GPUs are requested and limited alike. `ephemeral` requests node
+    disk for the container's emptyDirs, so the scheduler counts it (their `sizeLimit` bounds it)."""
     amounts: dict[str, str] = {"cpu": cpu, "memory": memory}
     if gpus:
         amounts[c.GPU_RESOURCE] = str(gpus)
-    return k8s.core.v1.ResourceRequirementsArgs(requests=dict(amounts), limits=dict(amounts))
+    requests = {**amounts, **({"ephemeral-storage": ephemeral} if ephemeral else {})}
+    return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=dict(amounts))
+
+
+def scratch_volume(name: str, size: str) -> k8s.core.v1.VolumeArgs:
+    """A generic ephemeral volume on the scratch storage class: an encrypted disk created with the pod and
+    deleted with it, sized for the data instead of the node's root disk."""
+    return k8s.core.v1.VolumeArgs(name=name, ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
+        volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"], storage_class_name=c.SCRATCH_STORAGE_CLASS,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size})))))
 
 
 GPU_TOLERATION_VALUES: dict[str, str] = {"key": c.GPU_TAINT_KEY, "operator": "Exists", "effect": c.GPU_TAINT_EFFECT}
@@ -152,36 +176,50 @@ def check_pinned(image: str, field: str) -> None:
         raise ComponentInputError(field, f"`{image}` must be pinned to a tag other than `latest` or to a digest")
 
 
-def image_ref(registry_url: pulumi.Input[str], family: str, image: str) -> pulumi.Output[str]:
-    """`<registry>/<family>/<image>`: every image is pulled through the environment's registry."""
-    return pulumi.Output.concat(registry_url, "/", family, "/", image)
+@dataclass(frozen=True)
+class ImageRefs:
+    """The references pods pull: through `foundation.images` (the registry's upstream caches, or the team's CI
+    pushes) when the foundation has one, else `<registry_url>/<family>/<name>`."""
+
+    registry_url: pulumi.Input[str]
+    source: ImageSource | None
+    tools: Mapping[str, tuple[str, str]]  # KubernetesSupport.tool_images
+
+    def image(self, supply: str, family: str, image: str, field: str) -> pulumi.Output[str]:
+        if self.source is None:
+            return pulumi.Output.concat(self.registry_url, "/", family, "/", image)
+        if supply == "ci":
+            return pulumi.Output.from_input(self.source.pushed(family, image))
+        upstream = images.upstream_image(image)
+        if upstream is None:
+            raise ComponentInputError(field, (
+                f"`{image}` has no known upstream to pull through a cache (known: {', '.join(sorted(images.UPSTREAMS))}); "
+                "set `image_supply: ci` if your CI pushes it"))
+        return pulumi.Output.from_input(self.source.cached(upstream))
+
+    def tool(self, tool: str) -> pulumi.Output[str]:
+        supply, image = self.tools[tool]
+        return self.image(supply, TOOLS_FAMILY, image, f"<tool image {tool}>")
 
 
-def tool_image(registry_url: pulumi.Input[str], tool: str) -> pulumi.Output[str]:
-    return image_ref(registry_url, TOOLS_FAMILY, TOOL_IMAGES[tool])
+# --- shell in containers ------------------------------------------------------------------------------
+
+def script(*lines: str) -> list[str]:
+    """`sh -c` with the lines of a script that stops at the first failure or unset variable."""
+    return ["sh", "-c", "\n".join(("set -eu", *(line for line in lines if line)))]
 
 
-# --- bucket sync (init containers) ------------------------------------------------------------------
-
-def sync_command(cloud: str, source: pulumi.Input[str], target: str) -> list[pulumi.Input[str]]:
-    """A command copying `source` (a bucket URI prefix) into the local directory `target`."""
-    if cloud == "aws":
-        return ["aws", "s3", "sync", "--only-show-errors", source, target]
-    if cloud == "gcp":
-        return ["gcloud", "storage", "rsync", "--recursive", source, target]
-    # azcopy authenticates with the pod's workload identity (AZCOPY_AUTO_LOGIN_TYPE=WORKLOAD).
-    pattern = pulumi.Output.from_input(source).apply(lambda s: s.rstrip("/") + "/*")
-    return ["azcopy", "copy", "--recursive", "--log-level=ERROR", pattern, target]
+def env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    return [k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in values.items()]
 
 
-def sync_env(cloud: str) -> list[k8s.core.v1.EnvVarArgs]:
-    if cloud == "azure":
-        return [k8s.core.v1.EnvVarArgs(name="AZCOPY_AUTO_LOGIN_TYPE", value="WORKLOAD"),
-                k8s.core.v1.EnvVarArgs(name="AZCOPY_LOG_LOCATION", value="/tmp"),
-                k8s.core.v1.EnvVarArgs(name="AZCOPY_JOB_PLAN_LOCATION", value="/tmp")]
-    if cloud == "gcp":
-        return [k8s.core.v1.EnvVarArgs(name="CLOUDSDK_CONFIG", value="/tmp/gcloud")]
-    return [k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")]
+def tool_container(name: str, image: pulumi.Input[str], store: ObjectStoreCli, lines: Sequence[str],
+                   extra_env: Mapping[str, pulumi.Input[str]], mounts: Sequence[k8s.core.v1.VolumeMountArgs],
+                   cpu: str = "500m", memory: str = "1Gi") -> k8s.core.v1.ContainerArgs:
+    """A restricted container running `lines` with the object-store client."""
+    return k8s.core.v1.ContainerArgs(
+        name=name, image=image, command=script(*lines), env=env({**store.env, **extra_env}),
+        resources=resources(cpu, memory), security_context=container_security(), volume_mounts=list(mounts))
 
 
 def join_uri(base: pulumi.Input[str], path: str) -> pulumi.Output[str]:
@@ -195,15 +233,6 @@ def namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) 
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pod_labels)) if pod_labels else None)
-
-
-# The managed Redis TLS ports (ElastiCache, Azure Cache for Redis, Memorystore), used while the
-# foundation's port is not known (a first preview).
-DEFAULT_REDIS_PORT = {"aws": 6379, "azure": 6380, "gcp": 6378}
-
-
-def redis_port(cloud: str, port: pulumi.Input[int]) -> pulumi.Output[int]:
-    return pulumi.Output.from_input(port).apply(lambda p: int(p) if p else DEFAULT_REDIS_PORT[cloud])
 
 
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
@@ -220,13 +249,11 @@ def https_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
         ports=tcp_ports(443))
 
 
-def metadata_egress(cloud: str) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
-    """GKE Workload Identity hands out tokens through the node's metadata server."""
-    if cloud != "gcp":
-        return []
+def identity_egress(targets: Sequence[EgressTarget]) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """Egress to the addresses pods get their cloud identity from (KubernetesSupport.identity_egress)."""
     return [k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-        to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr="169.254.169.254/32"))],
-        ports=tcp_ports(80, 988))]
+        to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=t.cidr))],
+        ports=tcp_ports(*t.ports)) for t in targets]
 
 
 _LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,52}[a-z0-9])?$")

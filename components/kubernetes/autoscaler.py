@@ -38,8 +38,6 @@ def node_template_tags(pool: GpuPoolRef, spec_pool: GpuPool | None = None) -> di
 
 
 class AutoscalerValues(TypedDict):
-    cloudProvider: str
-    awsRegion: str
     autoDiscovery: dict[str, Any]
     rbac: dict[str, Any]
     image: dict[str, str]
@@ -54,8 +52,7 @@ class AutoscalerValues(TypedDict):
 class ClusterAutoscalerArgs:
     environment: str
     mode: str  # foundation.autoscaler: "cluster-autoscaler" | "cloud"
-    cloud: str
-    region: str
+    cloud_values: Mapping[str, Any]  # KubernetesSupport.cluster_autoscaler_values (cloudProvider, region)
     cluster_name: pulumi.Input[str]
     kubernetes_version: str
     gpu_pools: Sequence[GpuPoolRef]
@@ -76,7 +73,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         self.node_template_tags = {p.name: node_template_tags(p, by_name.get(p.name)) for p in args.gpu_pools}
         self.installed = args.mode == "cluster-autoscaler" and bool(args.gpu_pools)
         if args.mode == "cloud":
-            reason = f"{args.cloud} scales node pools itself (the pools' min/max are set on the cloud side)"
+            reason = "the cloud scales node pools itself (the pools' min/max are set on the cloud side)"
         elif not args.gpu_pools:
             reason = "no GPU pools to scale"
         else:
@@ -91,8 +88,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 automount_service_account_token=True,  # it calls the Kubernetes API
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
             values: AutoscalerValues = {
-                "cloudProvider": args.cloud,
-                "awsRegion": args.region,
                 "autoDiscovery": {"clusterName": args.cluster_name},
                 "rbac": {"create": True, "serviceAccount": {"create": False, "name": SERVICE_ACCOUNT}},
                 # cluster-autoscaler's minor version follows the cluster's.
@@ -109,7 +104,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             k8s.helm.v3.Release(
                 f"{name}-cluster-autoscaler",
                 k8s.helm.v3.ReleaseArgs(name="cluster-autoscaler", namespace=c.AUTOSCALER_NAMESPACE, max_history=5,
-                                        values=dict(values),
+                                        values={**args.cloud_values, **values},
                                         **common.CLUSTER_AUTOSCALER.release_args()),  # type: ignore[arg-type]
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, sa]))
         self.mode = args.mode

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from aienv import conventions as c
 from aienv.spec.model import DriftSpec
-from components.contracts import BoundIdentity
+from components.contracts import BoundIdentity, KubernetesSupport
 from components.kubernetes import _common as common
 
 CODE_DIR = "/opt/aienv"
@@ -40,9 +40,9 @@ def data_prefix(endpoint: str, part: str) -> str:
 class DriftMonitorArgs:
     endpoint: str
     environment: str
-    cloud: str
+    support: KubernetesSupport
+    images: common.ImageRefs
     drift: DriftSpec
-    registry_url: pulumi.Input[str]
     data_bucket_uri: pulumi.Input[str]
     pushgateway_url: str
     service_account: str
@@ -72,23 +72,29 @@ class DriftMonitor(pulumi.ComponentResource):
             data={"drift.py": drift_source()},
             opts=after)
 
+        store = args.support.object_store
+
         def fetch(part: str) -> k8s.core.v1.ContainerArgs:
             source = common.join_uri(args.data_bucket_uri, data_prefix(ep, part))
-            return k8s.core.v1.ContainerArgs(
-                name=f"fetch-{part}", image=common.tool_image(args.registry_url, args.cloud),
-                command=common.sync_command(args.cloud, source, f"{DATA_DIR}/{part}"),
-                env=common.sync_env(args.cloud), resources=common.resources("500m", "1Gi"),
-                security_context=common.container_security(),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
-                               k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")])
+            target = f"{DATA_DIR}/{part}"
+            # The objects' own times go next to the files: the recent window is decided on them, not on the
+            # download time most sync tools stamp the files with.
+            return common.tool_container(
+                f"fetch-{part}", args.images.tool("object-store"), store,
+                [store.login(), f'mkdir -p "{target}"', store.download("SOURCE", target),
+                 store.list_times("SOURCE", f"{target}.times")],
+                {**args.support.workload_env, "SOURCE": source},
+                [k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
+                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")])
 
         drift = args.drift
         score = k8s.core.v1.ContainerArgs(
-            name="score", image=common.tool_image(args.registry_url, "python"),
+            name="score", image=args.images.tool("python"),
             command=["python", f"{CODE_DIR}/drift.py",
                      "--baseline", f"{DATA_DIR}/baseline", "--recent", f"{DATA_DIR}/recent", "--endpoint", ep,
                      "--metric", drift.metric, "--threshold", f"{drift.threshold:g}",
-                     "--window-hours", str(drift.window_hours), "--pushgateway", args.pushgateway_url],
+                     "--window-hours", str(drift.window_hours), "--recent-times", f"{DATA_DIR}/recent.times",
+                     "--pushgateway", args.pushgateway_url],
             env=[k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1")],
             resources=common.resources("500m", "1Gi"),
             security_context=common.container_security(),
@@ -129,7 +135,7 @@ class DriftMonitor(pulumi.ComponentResource):
                                                                           c.ENDPOINT_LABEL: ep}),
                 policy_types=["Ingress", "Egress"],
                 ingress=[],
-                egress=[common.https_egress(), *common.metadata_egress(args.cloud),
+                egress=[common.https_egress(), *common.identity_egress(args.support.identity_egress),
                         k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                             to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(
                                 match_labels={"app.kubernetes.io/name": "prometheus-pushgateway"}))],

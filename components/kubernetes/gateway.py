@@ -29,26 +29,6 @@ GATEWAY_CLASS = "aienv"
 EXPOSURE_LABEL = "aienv.io/exposure"
 ALLOW_PUBLIC_ANNOTATION = c.ALLOW_PUBLIC_ANNOTATION
 
-# Annotations that make the proxy's LoadBalancer service private (internal) or public, per cloud.
-LB_ANNOTATIONS: dict[str, dict[str, dict[str, str]]] = {
-    "aws": {
-        "internal": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                     "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-                     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
-        "public": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                   "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
-    },
-    "azure": {
-        "internal": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
-        "public": {},
-    },
-    "gcp": {
-        "internal": {"networking.gke.io/load-balancer-type": "Internal"},
-        "public": {},
-    },
-}
-
-
 def gateway_name(exposure: Exposure) -> str:
     return f"aienv-{exposure.value}"
 
@@ -60,7 +40,9 @@ def listener_name(exposure: Exposure) -> str:
 @dataclass(frozen=True)
 class GatewayArgs:
     environment: str
-    cloud: str
+    # Service annotations that make a proxy's load balancer private or public, by exposure
+    # (KubernetesSupport.load_balancer_annotations).
+    load_balancer_annotations: Mapping[str, Mapping[str, str]]
     prod: bool
     exposures: Sequence[Exposure]  # the endpoints' exposures
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -99,7 +81,7 @@ class Gateway(pulumi.ComponentResource):
             proxy = k8s.apiextensions.CustomResource(
                 f"{name}-{exposure.value}-proxy", api_version=ENVOY_API, kind="EnvoyProxy",
                 metadata=common.meta(gw, c.GATEWAY_NAMESPACE, gw_labels, annotations),
-                spec=self._proxy_spec(args.cloud, exposure, replicas, gw_labels),
+                spec=self._proxy_spec(args.load_balancer_annotations, exposure, replicas, gw_labels),
                 opts=crds)
             listener: dict[str, Any] = {
                 "name": listener_name(exposure),
@@ -131,12 +113,13 @@ class Gateway(pulumi.ComponentResource):
         })
 
     @staticmethod
-    def _proxy_spec(cloud: str, exposure: Exposure, replicas: int, labels: Mapping[str, str]) -> dict[str, Any]:
+    def _proxy_spec(annotations: Mapping[str, Mapping[str, str]], exposure: Exposure, replicas: int,
+                    labels: Mapping[str, str]) -> dict[str, Any]:
         service: dict[str, Any] = {"name": gateway_name(exposure)}
         if exposure is Exposure.cluster:
             service["type"] = "ClusterIP"
         else:
-            service.update(type="LoadBalancer", annotations=LB_ANNOTATIONS[cloud][exposure.value])
+            service.update(type="LoadBalancer", annotations=dict(annotations.get(exposure.value, {})))
         return {"provider": {"type": "Kubernetes", "kubernetes": {
             "envoyService": service,
             "envoyDeployment": {

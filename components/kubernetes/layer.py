@@ -1,8 +1,9 @@
 """The shared Kubernetes layer: the same add-ons, serving, monitoring and drift on EKS, AKS and GKE.
 
-Order on the cluster: namespaces -> kube-prometheus-stack (CRDs for ServiceMonitor/PrometheusRule) ->
-GPU stack, node autoscaler, Envoy Gateway (Gateway API CRDs) -> per endpoint: serving, monitoring,
-drift -> feature server. Everything waits for `foundation.cluster_ready` (node pools, access entries).
+Order on the cluster: namespaces, scratch storage class -> kube-prometheus-stack (CRDs for
+ServiceMonitor/PrometheusRule) -> GPU stack, node autoscaler, Envoy Gateway (Gateway API CRDs) -> per endpoint:
+model import, serving, monitoring, drift -> feature server. Everything waits for `foundation.cluster_ready`
+(node pools, access entries). What differs per cloud comes from `foundation.kubernetes` (KubernetesSupport).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from aienv.errors import spec_field
+from aienv import conventions as c
+from aienv.errors import ComponentInputError, spec_field
 from aienv.spec.model import Exposure, StackSpec
 from aienv.workloads import Workload, workloads
 from components.contracts import CloudFoundation
@@ -21,10 +23,12 @@ from components.kubernetes.drift import DriftMonitor, DriftMonitorArgs
 from components.kubernetes.feature_server import FeatureServer, FeatureServerArgs
 from components.kubernetes.gateway import Gateway, GatewayArgs
 from components.kubernetes.gpu_stack import GpuStack, GpuStackArgs
+from components.kubernetes.model_import import ModelImport, ModelImportArgs
 from components.kubernetes.monitoring import EndpointMonitoring, EndpointMonitoringArgs
 from components.kubernetes.namespaces import Namespaces, NamespacesArgs
 from components.kubernetes.observability import Observability, ObservabilityArgs
 from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs
+from components.kubernetes.storage import ScratchStorage, ScratchStorageArgs
 
 
 @dataclass(frozen=True)
@@ -39,30 +43,40 @@ class KubernetesLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubernetesLayerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aienv:kubernetes:KubernetesLayer", name, None, opts)
         spec, fdn = args.spec, args.foundation
+        support = fdn.kubernetes
+        check_layer(spec, support.metrics_server)
         env = spec.name
         ready = list(fdn.cluster_ready)
         child = pulumi.ResourceOptions(parent=self)
         by_key: dict[str, Workload] = {w.key: w for w in workloads(spec)}
+        images = common.ImageRefs(fdn.registry_url, fdn.images, support.tool_images)
 
         def workload(key: str) -> Workload:
             return by_key[key]
 
+        imports = [i for i, ep in enumerate(spec.model_endpoints)
+                   if ep.model.source is not None and not ep.model.source.uploaded]
         self.namespaces = Namespaces(
             f"{name}-namespaces", NamespacesArgs(environment=env, feature_store=spec.feature_store.enabled,
-                                                 labels=spec_labels(spec)),
+                                                 model_imports=bool(imports), labels=spec_labels(spec)),
             pulumi.ResourceOptions(parent=self, depends_on=ready))
+        self.scratch = ScratchStorage(
+            f"{name}-scratch", ScratchStorageArgs(environment=env, volume=support.scratch_storage, depends_on=ready),
+            child)
         base = [*ready, *self.namespaces.ready]
 
         self.observability = Observability(
             f"{name}-observability",
             ObservabilityArgs(environment=env, prod=spec.is_prod, monitoring=spec.monitoring,
-                              storage_class=fdn.storage_class, depends_on=base), child)
+                              storage_class=fdn.storage_class, cluster_dns=support.cluster_dns, depends_on=base),
+            child)
         with_crds = [*base, *self.observability.ready]
 
         spec_pools = spec.cluster.gpu_pools
         self.gpu_stack = GpuStack(
             f"{name}-gpu", GpuStackArgs(environment=env, driver_mode=fdn.driver_mode,
-                                        has_gpu_pools=bool(fdn.gpu_pools),
+                                        has_gpu_pools=bool(fdn.gpu_pools), runtime_class=support.gpu_runtime_class,
+                                        driver_mount=support.gpu_driver_mount,
                                         extra_taints=[t for p in spec_pools for t in p.taints],
                                         depends_on=with_crds), child)
 
@@ -70,7 +84,7 @@ class KubernetesLayer(pulumi.ComponentResource):
         self.autoscaler = ClusterAutoscaler(
             f"{name}-autoscaler",
             ClusterAutoscalerArgs(
-                environment=env, mode=fdn.autoscaler, cloud=fdn.cloud, region=fdn.region,
+                environment=env, mode=fdn.autoscaler, cloud_values=support.cluster_autoscaler_values,
                 cluster_name=fdn.cluster_name, kubernetes_version=spec.cluster.kubernetes_version,
                 gpu_pools=fdn.gpu_pools, spec_pools=spec_pools, workload=autoscaler_workload,
                 identity=(fdn.binder.bind(autoscaler_workload)
@@ -79,35 +93,45 @@ class KubernetesLayer(pulumi.ComponentResource):
 
         self.gateway = Gateway(
             f"{name}-gateway",
-            GatewayArgs(environment=env, cloud=fdn.cloud, prod=spec.is_prod,
-                        exposures=[e.exposure for e in spec.model_endpoints], depends_on=base), child)
-        edge = [*base, *self.gateway.ready]
+            GatewayArgs(environment=env, load_balancer_annotations=support.load_balancer_annotations,
+                        prod=spec.is_prod, exposures=[e.exposure for e in spec.model_endpoints], depends_on=base),
+            child)
+        edge = [*base, *self.gateway.ready, self.scratch.storage_class]
 
         self.endpoints: dict[str, ModelEndpoint] = {}
-        online_port = common.redis_port(fdn.cloud, fdn.online_store.port) if fdn.online_store else None
+        self.imports: dict[str, ModelImport] = {}
         for index, ep in enumerate(spec.model_endpoints):
             with spec_field(f"model_endpoints[{index}]"):  # named in any error from this endpoint
+                if index in imports:
+                    importer = workload(f"import-{ep.name}")
+                    self.imports[ep.name] = ModelImport(
+                        f"{name}-{ep.name}-import",
+                        ModelImportArgs(endpoint=ep, index=index, environment=env, support=support, images=images,
+                                        model_bucket_uri=fdn.model_bucket_uri,
+                                        service_account=importer.service_account,
+                                        identity=fdn.binder.bind(importer),
+                                        depends_on=[*base, self.scratch.storage_class]),
+                        child)
                 serving = workload(f"serving-{ep.name}")
                 endpoint = ModelEndpoint(
                     f"{name}-{ep.name}",
                     ModelEndpointArgs(
-                        endpoint=ep, index=index, environment=env, cloud=fdn.cloud, region=fdn.region,
-                        registry_url=fdn.registry_url, model_bucket_uri=fdn.model_bucket_uri,
-                        gpu_pools=fdn.gpu_pools, spec_pools=spec_pools, service_account=serving.service_account,
-                        identity=fdn.binder.bind(serving), online_store_port=online_port, depends_on=edge),
+                        endpoint=ep, index=index, environment=env, support=support, images=images,
+                        model_bucket_uri=fdn.model_bucket_uri, gpu_pools=fdn.gpu_pools, spec_pools=spec_pools,
+                        service_account=serving.service_account, identity=fdn.binder.bind(serving),
+                        feature_server=spec.feature_store.enabled, depends_on=edge),
                     child)
                 self.endpoints[ep.name] = endpoint
                 EndpointMonitoring(
                     f"{name}-{ep.name}-monitoring",
                     EndpointMonitoringArgs(endpoint=ep, environment=env, thresholds=spec.monitoring.thresholds,
-                                           drift=spec.monitoring.drift,
-                                           depends_on=[*with_crds, *endpoint.services.values()]),
+                                           drift=spec.monitoring.drift, depends_on=with_crds),
                     child)
                 drift = workload(f"drift-{ep.name}")
                 DriftMonitor(
                     f"{name}-{ep.name}-drift",
-                    DriftMonitorArgs(endpoint=ep.name, environment=env, cloud=fdn.cloud, drift=spec.monitoring.drift,
-                                     registry_url=fdn.registry_url, data_bucket_uri=fdn.data_bucket_uri,
+                    DriftMonitorArgs(endpoint=ep.name, environment=env, support=support, images=images,
+                                     drift=spec.monitoring.drift, data_bucket_uri=fdn.data_bucket_uri,
                                      pushgateway_url=self.observability.pushgateway_url,
                                      service_account=drift.service_account, identity=fdn.binder.bind(drift),
                                      depends_on=with_crds),
@@ -116,13 +140,17 @@ class KubernetesLayer(pulumi.ComponentResource):
         self.feature_server: FeatureServer | None = None
         if spec.feature_store.enabled:
             feature = workload("feature-server")
+            # Transition: every foundation sets `feature_registry_uri` (the feature-offline bucket's `feast/`,
+            # granted to the feature-server identity); until it does, the registry stays in the data bucket.
+            registry = fdn.feature_registry_uri if fdn.feature_registry_uri is not None else common.join_uri(
+                fdn.data_bucket_uri, "feast/registry.db")
             with spec_field("feature_store"):
                 self.feature_server = FeatureServer(
                     f"{name}-feature-server",
-                    FeatureServerArgs(environment=env, prod=spec.is_prod, cloud=fdn.cloud, region=fdn.region,
-                                      feature_store=spec.feature_store, online_store=fdn.online_store,
-                                      offline_store=fdn.offline_store, data_bucket_uri=fdn.data_bucket_uri,
-                                      registry_url=fdn.registry_url, service_account=feature.service_account,
+                    FeatureServerArgs(environment=env, prod=spec.is_prod, support=support, images=images,
+                                      region=fdn.region, feature_store=spec.feature_store,
+                                      online_store=fdn.online_store, offline_store=fdn.offline_store,
+                                      registry_uri=registry, service_account=feature.service_account,
                                       identity=fdn.binder.bind(feature), depends_on=base),
                     child)
 
@@ -138,6 +166,7 @@ class KubernetesLayer(pulumi.ComponentResource):
                               "gateway": f"aienv-{spec_ep.exposure.value}"}
                           for n, spec_ep in ((e.name, e) for e in spec.model_endpoints)},
             "featureServer": self.feature_server.url if self.feature_server else None,
+            "modelImports": {n: {"namespace": c.MODELS_NAMESPACE, "jobs": sorted(i.jobs)} for n, i in self.imports.items()},
             "publicEndpoints": [e.name for e in spec.model_endpoints if e.exposure is Exposure.public],
         })
 
@@ -149,3 +178,22 @@ def spec_labels(spec: StackSpec) -> dict[str, str]:
         if common.label_value_ok(key, value):
             out[f"aienv.io/{key}"] = value
     return out
+
+
+def check_layer(spec: StackSpec, metrics_server: bool) -> None:
+    """What the layer cannot build for this spec (`aienv validate` refuses the same in aienv/spec/rules.py)."""
+    low, high = c.KUBERNETES_MINORS
+    minor = int(spec.cluster.kubernetes_version.split(".")[1])
+    if not low <= minor <= high:
+        raise ComponentInputError("cluster.kubernetes_version", (
+            f"is {spec.cluster.kubernetes_version}; the Kubernetes layer's charts support 1.{low} to 1.{high} "
+            "(Envoy Gateway v1.7's compatibility matrix)"))
+    if spec.network.egress == "none":
+        raise ComponentInputError("network.egress", (
+            "is `none`, but the Kubernetes layer's Helm charts pull their images from nvcr.io, quay.io, "
+            "registry.k8s.io and docker.io, and model imports download from the model hubs; use `nat`"))
+    for i, ep in enumerate(spec.model_endpoints):
+        if ep.autoscaling.metric == "cpu" and not metrics_server:
+            raise ComponentInputError(f"model_endpoints[{i}].autoscaling.metric", (
+                "is `cpu`, but this cluster serves no resource metrics (no metrics-server); use "
+                "`gpu_utilization` or `requests_in_flight`"))

@@ -7,6 +7,7 @@ ENDPOINT_LABEL) or by pod name prefix for DCGM series (labelled with the pod usi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +22,7 @@ from aienv.spec.model import DriftSpec, Runtime, Thresholds
 from aienv.spec.model import ModelEndpoint as EndpointSpec
 from components.kubernetes import _common as common
 from components.kubernetes.observability import DASHBOARD_LABEL
+from components.kubernetes.serving import rollout_seconds
 
 MONITORING_API = "monitoring.coreos.com/v1"
 
@@ -107,6 +109,18 @@ def alert_rules(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, envi
         alert("ModelEndpointDriftJobFailed",
               f'max(kube_job_status_failed{{namespace="{c.MONITORING_NAMESPACE}",job_name=~"{ep.name}-drift-.*"}}) > 0',
               "0m", "warning", f"{ep.name}: the drift job failed"),
+        # Pulumi does not await serving rollouts or imports: a stuck one pages here instead.
+        alert("ModelEndpointUnavailable",
+              f'sum(kube_deployment_status_replicas_available{{namespace="{c.SERVING_NAMESPACE}",'
+              f'deployment="{ep.name}-{c.TRACK_STABLE}"}}) < 1 or absent(kube_deployment_status_replicas_available'
+              f'{{namespace="{c.SERVING_NAMESPACE}",deployment="{ep.name}-{c.TRACK_STABLE}"}})',
+              f"{math.ceil(rollout_seconds(ep) / 60)}m", "critical",
+              f"{ep.name}: no replica has served for longer than a rollout should take"),
+        *([alert("ModelEndpointImportFailed",
+                 f'max(kube_job_status_failed{{namespace="{c.MODELS_NAMESPACE}",job_name=~"import-{ep.name}-.*"}}) > 0',
+                 "0m", "critical", f"{ep.name}: the model import failed (kubectl -n {c.MODELS_NAMESPACE} logs "
+                                   f"job/import-{ep.name}-<track> --all-containers)")]
+          if ep.model.source is not None and not ep.model.source.uploaded else []),
     ]
 
 
@@ -142,7 +156,8 @@ class EndpointMonitoringArgs:
     thresholds: Thresholds
     drift: DriftSpec
     labels: Mapping[str, str] = field(default_factory=dict)
-    depends_on: Sequence[pulumi.Resource] = ()  # kube-prometheus-stack (CRDs) and the endpoint's Services
+    depends_on: Sequence[pulumi.Resource] = ()  # kube-prometheus-stack (CRDs); not the Services (never ready
+    # before a model is loaded)
 
 
 class EndpointMonitoring(pulumi.ComponentResource):

@@ -29,10 +29,11 @@ class NamespaceSpec:
 class NamespacesArgs:
     environment: str  # spec name
     feature_store: bool
+    model_imports: bool = False  # an endpoint's weights are imported (source other than `uploaded`)
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def namespace_specs(feature_store: bool) -> list[NamespaceSpec]:
+def namespace_specs(feature_store: bool, model_imports: bool = False) -> list[NamespaceSpec]:
     specs = [
         NamespaceSpec(c.SERVING_NAMESPACE),
         NamespaceSpec(c.MONITORING_NAMESPACE),
@@ -45,6 +46,8 @@ def namespace_specs(feature_store: bool) -> list[NamespaceSpec]:
     ]
     if feature_store:
         specs.append(NamespaceSpec(c.FEATURES_NAMESPACE))
+    if model_imports:
+        specs.append(NamespaceSpec(c.MODELS_NAMESPACE))
     return specs
 
 
@@ -58,7 +61,7 @@ class Namespaces(pulumi.ComponentResource):
         labels = {**common.base_labels(args.environment), **args.labels}
         self.namespaces = {}
         policies: list[k8s.networking.v1.NetworkPolicy] = []
-        for ns in namespace_specs(args.feature_store):
+        for ns in namespace_specs(args.feature_store, args.model_imports):
             psa = {f"{PSA}/enforce": ns.enforce, f"{PSA}/enforce-version": "latest",
                    f"{PSA}/audit": "restricted", f"{PSA}/warn": "restricted"}
             annotations = {"aienv.io/pod-security-reason": ns.why} if ns.why else None

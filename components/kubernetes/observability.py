@@ -24,6 +24,7 @@ PROMETHEUS_PORT = 9090
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
 SEVERITIES = ("critical", "warning", "info")
+ADAPTER_PORT = c.CONTROL_PLANE_POD_PORTS[0]
 
 
 # --- typed Helm values -------------------------------------------------------------------------------
@@ -37,6 +38,7 @@ class StorageValues(TypedDict):
 
 
 class PrometheusSpecValues(TypedDict, total=False):
+    podMetadata: dict[str, dict[str, str]]
     retention: str
     retentionSize: str
     replicas: int
@@ -75,6 +77,7 @@ class ObservabilityArgs:
     prod: bool
     monitoring: MonitoringSpec
     storage_class: str
+    cluster_dns: str = "coredns"  # KubernetesSupport.cluster_dns
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -129,6 +132,29 @@ def _plain(config: AlertmanagerConfigValues) -> dict[str, Any]:
     return out
 
 
+# --- managed control planes ----------------------------------------------------------------------------
+
+def managed_control_plane_values(cluster_dns: str) -> dict[str, Any]:
+    """kube-prometheus-stack values for a managed control plane (EKS, AKS, GKE).
+
+    The chart scrapes the scheduler, controller manager, etcd and kube-proxy by default (78.1.0 values.yaml:
+    `kubeScheduler.enabled: true`, ...), and its rules alert when they are absent
+    (`KubeSchedulerDown: absent(up{job="kube-scheduler"} == 1)`, severity critical). A managed control plane
+    exposes no such targets, and kube-proxy is replaced (GKE Dataplane V2, AKS Cilium) or binds its metrics to
+    localhost (EKS): the alerts would page forever. Turning a component off also drops its rules (each rule
+    file is guarded by `.Values.<component>.enabled`). DNS is scraped where it runs: CoreDNS (EKS, AKS) or
+    kube-dns (GKE).
+    """
+    return {
+        "kubeScheduler": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "coreDns": {"enabled": cluster_dns == "coredns"},
+        "kubeDns": {"enabled": cluster_dns == "kube-dns"},
+    }
+
+
 # --- prometheus-adapter ------------------------------------------------------------------------------
 
 def adapter_rules() -> list[AdapterRule]:
@@ -166,6 +192,8 @@ class Observability(pulumi.ComponentResource):
         pvc = {"storageClassName": args.storage_class, "accessModes": ["ReadWriteOnce"],
                "resources": {"requests": {"storage": f"{mon.storage_gb}Gi"}}}
         prometheus_spec: PrometheusSpecValues = {
+            # On the Prometheus pods, so the workloads' network policies admit the scraper and nothing else.
+            "podMetadata": {"labels": {c.COMPONENT_LABEL: c.COMPONENT_PROMETHEUS}},
             "retention": f"{mon.retention_days}d",
             # Leave headroom on the volume so compaction never fills it.
             "retentionSize": f"{max(1, int(mon.storage_gb * 0.85))}GB",
@@ -189,7 +217,8 @@ class Observability(pulumi.ComponentResource):
         am_storage = {"volumeClaimTemplate": {"spec": {**pvc, "resources": {"requests": {"storage": "10Gi"}}}}}
         kps_values: dict[str, Any] = {
             "fullnameOverride": KPS_FULLNAME,
-            "commonLabels": labels,
+            "commonLabels": common.chart_labels(labels),
+            **managed_control_plane_values(args.cluster_dns),
             "prometheus": {"prometheusSpec": dict(prometheus_spec)},
             "alertmanager": {"config": _plain(self.alertmanager_config),
                              "alertmanagerSpec": {"replicas": 2 if args.prod else 1, "storage": am_storage,
@@ -210,6 +239,9 @@ class Observability(pulumi.ComponentResource):
             k8s.helm.v3.ReleaseArgs(
                 name="prometheus-adapter", namespace=common.PROMETHEUS_NAMESPACE, max_history=5,
                 values={"prometheus": {"url": PROMETHEUS_URL, "port": PROMETHEUS_PORT},
+                        # The API server calls the adapter's pod on this port (chart default 6443): one the
+                        # foundations admit from the control plane (conventions.CONTROL_PLANE_POD_PORTS).
+                        "listenPort": ADAPTER_PORT,
                         "rules": {"default": False, "custom": [dict(r) for r in adapter_rules()]},
                         "replicas": 2 if args.prod else 1,
                         "podSecurityContext": common.POD_SECURITY_VALUES,
@@ -227,7 +259,7 @@ class Observability(pulumi.ComponentResource):
                         "containerSecurityContext": common.CONTAINER_SECURITY_VALUES,
                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                       "limits": {"cpu": "200m", "memory": "256Mi"}},
-                        "podLabels": labels},
+                        "podLabels": common.chart_labels(labels)},
                 **common.PUSHGATEWAY.release_args()),  # type: ignore[arg-type]
             opts=crds)
         # The monitoring namespace denies by default: let the drift jobs push and Prometheus scrape.
@@ -239,7 +271,8 @@ class Observability(pulumi.ComponentResource):
                     match_labels={"app.kubernetes.io/name": "prometheus-pushgateway"}),
                 policy_types=["Ingress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE),
+                    from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE,
+                                                 {c.COMPONENT_LABEL: c.COMPONENT_PROMETHEUS}),
                            common.namespace_peer(c.MONITORING_NAMESPACE, {c.COMPONENT_LABEL: c.COMPONENT_DRIFT})],
                     ports=common.tcp_ports(common.PUSHGATEWAY_PORT))]),
             opts=after)

@@ -1,6 +1,12 @@
 """One model endpoint on the cluster: a Deployment, Service, HPA and PDB per version (stable, and canary
 when the spec has one), an HTTPRoute splitting traffic by the canary weight, authentication at the
 gateway, a ServiceAccount bound to the endpoint's cloud identity, and its network policy.
+
+Each serving pod first waits for its version's import marker (`conventions.model_import_marker`), then copies
+the weights from the model bucket onto its own scratch volume. Pulumi does not await the Deployments and
+Services (`pulumi.com/skipAwait`): a replica needs a GPU node, a multi-GB image and the weights, often more than
+the 10-minute default await, and nothing else in the stack waits for a model to be loaded. The rollout stays
+visible in the cluster (`kubectl rollout status`, whose progress deadline is sized from the model).
 """
 
 from __future__ import annotations
@@ -21,18 +27,34 @@ from aienv.errors import ComponentInputError
 from aienv.gpus import BYTES_PER_PARAM
 from aienv.spec.model import Exposure, GpuPool, Runtime
 from aienv.spec.model import ModelEndpoint as EndpointSpec
-from components.contracts import BoundIdentity, GpuPoolRef
+from components.contracts import BoundIdentity, GpuPoolRef, KubernetesSupport
 from components.kubernetes import _common as common
 from components.kubernetes.gateway import ENVOY_API, GATEWAY_API, gateway_name, listener_name
 
-# Default server images (pulled through the environment's registry, `<registry>/<family>/<image>`).
+# Default server images (pulled through the environment's registry caches).
 DEFAULT_IMAGES = images.DEFAULT_SERVER_IMAGES
 SERVING_UID = 1000
 SERVICE_PORT = 80
 METRICS_SERVICE_PORT = 9090
 API_KEY_HEADER = "x-api-key"
-MODEL_DIR = "/models/model"
+MODELS_MOUNT = "/models"
+MODEL_DIR = f"{MODELS_MOUNT}/model"
+FEATURE_SERVER_PORT = 6566
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
+
+# Bytes per parameter of the checkpoint that is downloaded and copied (not of the served precision): vLLM's
+# `--quantization fp8` quantizes a 16-bit checkpoint while loading it (vLLM docs, FP8 W8A8: "Dynamic
+# quantization of an original precision BF16/FP16 model to FP8 can be achieved with vLLM without any calibration
+# data required ... specifying --quantization="fp8""), so an fp8 endpoint stores bf16 weights.
+CHECKPOINT_BYTES_PER_PARAM = {**BYTES_PER_PARAM, "fp8": 2.0}
+
+# What the rollout estimates assume. They size deadlines and probes (`kubectl rollout status`, the import Job's
+# activeDeadlineSeconds, the startup probe), not Pulumi awaits; they are deliberately slow, not measured.
+NODE_AND_IMAGE_SECONDS = 1800  # a GPU node joins, the device plugin registers, a multi-GB image is pulled
+COPY_BYTES_PER_SECOND = 50e6  # hub -> pod, bucket -> pod, pod -> bucket
+LOAD_BYTES_PER_SECOND = 100e6  # local disk -> GPU memory
+UNKNOWN_SIZE_SECONDS = 3 * 3600  # a model without `size_billion_params`
+MARKER_POLL_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -71,15 +93,14 @@ class ModelEndpointArgs:
     endpoint: EndpointSpec
     index: int  # position in spec.model_endpoints, for error messages
     environment: str
-    cloud: str
-    region: str
-    registry_url: pulumi.Input[str]
+    support: KubernetesSupport
+    images: common.ImageRefs
     model_bucket_uri: pulumi.Input[str]
     gpu_pools: Sequence[GpuPoolRef]
     spec_pools: Sequence[GpuPool]
     service_account: str
     identity: BoundIdentity
-    online_store_port: pulumi.Input[int] | None = None
+    feature_server: bool = False  # the environment runs the Feast feature server (serving pods may call it)
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()  # namespaces and the gateway (HTTPRoute/SecurityPolicy CRDs)
 
@@ -157,12 +178,57 @@ def tolerations(pools: Sequence[GpuPoolRef], spec_pools: Sequence[GpuPool]) -> l
     return out
 
 
-def model_volume_size(ep: EndpointSpec) -> str:
-    """Room for the weights on the node's disk (weights x 1.2 + 10 GiB), 100 GiB when the size is unknown."""
+def checkpoint_bytes(ep: EndpointSpec) -> float | None:
+    """Size of the weights as stored and copied, None when the spec does not give the model size."""
     if ep.model.size_billion_params is None:
+        return None
+    return ep.model.size_billion_params * 1e9 * CHECKPOINT_BYTES_PER_PARAM[ep.model.precision]
+
+
+def model_volume_size(ep: EndpointSpec) -> str:
+    """Room for the checkpoint (x 1.2 + 10 GiB for tokenizer and config files, a staging copy on Azure's
+    download), 100 GiB when the size is unknown."""
+    size = checkpoint_bytes(ep)
+    if size is None:
         return "100Gi"
-    weights_gib = ep.model.size_billion_params * 1e9 * BYTES_PER_PARAM[ep.model.precision] / 2**30
-    return f"{math.ceil(weights_gib * 1.2) + 10}Gi"
+    return f"{math.ceil(size / 2**30 * 1.2) + 10}Gi"
+
+
+def copy_seconds(ep: EndpointSpec) -> int:
+    """One copy of the checkpoint at COPY_BYTES_PER_SECOND (UNKNOWN_SIZE_SECONDS without a size)."""
+    size = checkpoint_bytes(ep)
+    return UNKNOWN_SIZE_SECONDS if size is None else math.ceil(size / COPY_BYTES_PER_SECOND)
+
+
+def load_seconds(ep: EndpointSpec) -> int:
+    size = checkpoint_bytes(ep)
+    return UNKNOWN_SIZE_SECONDS if size is None else math.ceil(size / LOAD_BYTES_PER_SECOND)
+
+
+def import_seconds(ep: EndpointSpec) -> int:
+    """An import: download from the source, upload to the bucket."""
+    return 2 * copy_seconds(ep)
+
+
+def rollout_seconds(ep: EndpointSpec) -> int:
+    """A new replica on a new node, on a first deploy behind its model import: node and image, the import,
+    the copy onto the pod's volume, loading onto the GPUs."""
+    return NODE_AND_IMAGE_SECONDS + import_seconds(ep) + copy_seconds(ep) + load_seconds(ep)
+
+
+def jwks_uri(ep: EndpointSpec, field_prefix: str) -> str:
+    """`auth.jwks_uri`, else the published key set of a well-known issuer (conventions.known_jwks_uri)."""
+    uri = ep.auth.jwks_uri or c.known_jwks_uri(ep.auth.issuer or "")
+    if uri is None:
+        raise ComponentInputError(f"{field_prefix}.auth.jwks_uri", (
+            f"is required for the issuer `{ep.auth.issuer}`: its key set URL is the `jwks_uri` of "
+            "<issuer>/.well-known/openid-configuration"))
+    return uri
+
+
+def startup_failures(ep: EndpointSpec) -> int:
+    """Startup-probe failures (every 10 s) allowed: an hour, or twice the estimated load time."""
+    return max(360, math.ceil(2 * load_seconds(ep) / 10))
 
 
 def _probe(shape: RuntimeShape, path: str | None, period: int, failures: int,
@@ -214,9 +280,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             deployment = k8s.apps.v1.Deployment(
                 f"{name}-{track.name}-deployment",
                 metadata=common.meta(resource_name, ns, track_labels,
-                                     {"aienv.io/model": ep.model.name, "aienv.io/model-version": track.version}),
+                                     {**common.SKIP_AWAIT, "aienv.io/model": ep.model.name,
+                                      "aienv.io/model-version": track.version}),
                 spec=k8s.apps.v1.DeploymentSpecArgs(
                     replicas=track.min_replicas,
+                    # `kubectl rollout status` reports a stalled rollout after this, not after the default 600 s.
+                    progress_deadline_seconds=rollout_seconds(ep),
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                     strategy=k8s.apps.v1.DeploymentStrategyArgs(
                         type="RollingUpdate",
@@ -235,7 +304,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                                                  target_port=shape.metrics_port, protocol="TCP")]
             self.services[track.name] = k8s.core.v1.Service(
                 f"{name}-{track.name}-service",
-                metadata=common.meta(resource_name, ns, track_labels),
+                # Ready only once a replica has loaded its model: not awaited (see the module docstring).
+                metadata=common.meta(resource_name, ns, track_labels, common.SKIP_AWAIT),
                 spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector, ports=ports),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on),
                                             delete_before_replace=True))
@@ -289,30 +359,41 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _pod_spec(self, args: ModelEndpointArgs, track: Track, shape: RuntimeShape,
                   pools: Sequence[GpuPoolRef]) -> k8s.core.v1.PodSpecArgs:
-        ep = args.endpoint
-        image = common.image_ref(args.registry_url, ep.family, track.image)
+        ep, store = args.endpoint, args.support.object_store
+        at = f"model_endpoints[{args.index}]"
+        image = args.images.image(ep.supply, ep.family, track.image,
+                                  f"{at}.canary.image" if track.name == c.TRACK_CANARY else f"{at}.image")
         source = common.join_uri(args.model_bucket_uri, track.artifact_path)
-        direct = ep.runtime is Runtime.triton and args.cloud in ("aws", "gcp")  # Triton reads s3:// and gs://
+        marker = common.join_uri(args.model_bucket_uri, c.model_import_marker(track.artifact_path))
         volumes = [common.empty_dir("tmp", "2Gi"), common.empty_dir("cache", "20Gi"),
-                   common.empty_dir("shm", "8Gi" if ep.gpu.count > 1 else "2Gi", memory=True)]
+                   common.empty_dir("shm", "8Gi" if ep.gpu.count > 1 else "2Gi", memory=True),
+                   common.scratch_volume("model", model_volume_size(ep))]
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                   k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
-                  k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm")]
-        init: list[k8s.core.v1.ContainerArgs] = []
-        if not direct:
-            volumes.append(common.empty_dir("model", model_volume_size(ep)))
-            mounts.append(k8s.core.v1.VolumeMountArgs(name="model", mount_path="/models", read_only=True))
-            init.append(k8s.core.v1.ContainerArgs(
-                name="fetch-model",
-                image=common.tool_image(args.registry_url, args.cloud),
-                command=common.sync_command(args.cloud, source, MODEL_DIR),
-                env=common.sync_env(args.cloud),
-                resources=common.resources("1", "2Gi"),
-                security_context=common.container_security(),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="model", mount_path="/models"),
-                               k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]))
-        command, server_args = self._server(args, track, source if direct else None)
+                  k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                  k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODELS_MOUNT, read_only=True)]
+        # Wait for the version's import marker (written last by the import Job, or by the team's pipeline for
+        # `uploaded` weights) instead of crash-looping on a half-written prefix, then copy the weights. The
+        # login runs in the loop: a workload-identity session can outlive its token during a long import.
+        fetch = common.tool_container(
+            "fetch-model", args.images.tool("object-store"), store, [
+                f'until {{ {store.login()} && {store.exists("MARKER")}; }}; do '
+                f'echo "waiting for $MARKER (written when the model import is complete)"; '
+                f"sleep {MARKER_POLL_SECONDS}; done",
+                store.login(),
+                f'mkdir -p "{MODEL_DIR}"',
+                store.download("MODEL_URI", MODEL_DIR),
+                f'rm -f "{MODEL_DIR}/{c.MODEL_IMPORT_MARKER}"',
+            ],
+            {**args.support.workload_env, "MODEL_URI": source, "MARKER": marker},
+            [k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODELS_MOUNT),
+             k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            cpu="1", memory="2Gi")
+        command, server_args = self._server(args, track)
         env = [k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+               # The uid has no passwd entry: getpass.getuser() (torch's cache paths) reads these first.
+               k8s.core.v1.EnvVarArgs(name="USER", value="serving"),
+               k8s.core.v1.EnvVarArgs(name="LOGNAME", value="serving"),
                k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value="/cache"),
                k8s.core.v1.EnvVarArgs(name="HF_HOME", value="/cache/huggingface"),
                k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
@@ -320,19 +401,18 @@ class ModelEndpoint(pulumi.ComponentResource):
                k8s.core.v1.EnvVarArgs(name="MODEL_VERSION", value=track.version)]
         if ep.runtime is Runtime.vllm:
             env.append(k8s.core.v1.EnvVarArgs(name="VLLM_NO_USAGE_STATS", value="1"))
-        if args.cloud == "aws":
-            env.append(k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region))
         ports = [k8s.core.v1.ContainerPortArgs(name="http", container_port=shape.http_port, protocol="TCP")]
         if shape.metrics_port != shape.http_port:
             ports.append(k8s.core.v1.ContainerPortArgs(name="metrics", container_port=shape.metrics_port,
                                                        protocol="TCP"))
         server = k8s.core.v1.ContainerArgs(
             name="server", image=image, command=command, args=server_args, env=env, ports=ports,
-            resources=common.resources(ep.resources.cpu, ep.resources.memory, ep.gpu.count),
+            # The /tmp and /cache emptyDirs are node disk: request it so the scheduler counts it.
+            resources=common.resources(ep.resources.cpu, ep.resources.memory, ep.gpu.count, ephemeral="22Gi"),
             security_context=common.container_security(),
             volume_mounts=mounts,
-            # Loading weights onto the GPUs can take many minutes: allow up to 60 of them.
-            startup_probe=_probe(shape, shape.ready_path, period=10, failures=360),
+            # Loading weights onto the GPUs takes minutes: at least an hour, more for large checkpoints.
+            startup_probe=_probe(shape, shape.ready_path, period=10, failures=startup_failures(ep)),
             readiness_probe=_probe(shape, shape.ready_path, period=10, failures=3),
             liveness_probe=_probe(shape, shape.live_path, period=20, failures=3))
         return k8s.core.v1.PodSpecArgs(
@@ -341,7 +421,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             enable_service_links=False,
             host_network=False, host_pid=False, host_ipc=False,
             security_context=common.pod_security(SERVING_UID),
-            init_containers=init or None,
+            init_containers=[fetch],
             containers=[server],
             volumes=volumes,
             tolerations=tolerations(pools, args.spec_pools),
@@ -353,8 +433,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             termination_grace_period_seconds=60)
 
     @staticmethod
-    def _server(args: ModelEndpointArgs, track: Track,
-                repository: pulumi.Output[str] | None) -> tuple[list[str] | None, list[Any]]:
+    def _server(args: ModelEndpointArgs, track: Track) -> tuple[list[str] | None, list[Any]]:
         ep = args.endpoint
         if ep.runtime is Runtime.vllm:
             return (["python3", "-m", "vllm.entrypoints.openai.api_server"],
@@ -364,7 +443,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                      *ep.args])
         if ep.runtime is Runtime.triton:
             return (["tritonserver"],
-                    [pulumi.Output.concat("--model-repository=", repository if repository is not None else MODEL_DIR),
+                    [f"--model-repository={MODEL_DIR}",
                      "--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", "--allow-metrics=true",
                      "--allow-gpu-metrics=true", "--metrics-config=summary_latencies=true", *ep.args])
         return None, list(ep.args)
@@ -387,15 +466,19 @@ class ModelEndpoint(pulumi.ComponentResource):
             # Clients come through the gateway's Envoy proxies, for every exposure.
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[common.namespace_peer(c.GATEWAY_NAMESPACE)],
                                                            ports=common.tcp_ports(shape.http_port)),
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE)],
-                                                           ports=common.tcp_ports(shape.metrics_port)),
+            # Only the Prometheus servers scrape (vLLM serves /metrics on its API port): not the rest of their
+            # namespace (Grafana, the adapter, kube-state-metrics).
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE, {c.COMPONENT_LABEL: c.COMPONENT_PROMETHEUS})],
+                ports=common.tcp_ports(shape.metrics_port)),
         ]
-        egress = [common.https_egress(), *common.metadata_egress(args.cloud)]
-        if args.online_store_port is not None:
+        # The weights (object store over HTTPS) and the pod's cloud identity.
+        egress = [common.https_egress(), *common.identity_egress(args.support.identity_egress)]
+        if args.feature_server:
+            # Online features come from the Feast server (which alone talks to the online store).
             egress.append(k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
-                    for cidr in common.PRIVATE_RANGES],
-                ports=common.tcp_ports(args.online_store_port)))
+                to=[common.namespace_peer(c.FEATURES_NAMESPACE, {c.COMPONENT_LABEL: c.COMPONENT_FEATURE_SERVER})],
+                ports=common.tcp_ports(FEATURE_SERVER_PORT)))
         return k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={c.ENDPOINT_LABEL: ep.name,
                                                                       c.COMPONENT_LABEL: c.COMPONENT_SERVING}),
@@ -405,7 +488,9 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _route(self, name: str, args: ModelEndpointArgs, labels: Mapping[str, str]) -> None:
         ep, ns = args.endpoint, c.SERVING_NAMESPACE
-        after = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *self.services.values()])
+        at = f"model_endpoints[{args.index}]"
+        # Routes name the Services; they do not wait for them (a Service is ready only with a loaded model).
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         backends = [{"group": "", "kind": "Service", "name": f"{ep.name}-{t.name}", "port": SERVICE_PORT,
                      "weight": t.weight} for t in self.tracks]
         route = k8s.apiextensions.CustomResource(
@@ -444,11 +529,14 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "extractFrom": [{"headers": [API_KEY_HEADER]}],
             }
         else:
-            issuer = (ep.auth.issuer or "").rstrip("/")
-            policy["jwt"] = {"providers": [{
-                "name": ep.name, "issuer": issuer, "audiences": list(ep.auth.audiences),
-                "remoteJWKS": {"uri": ep.auth.jwks_uri or f"{issuer}/.well-known/jwks.json"},
-            }]}
+            # The issuer goes through verbatim: Envoy compares it with the token's `iss` exactly. Envoy Gateway
+            # accepts a token "if any of the providers successfully validate" it (api/v1alpha1/jwt_types.go), so
+            # an issuer that writes `iss` two ways gets a provider per spelling.
+            uri = jwks_uri(ep, at)
+            policy["jwt"] = {"providers": [
+                {"name": ep.name if i == 0 else f"{ep.name}-{i}", "issuer": issuer,
+                 "audiences": list(ep.auth.audiences), "remoteJWKS": {"uri": uri}}
+                for i, issuer in enumerate(c.issuer_spellings(ep.auth.issuer or ""))]}
         k8s.apiextensions.CustomResource(
             f"{name}-auth", api_version=ENVOY_API, kind="SecurityPolicy",
             metadata=common.meta(f"{ep.name}-auth", ns, labels),

@@ -19,6 +19,7 @@ one unknown defers that resource's check, not the others' (`guarded`).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from policies.meta import FRAMEWORKS, RuleMeta
+from policies.rules.tokens import canonical, with_previous
 
 ResourceCheck = Callable[[ResourceValidationArgs], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
@@ -330,17 +332,35 @@ class Rule:
 
 
 def resource_rule(meta: RuleMeta, types: Iterable[str]) -> Callable[[ResourceCheck], Rule]:
+    """A rule on each resource of `types`, and of their earlier tokens (`policies.rules.tokens`): the check sees
+    the current token (`canonical_args`)."""
     def wrap(fn: ResourceCheck) -> Rule:
-        return Rule(meta, "resource", frozenset(types), fn)
+        return Rule(meta, "resource", with_previous(types), fn)
 
     return wrap
 
 
 def stack_rule(meta: RuleMeta, types: Iterable[str] = ()) -> Callable[[StackCheck], Rule]:
     def wrap(fn: StackCheck) -> Rule:
-        return Rule(meta, "stack", frozenset(types), fn)
+        return Rule(meta, "stack", with_previous(types), fn)
 
     return wrap
+
+
+def canonical_args(args: ResourceValidationArgs) -> ResourceValidationArgs:
+    """`args` with the current token of a resource registered under an earlier one (a previous provider major),
+    so a check compares one token per resource type."""
+    current = canonical(args.resource_type)
+    if current != args.resource_type:
+        args = copy.copy(args)
+        args.resource_type = current
+    return args
+
+
+def canonical_resources(resources: Iterable[PolicyResource]) -> None:
+    """Give stack resources registered under an earlier token their current one (in place; idempotent)."""
+    for r in resources:
+        r.resource_type = canonical(r.resource_type)
 
 
 def guarded(resources: Iterable[PolicyResource], types: frozenset[str] | None,
@@ -409,7 +429,7 @@ def build_policy(rule: Rule, *, framework: str | None = None,
         def validate_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
             if args.resource_type not in types:
                 return
-            for msg in check(args):  # an unknown value escapes: the check defers (module docstring)
+            for msg in check(canonical_args(args)):  # an unknown value escapes: the check defers (module docstring)
                 report(msg, None)
 
         policy = AienvResourcePolicy(meta.name, meta.description, validate=validate_resource, **common)
@@ -417,6 +437,7 @@ def build_policy(rule: Rule, *, framework: str | None = None,
         stack_check = rule.check
 
         def validate_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+            canonical_resources(args.resources)
             for msg, urn in stack_check(args):  # violations found before an unknown are kept
                 report(msg, urn)
 

@@ -144,6 +144,11 @@ def _aks_pool(urn: str | None, name: str, rtype: str, props: Any) -> Pool:
                 (get(props, "tags") or {}).get(TAG_TIER))
 
 
+def _first(*values: float | None) -> float | None:
+    """The first value that is set: GKE takes per-zone (`minNodeCount`) or total (`totalMinNodeCount`) limits."""
+    return next((v for v in values if v is not None), None)
+
+
 def pools_of(resource_type: str, name: str, urn: str | None, props: Any) -> list[Pool]:
     """The node pools a resource defines (AKS clusters may define several inline)."""
     if resource_type == EKS_NODEGROUP:
@@ -164,7 +169,8 @@ def pools_of(resource_type: str, name: str, urn: str | None, props: Any) -> list
         labels = dict(get(props, "nodeConfig.labels") or {})
         tier_labels = dict(get(props, "nodeConfig.resourceLabels") or {})
         return [Pool(urn, name, resource_type, labels, taints, [str(get(props, "nodeConfig.machineType") or "")], accel,
-                     number(props, "autoscaling.minNodeCount", None) if get(props, "autoscaling") else count,
+                     _first(number(props, "autoscaling.minNodeCount"), number(props, "autoscaling.totalMinNodeCount"))
+                     if get(props, "autoscaling") else count,
                      (number(props, "autoscaling.maxNodeCount") or number(props, "autoscaling.totalMaxNodeCount"))
                      if get(props, "autoscaling") else count,
                      tier_labels.get(TAG_TIER) or labels.get(TAG_TIER))]
@@ -592,13 +598,27 @@ def image_ref(image: str) -> tuple[str, str | None, str | None]:
 ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
 
-def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str], bool]:
-    """(registry prefixes of this stack, prefixes whose tags are immutable, whether some registry's address is
-    unknown at preview). ECR repositories and pull-through cache rules are keyed `ecr:<repository path>`
-    (the account and region of their URL are the stack's own and only known once created); the others by
-    their registry host/path."""
+@dataclass
+class Registries:
+    """The stack's registries: every prefix images may come from, those whose tags are immutable, the prefixes
+    filled by a cache of an upstream registry (ECR pull-through cache rules, ACR cache rules, Artifact Registry
+    remote repositories), and whether some registry's address is unknown at preview. ECR repositories and cache
+    prefixes are keyed `ecr:<repository path>` (the account and region of their URL are the stack's own and only
+    known once created); the others by their registry host/path."""
+
+    prefixes: set[str]
+    immutable: set[str]
+    cached: set[str]
+    unknown: bool
+
+
+def environment_registries(args: StackValidationArgs) -> Registries:
     prefixes: set[str] = set()
     immutable: set[str] = set()
+    cached: set[str] = set()
+    login_servers: dict[str, str] = {}  # registry URN -> login server
+    acr_targets: list[tuple[list[str], str]] = []  # (registry URNs, target repository)
+    templates: list[tuple[str, bool]] = []  # ECR creation templates for pull-through caches: (prefix, immutable)
     unknown = False
     for r in args.resources:
         try:
@@ -612,10 +632,22 @@ def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str
                 prefix = get(r.props, "ecrRepositoryPrefix")
                 if isinstance(prefix, str):
                     prefixes.add(f"ecr:{prefix}")  # repositories the cache creates are `<prefix>/<upstream path>`
+                    cached.add(f"ecr:{prefix}")
+            elif r.resource_type == "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate":
+                if "PULL_THROUGH_CACHE" in (get(r.props, "appliedFors") or []):
+                    prefix = get(r.props, "prefix")
+                    mutability = str(get(r.props, "imageTagMutability") or "MUTABLE")
+                    if isinstance(prefix, str):
+                        templates.append((prefix, mutability == "IMMUTABLE"))
+            elif r.resource_type == "azure-native:containerregistry:CacheRule":
+                target = get(r.props, "targetRepository")
+                if isinstance(target, str):
+                    acr_targets.append(([d.urn for d in r.property_dependencies.get("registryName", [])], target))
             elif r.resource_type == "azure-native:containerregistry:Registry":
                 server = get(r.props, "loginServer")
                 if isinstance(server, str):
                     prefixes.add(server)
+                    login_servers[r.urn] = server
             elif r.resource_type == "gcp:artifactregistry/repository:Repository":
                 loc, proj, repo = get(r.props, "location"), get(r.props, "project"), get(r.props, "repositoryId")
                 if loc and proj and repo:
@@ -623,9 +655,19 @@ def environment_registries(args: StackValidationArgs) -> tuple[set[str], set[str
                     prefixes.add(prefix)
                     if get(r.props, "dockerConfig.immutableTags") is True:
                         immutable.add(prefix)
+                    if get(r.props, "mode") == "REMOTE_REPOSITORY":
+                        cached.add(prefix)
         except UnknownValueError:
             unknown = True
-    return prefixes, immutable, unknown
+    for urns, target in acr_targets:
+        for urn in urns or list(login_servers):
+            if urn in login_servers:
+                cached.add(f"{login_servers[urn]}/{target.rstrip('*').rstrip('/')}")
+    for prefix, is_immutable in templates:  # "ROOT" applies a template to every repository
+        if is_immutable:
+            immutable |= {c for c in cached if c.startswith("ecr:") and (prefix == "ROOT" or
+                                                                         _under(c, {f"ecr:{prefix}"}))}
+    return Registries(prefixes, immutable, cached, unknown)
 
 
 def _registry_key(image: str) -> str:
@@ -649,9 +691,10 @@ def _under(image: str, prefixes: set[str]) -> str | None:
     remediation="Push the model-server image to the environment's registry (ECR/ACR/Artifact Registry) and reference "
                 "it by digest, or by tag from a registry with immutable tags.",
 ), {DEPLOYMENT, "aws:ecr/repository:Repository", "azure-native:containerregistry:Registry",
-    "gcp:artifactregistry/repository:Repository"})
+    "gcp:artifactregistry/repository:Repository", "aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"})
 def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
-    prefixes, immutable, registry_unknown = environment_registries(args)
+    regs = environment_registries(args)
     approved = {str(p) for p in (args.get_config().get("approvedRegistries") or [])}
     serving = [d for ds in serving_endpoints(args).values() for d in ds]
 
@@ -661,14 +704,48 @@ def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             if not isinstance(image, str):
                 continue
             repo, tag, digest = image_ref(image)
-            home = _under(_registry_key(repo), prefixes) or _under(repo, approved)
+            key = _registry_key(repo)
+            home = _under(key, regs.prefixes) or _under(repo, approved)
             who = subject(r.resource_type, r.name)
-            if home is None and registry_unknown:  # it may be the registry whose address is not known yet
+            if home is None and regs.unknown:  # it may be the registry whose address is not known yet
                 raise Unknown("spec.template.spec.containers.image")
             if home is None:
                 yield f"{who} must pull `{image}` from the environment's registry."
-            elif not digest and (tag in (None, "latest") or _under(_registry_key(repo), immutable) is None):
+            elif digest or _under(key, regs.immutable):
+                continue
+            elif tag in (None, "latest"):
+                yield f"{who} must pin `{image}` to a version tag or a digest, not `{tag or 'no tag'}`."
+            elif not _under(key, regs.cached):  # a cached upstream release tag: `ai-cached-image-digest`
                 yield f"{who} must pin `{image}` by digest (or use a registry with immutable tags)."
+
+    keep = {r.urn for r in serving}
+    yield from guarded([r for r in args.resources if r.urn in keep], None, check)
+
+
+@stack_rule(RuleMeta(
+    name="ai-cached-image-digest",
+    description="Pin serving images pulled through a cache of their upstream registry by digest.",
+    severity="medium", area="ai", controls=m.SUPPLY_CHAIN, enforcement="advisory",
+    remediation="Give the image by digest (`model_endpoints[].image: vllm-openai@sha256:...`): a cache serves the "
+                "upstream's tag, and the upstream publisher can move a tag to another build (ECR pull-through "
+                "caches whose creation template sets IMMUTABLE keep the first build they cached).",
+), {DEPLOYMENT, "aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+    "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate", "azure-native:containerregistry:CacheRule",
+    "azure-native:containerregistry:Registry", "gcp:artifactregistry/repository:Repository"})
+def cached_image_digest(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    regs = environment_registries(args)
+    serving = [d for ds in serving_endpoints(args).values() for d in ds]
+
+    def check(r: Any) -> Iterator[str]:
+        for c in containers(pod_spec(r.resource_type, r.props), init=False):
+            image = get(c, "image")
+            if not isinstance(image, str):
+                continue
+            repo, tag, digest = image_ref(image)
+            key = _registry_key(repo)
+            if tag and tag != "latest" and not digest and _under(key, regs.cached) and not _under(key, regs.immutable):
+                yield (f"{subject(r.resource_type, r.name)} pulls `{image}` through a cache of its upstream by tag; "
+                       "pin it by digest so the upstream cannot change what runs.")
 
     keep = {r.urn for r in serving}
     yield from guarded([r for r in args.resources if r.urn in keep], None, check)
@@ -677,4 +754,5 @@ def serving_images(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
 RULES = (
     gpu_pool_tainted, gpu_workload_placement, gpu_requests_limits, gpu_scheduling, gpu_pool_matched, model_fits,
     gpu_quota, gpu_scale_to_zero, serving_alerts, serving_drift, endpoint_auth, endpoint_not_public, serving_images,
+    cached_image_digest,
 )

@@ -33,6 +33,7 @@ from policies.rules._base import (
     target_keys,
     truthy,
 )
+from policies.rules.tokens import canonical, with_previous
 
 # What a customer-managed key reference may point at (a first preview sees the ARN as unknown).
 KMS_KEYS = frozenset({"aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey", "aws:kms/alias:Alias",
@@ -49,10 +50,14 @@ EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODEGROUP = "aws:eks/nodeGroup:NodeGroup"
 ECR_REPO = "aws:ecr/repository:Repository"
 ECR_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+# The settings of the repositories ECR creates on a pull-through cache's first pull.
+ECR_TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 IAM_ROLE = "aws:iam/role:Role"
 IAM_POLICY = "aws:iam/policy:Policy"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+IAM_GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 TRAIL = "aws:cloudtrail/trail:Trail"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 SM_NOTEBOOK = "aws:sagemaker/notebookInstance:NotebookInstance"
@@ -96,7 +101,7 @@ def s3_block_public_access(args: ResourceValidationArgs) -> Iterator[str]:
     checks=("CKV_AWS_20", "CKV_AWS_57"),
     remediation="Remove the public canned ACL (`public-read`, `public-read-write`, `authenticated-read`); use "
                 "`private` and grant access through IAM.",
-), [S3_BUCKET, S3_ACL])
+), with_previous([S3_BUCKET, S3_ACL]))
 def s3_no_public_acl(args: ResourceValidationArgs) -> Iterator[str]:
     acl = get(args.props, "acl")
     if acl in PUBLIC_ACLS:
@@ -107,7 +112,7 @@ def log_targets(resources: Any) -> set[str]:
     """URNs and `value:<name>` refs of buckets that receive S3 server access logs."""
     out: set[str] = set()
     for r in resources:
-        if r.resource_type != S3_LOGGING:
+        if canonical(r.resource_type) != S3_LOGGING:
             continue
         out.update(d.urn for d in r.property_dependencies.get("targetBucket", []))
         try:
@@ -127,12 +132,12 @@ def log_targets(resources: Any) -> set[str]:
     remediation="Add a rule with applyServerSideEncryptionByDefault.sseAlgorithm `aws:kms` and kmsMasterKeyId set "
                 "to the environment's KMS key ARN. S3 server access logs can only be delivered to SSE-S3 "
                 "(`AES256`) buckets, so log-target buckets may use that.",
-), [S3_SSE, S3_LOGGING])
+), with_previous([S3_SSE, S3_LOGGING]))
 def s3_encryption_kms(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     targets = log_targets(args.resources)
     bucket_names: dict[str, set[str]] = {}
     for r in args.resources:
-        if r.resource_type == S3_BUCKET:
+        if canonical(r.resource_type) == S3_BUCKET:
             bucket_names[r.urn] = {"value:" + x for x in _safe_refs(r.props)}
     for urn, refs in bucket_names.items():
         if urn in targets or refs & targets:
@@ -155,7 +160,7 @@ def s3_encryption_kms(args: StackValidationArgs) -> Iterator[tuple[str, str | No
             yield (f"{subject(r.resource_type, r.name)} must encrypt by default with `aws:kms` and a customer-managed "
                    f"`kmsMasterKeyId`.")
 
-    yield from guarded(args.resources, frozenset({S3_SSE}), check)
+    yield from guarded(args.resources, with_previous([S3_SSE]), check)
 
 
 @resource_rule(RuleMeta(
@@ -181,7 +186,7 @@ def s3_tls_only(args: ResourceValidationArgs) -> Iterator[str]:
     description="Enable versioning on S3 buckets.",
     severity="medium", area="aws", controls=m.merge(m.INTEGRITY, m.AVAILABILITY), checks=("CKV_AWS_21",),
     remediation="Set versioningConfiguration.status to `Enabled` on the bucket's aws.s3.BucketVersioning.",
-), [S3_VERSIONING])
+), with_previous([S3_VERSIONING]))
 def s3_versioning(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "versioningConfiguration.status") != "Enabled":
         yield f"{_s(args)} must enable versioning (`versioningConfiguration.status: Enabled`)."
@@ -199,14 +204,14 @@ def _bucket_refs(props: Any) -> set[str]:
 
 def _companions(args: StackValidationArgs, companion_type: str) -> dict[str, list[Any]]:
     """Bucket URN -> companion resources of `companion_type` that point at it (by value or dependency)."""
-    buckets = [r for r in args.resources if r.resource_type == S3_BUCKET]
+    buckets = [r for r in args.resources if canonical(r.resource_type) == S3_BUCKET]
     by_ref: dict[str, str] = {}
     for b in buckets:
         for known_ref in _safe_refs(b.props):
             by_ref[known_ref] = b.urn
     out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
     for r in args.resources:
-        if r.resource_type != companion_type:
+        if canonical(r.resource_type) != companion_type:
             continue
         targets = {d.urn for d in r.property_dependencies.get("bucket", []) if d.urn in out}
         try:
@@ -234,13 +239,13 @@ def _safe_refs(props: Any) -> set[str]:
     checks=("CKV2_AWS_6", "CKV_AWS_145"),
     remediation="Create aws.s3.BucketPublicAccessBlock, BucketServerSideEncryptionConfiguration, BucketVersioning "
                 "and BucketPolicy resources for the bucket (pulumi-aws 7 splits these out of the Bucket).",
-), [S3_BUCKET, S3_PAB, S3_SSE, S3_VERSIONING, S3_POLICY])
+), with_previous([S3_BUCKET, S3_PAB, S3_SSE, S3_VERSIONING, S3_POLICY]))
 def s3_controls_attached(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     needed = {S3_PAB: "a public access block", S3_SSE: "a default encryption configuration",
               S3_VERSIONING: "a versioning configuration", S3_POLICY: "a TLS-only bucket policy"}
     attached = {t: _companions(args, t) for t in needed}
     for r in args.resources:
-        if r.resource_type != S3_BUCKET:
+        if canonical(r.resource_type) != S3_BUCKET:
             continue
         for t, text in needed.items():
             if not attached[t].get(r.urn):
@@ -254,12 +259,12 @@ def s3_controls_attached(args: StackValidationArgs) -> Iterator[tuple[str, str |
     checks=("CKV_AWS_18", "CFG S3_BUCKET_LOGGING_ENABLED"),
     remediation="Create an aws.s3.BucketLogging for the bucket with a targetBucket for access logs "
                 "(the log bucket itself may be exempt by tagging it as the log archive).",
-), [S3_BUCKET, S3_LOGGING])
+), with_previous([S3_BUCKET, S3_LOGGING]))
 def s3_access_logging(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     logging = _companions(args, S3_LOGGING)
     targets: set[str] = set()
     for r in args.resources:
-        if r.resource_type == S3_LOGGING:
+        if canonical(r.resource_type) == S3_LOGGING:
             try:
                 tb = get(r.props, "targetBucket")
             except Exception:
@@ -268,7 +273,7 @@ def s3_access_logging(args: StackValidationArgs) -> Iterator[tuple[str, str | No
                 targets.add(tb)
             targets.update(d.urn for d in r.property_dependencies.get("targetBucket", []))
     for r in args.resources:
-        if r.resource_type != S3_BUCKET or logging.get(r.urn):
+        if canonical(r.resource_type) != S3_BUCKET or logging.get(r.urn):
             continue
         if r.urn in targets or _safe_refs(r.props) & targets:
             continue  # the access-log bucket itself
@@ -410,7 +415,7 @@ def ecr_scan(args: ResourceValidationArgs) -> Iterator[str]:
     description="Make ECR image tags immutable.",
     severity="medium", area="aws", controls=m.SUPPLY_CHAIN, checks=("CKV_AWS_51",),
     remediation="Set imageTagMutability to `IMMUTABLE`.",
-), [ECR_REPO])
+), [ECR_REPO, ECR_TEMPLATE])
 def ecr_immutable(args: ResourceValidationArgs) -> Iterator[str]:
     if not str(get(args.props, "imageTagMutability") or "MUTABLE").startswith("IMMUTABLE"):
         yield f"{_s(args)} must make image tags immutable."
@@ -421,7 +426,7 @@ def ecr_immutable(args: ResourceValidationArgs) -> Iterator[str]:
     description="Encrypt ECR repositories with a KMS key.",
     severity="medium", area="aws", controls=m.ENCRYPTION_AT_REST, checks=("CKV_AWS_136",),
     remediation="Set encryptionConfigurations [{encryptionType: KMS, kmsKey: <key ARN>}].",
-), [ECR_REPO])
+), [ECR_REPO, ECR_TEMPLATE])
 def ecr_kms(args: ResourceValidationArgs) -> Iterator[str]:
     confs = items(args.props, "encryptionConfigurations")
     if not any(get(c, "encryptionType") in ("KMS", "KMS_DSSE")
@@ -477,7 +482,8 @@ _SM_KMS_PATHS: dict[str, tuple[str, ...]] = {
     name="aws-sagemaker-kms-encryption",
     description="Encrypt SageMaker notebooks, endpoints, domains, feature groups and monitoring jobs with KMS keys.",
     severity="high", area="aws", controls=m.ENCRYPTION_AT_REST,
-    checks=("CKV_AWS_22", "CKV_AWS_98", "CKV_AWS_187", "CKV_AWS_367", "CKV_AWS_368", "CKV_AWS_369"),
+    # CKV_AWS_369 (inter-container traffic encryption) is not a KMS setting: aws-sagemaker-monitoring-traffic-encryption.
+    checks=("CKV_AWS_22", "CKV_AWS_98", "CKV_AWS_187", "CKV_AWS_367", "CKV_AWS_368"),
     remediation="Set the KMS key properties (kmsKeyId / kmsKeyArn / volumeKmsKeyId) to the environment's key.",
 ), list(_SM_KMS_PATHS))
 def sm_kms(args: ResourceValidationArgs) -> Iterator[str]:
@@ -591,7 +597,7 @@ def _policy_docs(args: ResourceValidationArgs) -> list[tuple[str, Any]]:
     description="Do not grant `*:*` administrator access in IAM policies.",
     severity="critical", area="aws", controls=m.ACCESS_CONTROL, checks=("CKV_AWS_62", "CKV_AWS_63"),
     remediation="List the actions and resources the workload needs instead of `*`.",
-), [IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE])
+), [IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE, IAM_USER_POLICY, IAM_GROUP_POLICY])
 def iam_no_admin(args: ResourceValidationArgs) -> Iterator[str]:
     for where, doc in _policy_docs(args):
         for st in statements(doc):

@@ -23,6 +23,7 @@ from policies.rules._base import (
     stack_rule,
     subject,
 )
+from policies.rules.tokens import with_previous
 
 STORAGE = "azure-native:storage:StorageAccount"
 VAULT = "azure-native:keyvault:Vault"
@@ -258,7 +259,7 @@ def storage_cmk(args: ResourceValidationArgs) -> Iterator[str]:
     severity="high", area="azure", controls=m.merge(m.ENCRYPTION_IN_TRANSIT, m.NETWORK_EXPOSURE),
     checks=("CKV_AZURE_91", "CKV_AZURE_148", "CKV_AZURE_89"),
     remediation="Set enableNonSslPort false, minimumTlsVersion `1.2` and publicNetworkAccess `Disabled`.",
-), [REDIS])
+), with_previous([REDIS]))
 def redis_secure(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "enableNonSslPort") is True:
         yield f"{_s(args)} must disable the non-TLS port."

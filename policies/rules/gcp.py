@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules._base import get, items, ref, resource_rule, stack_rule, subject
+from policies.rules._base import (
+    get,
+    guarded,
+    items,
+    ref,
+    reference_keys,
+    resource_rule,
+    stack_rule,
+    subject,
+    target_keys,
+)
 
 GKE = "gcp:container/cluster:Cluster"
 # What a customer-managed key reference may point at (unknown at a first preview).
@@ -27,12 +37,14 @@ VERTEX_DATASET = "gcp:vertex/aiDataset:AiDataset"
 VERTEX_FEATURESTORE = "gcp:vertex/aiFeatureStore:AiFeatureStore"
 VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 VERTEX_ONLINE_STORE = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
+VERTEX_METADATA_STORE = "gcp:vertex/aiMetadataStore:AiMetadataStore"
+VERTEX_TENSORBOARD = "gcp:vertex/aiTensorboard:AiTensorboard"
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
 PROJECT_IAM = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
 # Roles that read or change data (objects, images, tables, models, keys, secrets). Granted on the project they
 # reach every bucket, repository, dataset, key or secret in it: `security.workload_permissions: broad`.
+# The basic roles (owner, editor, viewer) are `gcp-iam-no-basic-roles` (identity_common.py), at every scope.
 PROJECT_DATA_ROLES = frozenset({
-    "roles/owner", "roles/editor",
     "roles/storage.admin", "roles/storage.objectAdmin", "roles/storage.objectUser", "roles/storage.objectViewer",
     "roles/storage.objectCreator",
     "roles/artifactregistry.admin", "roles/artifactregistry.repoAdmin", "roles/artifactregistry.writer",
@@ -304,10 +316,14 @@ def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
 # --- Vertex AI ------------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="gcp-vertex-cmek",
-    description="Encrypt Vertex AI datasets, feature stores and endpoints with customer-managed keys.",
-    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST, checks=("CKV_GCP_92", "CKV_GCP_96"),
+    description="Encrypt Vertex AI datasets, feature stores, endpoints, metadata stores and TensorBoards with "
+                "customer-managed keys.",
+    severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST,
+    # checkov: datasets (CKV_GCP_92), metadata stores (CKV_GCP_96), endpoints (CKV2_GCP_24), feature stores
+    # (CKV2_GCP_25), TensorBoards (CKV2_GCP_26): each tests encryption_spec.kms_key_name.
+    checks=("CKV_GCP_92", "CKV_GCP_96", "CKV2_GCP_24", "CKV2_GCP_25", "CKV2_GCP_26"),
     remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key.",
-), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT])
+), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT, VERTEX_METADATA_STORE, VERTEX_TENSORBOARD])
 def vertex_cmek(args: ResourceValidationArgs) -> Iterator[str]:
     if not ref(args, "encryptionSpec.kmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryptionSpec.kmsKeyName`)."
@@ -369,8 +385,37 @@ def subnet_flow_logs(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must record flow logs (set `logConfig`)."
 
 
+NETWORK = "gcp:compute/network:Network"
+GLOBAL_FORWARDING_RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
+# The Google-API bundles a Private Service Connect endpoint can target (vpc/docs/configure-private-service-
+# connect-apis: "all-apis" or "vpc-sc").
+GOOGLE_API_BUNDLES = frozenset({"all-apis", "vpc-sc"})
+
+
+@stack_rule(RuleMeta(
+    name="gcp-vpc-private-google-apis",
+    description="Reach Google APIs from each VPC through a Private Service Connect endpoint, not their public "
+                "addresses.",
+    severity="medium", area="gcp", controls=m.NETWORK_EXPOSURE,
+    remediation="Add a global forwarding rule with target `all-apis` (or `vpc-sc`) on the network, with private "
+                "DNS for googleapis.com (`network.private_endpoints: true`).",
+), [NETWORK, GLOBAL_FORWARDING_RULE])
+def vpc_private_google_apis(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    served: set[str] = set()
+    for r in args.resources:
+        if r.resource_type == GLOBAL_FORWARDING_RULE and get(r.props, "target") in GOOGLE_API_BUNDLES:
+            served |= reference_keys(r, "network")
+
+    def check(r: PolicyResource) -> Iterator[str]:
+        if not target_keys(r) & served:
+            yield (f"{subject(r.resource_type, r.name)} must reach Google APIs through a Private Service Connect "
+                   "endpoint (no forwarding rule to `all-apis` on it).")
+
+    yield from guarded(args.resources, frozenset({NETWORK}), check)
+
+
 RULES = (
     gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
     kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private,
-    data_access_logs, subnet_flow_logs,
+    data_access_logs, subnet_flow_logs, vpc_private_google_apis,
 )

@@ -15,9 +15,10 @@ from policies import meta as m
 from policies.meta import RuleMeta
 from policies.rules._base import Unknown, get, guarded, is_unknown, items, resource_rule, stack_rule, subject
 from policies.rules.aws import S3_SSE, log_targets
+from policies.rules.tokens import canonical, with_previous
 
 # --- Stateful resources ------------------------------------------------------------------------------------
-STATEFUL_TYPES = frozenset({
+STATEFUL_TYPES = with_previous({
     "aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:ecr/repository:Repository",
     "aws:elasticache/replicationGroup:ReplicationGroup", "aws:sagemaker/featureGroup:FeatureGroup",
     "aws:dynamodb/table:Table", "aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem",
@@ -114,7 +115,7 @@ def _matches(ref: str, keys: set[str]) -> bool:
     severity="high", area="stack", controls=m.ENCRYPTION_AT_REST,
     remediation="Reference the environment's key resource output (ARN / key URI / crypto key id) in the store's "
                 "encryption settings instead of a provider-managed or foreign key.",
-), set(STORE_KEY_PATHS) | set(KEY_OUTPUTS))
+), with_previous(set(STORE_KEY_PATHS) | set(KEY_OUTPUTS)))
 def stores_stack_keys(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     key_values: set[str] = set()
     key_urns: set[str] = set()
@@ -131,17 +132,17 @@ def stores_stack_keys(args: StackValidationArgs) -> Iterator[tuple[str, str | No
 
     log_buckets = log_targets(args.resources)
     for r in args.resources:
-        if r.resource_type == S3_BUCKET:
+        if canonical(r.resource_type) == S3_BUCKET:
             refs = {"value:" + v for k in ("bucket", "id") if isinstance(v := _plain_output(r, k), str)}
             if r.urn in log_buckets or refs & log_buckets:
                 log_buckets |= {r.urn} | refs
 
     def check(r: PolicyResource) -> Iterator[str]:
-        if r.resource_type == S3_SSE and (
+        if canonical(r.resource_type) == S3_SSE and (
                 any(d.urn in log_buckets for d in r.property_dependencies.get("bucket", []))
                 or "value:" + str(_plain_output(r, "bucket")) in log_buckets):
             return  # access-log buckets can only use SSE-S3 (checked by aws-s3-encryption-kms)
-        paths = STORE_KEY_PATHS[r.resource_type]
+        paths = STORE_KEY_PATHS[canonical(r.resource_type)]
         referenced = 0
         for path in paths:
             top = path.split(".")[0]
@@ -165,7 +166,7 @@ def stores_stack_keys(args: StackValidationArgs) -> Iterator[tuple[str, str | No
             yield (f"{subject(r.resource_type, r.name)} must be encrypted with a key of this stack "
                    f"(set {' or '.join(f'`{p}`' for p in paths)}).")
 
-    yield from guarded(args.resources, frozenset(STORE_KEY_PATHS), check)
+    yield from guarded(args.resources, with_previous(STORE_KEY_PATHS), check)
 
 
 # --- Data residency ----------------------------------------------------------------------------------------
@@ -258,13 +259,13 @@ AZ_DIAGNOSTICS = frozenset({"azure-native:monitor:DiagnosticSetting", "azure-nat
     severity="medium", area="ai", controls=m.AUDIT_LOGGING,
     remediation="S3: add an aws.s3.BucketLogging; GCS: set logging.logBucket; Azure: add a diagnostic setting on the "
                 "storage account (blob service) with StorageRead/StorageWrite. Log buckets themselves are exempt.",
-), {S3_BUCKET, S3_LOGGING, GCS, AZ_STORAGE} | AZ_DIAGNOSTICS)
+), with_previous({S3_BUCKET, S3_LOGGING, GCS, AZ_STORAGE} | AZ_DIAGNOSTICS))
 def data_access_logging(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     logged: set[str] = set()
     log_targets: set[str] = set()
     for r in args.resources:
         deps = r.property_dependencies
-        if r.resource_type == S3_LOGGING:
+        if canonical(r.resource_type) == S3_LOGGING:
             logged.update(d.urn for d in deps.get("bucket", []))
             log_targets.update(d.urn for d in deps.get("targetBucket", []))
             for key, bucket in (("bucket", logged), ("targetBucket", log_targets)):
@@ -307,7 +308,7 @@ def data_access_logging(args: StackValidationArgs) -> Iterator[tuple[str, str | 
             return
         yield f"{subject(r.resource_type, r.name)} must log data access (access logs or diagnostic setting)."
 
-    yield from guarded(args.resources, frozenset({S3_BUCKET, GCS, AZ_STORAGE}), check)
+    yield from guarded(args.resources, with_previous({S3_BUCKET, GCS, AZ_STORAGE}), check)
 
 
 # --- Tagging ------------------------------------------------------------------------------------------------
@@ -330,9 +331,9 @@ TAGGED_TYPES: dict[str, str] = {
     description=f"Tag cloud resources with `{TAG_ENVIRONMENT}` and `{TAG_MANAGED_BY}` for ownership and cost allocation.",
     severity="low", area="stack", enforcement="advisory", controls=m.CONFIGURATION,
     remediation="Pass the environment's tags to the component (merged at every child) or set provider default tags.",
-), set(TAGGED_TYPES))
+), with_previous(TAGGED_TYPES))
 def cloud_tagged(args: ResourceValidationArgs) -> Iterator[str]:
-    tags = dict(get(args.props, TAGGED_TYPES[args.resource_type]) or {})
+    tags = dict(get(args.props, TAGGED_TYPES[canonical(args.resource_type)]) or {})
     if args.resource_type.startswith("aws:"):
         tags.update(dict(get(args.props, "tagsAll") or {}))
     missing = [k for k in (TAG_ENVIRONMENT, TAG_MANAGED_BY) if k not in tags]

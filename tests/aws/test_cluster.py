@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aienv import conventions as c
+from components.aws.cluster import AWS_GPU_LABEL
 
 from .awsplan import AwsPlan, is_secret, reveal
 
@@ -61,7 +62,7 @@ def test_gpu_pools_become_tainted_labelled_nvidia_node_groups(prod: AwsPlan) -> 
         assert g["tags"]["k8s.io/cluster-autoscaler/enabled"] == "true"
         assert g["tags"]["k8s.io/cluster-autoscaler/prod-aws"] == "owned"
     assert a100["labels"] == {c.GPU_TYPE_LABEL: "nvidia-a100-80gb", c.GPU_COUNT_LABEL: "8", c.POOL_LABEL: "a100",
-                              "workload-class": "large-models"}
+                              "workload-class": "large-models", AWS_GPU_LABEL: "nvidia-a100-80gb"}
     assert l4["scalingConfig"] == {"minSize": 2, "maxSize": 8, "desiredSize": 2}
     assert a100["scalingConfig"] == {"minSize": 1, "maxSize": 2, "desiredSize": 1}
 
@@ -133,5 +134,133 @@ def test_encrypted_gp3_storage_class_on_the_cluster(prod: AwsPlan) -> None:
     assert sc.inputs["parameters"]["encrypted"] == "true"
     assert sc.inputs["parameters"]["kmsKeyId"].startswith("arn:aws:kms:")
     assert sc.provider.startswith(prod.one("pulumi:providers:kubernetes").urn)
-    addon = prod.one("Addon").inputs
+    addon = prod.one("Addon", "ebs-csi").inputs
     assert addon["addonName"] == "aws-ebs-csi-driver" and addon["serviceAccountRoleArn"]
+
+
+# --- A1: the deployer reaches the private API server ---------------------------------------------------------
+
+def test_deployer_network_is_admitted_to_the_private_endpoint(prod: AwsPlan) -> None:
+    cluster = prod.one("Cluster", "eks")
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
+    (rule,) = [r for r in prod.of("SecurityGroupIngressRule") if "deployer" in r.name]
+    assert rule.inputs["cidrIpv4"] == "10.200.8.0/24" == prod.spec.cluster.deployer.cidrs[0]
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (443, 443, "tcp")
+    # On the security group EKS made for the cluster (its id is the cluster's output).
+    assert rule.property_dependencies["securityGroupId"] == [cluster.urn]
+    # The Kubernetes layer and the StorageClass wait for it.
+    assert rule.urn in prod.one("StorageClass").dependencies
+
+
+def test_public_api_path_creates_no_deployer_rule(variant) -> None:
+    plan = variant("dev-aws", {"cluster": {"api_access": "public", "api_allowed_cidrs": ["203.0.113.0/24"],
+                                           "deployer": {"path": None, "cidrs": []}}})
+    assert not [r for r in plan.of("SecurityGroupIngressRule") if "deployer" in r.name]
+    assert plan.one("Cluster", "eks").inputs["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+# --- C1 / C2: NetworkPolicies enforced; the node role out of reach of pods -----------------------------------
+
+def test_vpc_cni_add_on_enforces_network_policy_with_its_own_role(prod: AwsPlan) -> None:
+    addon = prod.one("Addon", "vpc-cni")
+    assert addon.inputs["addonName"] == "vpc-cni"
+    assert json.loads(addon.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    role = prod.one("Role", "cluster-vpc-cni")
+    trust = json.loads(reveal(role.inputs["assumeRolePolicy"]))["Statement"][0]
+    sub = next(v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub"))
+    assert sub == "system:serviceaccount:kube-system:aws-node"
+    attached = [a.inputs["policyArn"] for a in prod.of("RolePolicyAttachment") if "vpc-cni" in a.name]
+    assert attached == ["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"]
+    # Every node group boots after the add-on, so aws-node never runs on the node role.
+    assert all(addon.urn in g.dependencies for g in prod.of("NodeGroup"))
+
+
+def test_pods_cannot_reach_imds_credentials(prod: AwsPlan) -> None:
+    for lt in prod.of("LaunchTemplate"):
+        assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+
+
+# --- B2: GPU nodes keep weights and images on the instance-store NVMe ----------------------------------------
+
+def test_gpu_launch_templates_put_kubelet_and_containerd_on_instance_store_raid0(prod: AwsPlan) -> None:
+    import base64
+
+    for lt in prod.of("LaunchTemplate"):
+        data = lt.inputs.get("userData")
+        if "gpu-" in lt.name:
+            text = base64.b64decode(data).decode()
+            assert "Content-Type: application/node.eks.aws" in text and "strategy: RAID0" in text
+            assert text.startswith("MIME-Version: 1.0")
+        else:
+            assert data is None
+
+
+# --- B4 / D4: the autoscaler knows a GPU node before its device plugin runs, and from zero --------------------
+
+def test_gpu_node_groups_carry_the_autoscaler_gpu_label(prod: AwsPlan) -> None:
+    for pool in ("l4", "a100"):
+        assert _gpu_groups(prod)[pool]["labels"][AWS_GPU_LABEL] == prod.spec.gpu_pool(pool).gpu_type
+    system = next(g.inputs for g in prod.of("NodeGroup") if g.inputs["labels"] == {c.POOL_LABEL: "system"})
+    assert AWS_GPU_LABEL not in system["labels"]
+
+
+def test_node_template_tags_go_on_each_gpu_auto_scaling_group(prod: AwsPlan) -> None:
+    tags = {}
+    for t in prod.of("aws:autoscaling/tag:Tag"):
+        pool = "a100" if "-a100-asg-" in t.name else "l4"
+        tags.setdefault(pool, {})[t.inputs["tag"]["key"]] = t.inputs["tag"]["value"]
+        group = next(g for g in prod.of("NodeGroup") if g.inputs["labels"].get(c.POOL_LABEL) == pool)
+        assert group.urn in t.dependencies  # its Auto Scaling group: `resources[0].autoscalingGroups[0].name`
+        assert t.inputs["tag"]["propagateAtLaunch"] is False
+    template = "k8s.io/cluster-autoscaler/node-template"
+    assert tags["a100"][f"{template}/resources/nvidia.com/gpu"] == "8"
+    assert tags["a100"][f"{template}/taint/nvidia.com/gpu"] == "present:NoSchedule"
+    assert tags["a100"][f"{template}/label/workload-class"] == "large-models"
+    assert tags["l4"][f"{template}/label/{AWS_GPU_LABEL}"] == "nvidia-l4"
+
+
+# --- A8: nodes boot once their egress exists ------------------------------------------------------------------
+
+def test_node_groups_wait_for_nat_routes_and_service_endpoints(prod: AwsPlan) -> None:
+    needed = {r.urn for r in prod.of("VpcEndpoint")} | {r.urn for r in prod.of("Route") if "natGatewayId" in r.inputs}
+    assert len(needed) == 3 + len(prod.of("VpcEndpoint"))
+    for group in prod.of("NodeGroup"):
+        assert needed <= set(group.dependencies)
+
+
+# --- A6: GPU node groups only in zones that sell their instance type -------------------------------------------
+
+def test_gpu_node_groups_use_only_subnets_in_zones_selling_the_instance_type(prod: AwsPlan, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import pulumi
+    import pulumi_aws as aws
+
+    from .awsplan import plan_spec
+
+    asked = []
+
+    def offerings(**kwargs):
+        asked.append((kwargs["location_type"], kwargs["filters"][0].values))
+        zones = ["us-east-1b"] if kwargs["filters"][0].values == ["p4de.24xlarge"] else None
+        return pulumi.Output.from_input(SimpleNamespace(locations=zones))
+
+    monkeypatch.setattr(aws.ec2, "get_instance_type_offerings_output", offerings)
+    plan = plan_spec(prod.spec)
+    assert sorted(asked) == [("availability-zone", ["g6.xlarge"]), ("availability-zone", ["p4de.24xlarge"])]
+    subnets = {s.name.rsplit("-", 1)[1]: s.id for s in plan.of("Subnet") if "-private-" in s.name}
+    groups = _gpu_groups(plan)
+    assert groups["a100"]["subnetIds"] == [subnets["1"]]  # the subnet in us-east-1b, the second zone
+    assert sorted(groups["l4"]["subnetIds"]) == sorted(subnets.values())  # no lookup result: every subnet
+
+
+def test_an_ipv6_deployer_network_is_refused(tmp_path) -> None:
+    import pytest
+
+    from aienv.errors import SpecError
+
+    from .awsplan import load_variant
+
+    with pytest.raises(SpecError) as info:
+        load_variant(tmp_path, "dev-aws", {"cluster": {"deployer": {"cidrs": ["10.200.8.0/24", "2001:db8::/64"]}}})
+    assert {i.path: i.message for i in info.value.issues}["cluster.deployer.cidrs[1]"].startswith("`2001:db8::/64` is IPv6")

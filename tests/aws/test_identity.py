@@ -25,8 +25,10 @@ def test_node_role_has_only_the_node_managed_policies(prod: AwsPlan) -> None:
     node_role = prod.one("Role", "node-identity-node")
     attached = sorted(a.inputs["policyArn"].rsplit("/", 1)[1] for a in prod.of("RolePolicyAttachment")
                       if "node-identity-node" in a.name)
-    assert attached == ["AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]
-    assert not [p for p in prod.of("RolePolicy") if p.inputs["role"] == node_role.outputs.get("id")]
+    # C2: no AmazonEKS_CNI_Policy on every node: the VPC CNI has its own IRSA role (test_cluster).
+    assert attached == ["AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy"]
+    inline = [p.name for p in prod.of("RolePolicy") if p.inputs["role"] == node_role.id]
+    assert inline == ["prod-aws-node-identity-node-pull-through-cache"]  # test_bring_up
 
 
 def test_one_role_per_workload_bound_to_exactly_its_service_account(prod: AwsPlan) -> None:
@@ -65,11 +67,14 @@ def test_serving_reads_only_its_model_prefix_and_decrypts_through_s3(prod: AwsPl
     assert summarize["ReadModelArtifacts"]["Resource"] == [f"{bucket_arn}/models/summarize/1/*"]
 
 
-def test_feature_server_reaches_its_feature_groups_and_redis(prod: AwsPlan) -> None:
-    sts = {s["Sid"]: s for s in _policy(prod, "feature-server")}
-    groups = {g.outputs["arn"] for g in prod.of("FeatureGroup")}
-    assert set(sts["FeatureGroupRecords"]["Resource"]) == groups
-    assert sts["DescribeOnlineStore"]["Resource"] == prod.one("ReplicationGroup").outputs["arn"]
+def test_feature_server_has_no_grant_it_does_not_use(prod: AwsPlan) -> None:
+    # C5/B1: Feast reads Redis with a password and its registry under `feast/`; no feature-record writes, no
+    # Redis describe, no read of the whole offline bucket.
+    actions = {a for s in _policy(prod, "feature-server") for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith(("sagemaker:", "elasticache:"))]
+    resources = [r for s in _policy(prod, "feature-server") for r in as_list(s["Resource"])]
+    assert not [r for r in resources if isinstance(r, str) and r.endswith(":::*") or str(r).endswith("/*")
+                and not str(r).endswith("/feast/*")]
 
 
 def test_drift_monitor_reads_only_its_endpoints_samples(prod: AwsPlan) -> None:
@@ -101,7 +106,7 @@ def test_broad_permissions_widen_to_service_wide_read(variant) -> None:
     sts = {s["Sid"]: s for s in _policy(plan, "serving-chat")}
     assert sts["BroadS3Read"]["Resource"] == "*"
     fs = {s["Sid"]: s for s in _policy(plan, "feature-server")}
-    assert fs["BroadFeatureStore"]["Resource"] == "*"
+    assert fs["BroadS3Read"]["Resource"] == "*" and "BroadFeatureStore" not in fs
 
 
 def test_binder_returns_the_role_annotation_and_refuses_strangers(tmp_path) -> None:
@@ -124,3 +129,56 @@ def test_binder_returns_the_role_annotation_and_refuses_strangers(tmp_path) -> N
     plan = plan_spec(spec, export)
     role = _roles(plan)["serving-chat"]
     assert plan.outputs["chatRole"] == role.outputs["arn"]
+
+
+def test_canary_grant_follows_a_custom_artifact_path(variant) -> None:
+    # B7: the canary's folder comes from the same function the serving pods use.
+    from aienv import conventions as c
+
+    endpoints = [{"name": "chat", "model": {"name": "m", "version": "3", "artifact_path": "models/chat/3/weights/",
+                                            "source": {"huggingface": "org/m"}},
+                  "canary": {"version": "4", "weight": 10}, "gpu": {"type": "nvidia-l4"},
+                  "resources": {"cpu": "3", "memory": "12Gi"}}]
+    plan = variant("dev-aws", {"model_endpoints": endpoints})
+    models = next(b.outputs["arn"] for b in plan.of("Bucket") if b.inputs["tags"]["aienv-bucket-purpose"] == "model_artifacts")
+    sts = {s["Sid"]: s for s in _policy(plan, "serving-chat")}
+    assert sorted(sts["ReadModelArtifacts"]["Resource"]) == [f"{models}/models/chat/3/weights/*",
+                                                             f"{models}/models/chat/4/weights/*"]
+    assert c.canary_artifact_path("weights/llama/3/", "chat", "3", "4") == "weights/llama/4/"
+    assert c.canary_artifact_path("3/weights/", "chat", "3", "4") == "4/weights/"  # a leading version segment too
+    imports = {s["Sid"]: s for s in _policy(plan, "import-chat")}
+    assert sorted(imports["WriteModelVersions"]["Resource"]) == sorted(sts["ReadModelArtifacts"]["Resource"])
+
+
+def test_identity_policies_gate_the_kubernetes_layer(prod: AwsPlan) -> None:
+    # A8: pods start after their role's policy exists (else AccessDenied until IAM catches up).
+    def export(foundation) -> None:
+        import pulumi
+        pulumi.export("ready", [r.urn for r in foundation.outputs.cluster_ready])
+
+    from .awsplan import plan_spec
+
+    plan = plan_spec(prod.spec, export)
+    policies = {p.urn for p in plan.of("RolePolicy") if "-identity-" in p.name and "node-identity" not in p.name}
+    assert policies and policies <= set(plan.outputs["ready"])
+
+
+def test_long_environment_and_workload_names_fit_the_iam_prefix(variant) -> None:
+    # A4: every role name_prefix, with the 26 characters the provider appends, stays within 64.
+    from aienv.naming import AWS_IAM_ROLE_PREFIX
+
+    name = "a" * 29 + "-bbbbbbbb-c"  # 40 characters
+    endpoints = [{"name": "e" * 40, "model": {"name": "m", "source": {"huggingface": "org/m"}},
+                  "gpu": {"type": "nvidia-l4"}, "resources": {"cpu": "3", "memory": "12Gi"}}]
+    plan = variant("dev-aws", {"name": name, "model_endpoints": endpoints})
+    prefixes = [r.inputs["namePrefix"] for r in plan.of("aws:iam/role:Role")]
+    assert len(prefixes) == len(plan.of("aws:iam/role:Role"))  # every role is prefixed, none auto-named
+    assert all(len(p) <= AWS_IAM_ROLE_PREFIX for p in prefixes), [p for p in prefixes if len(p) > 38]
+    assert len(set(prefixes)) == len(prefixes)  # still distinct after shortening
+    groups = [g.inputs["nodeGroupNamePrefix"] for g in plan.of("NodeGroup")]
+    assert all(len(p) + 26 <= 63 for p in groups)
+    assert all(len(b.inputs["bucketPrefix"]) <= 37 for b in plan.of("Bucket"))
+    pkg = [g.inputs["modelPackageGroupName"] for g in plan.of("ModelPackageGroup")]
+    assert pkg and all(len(n) <= 63 for n in pkg)
+    cache = [r.inputs["ecrRepositoryPrefix"] for r in plan.of("PullThroughCacheRule")]
+    assert cache and all(2 <= len(p) <= 30 for p in cache)

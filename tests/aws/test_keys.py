@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .awsplan import AwsPlan, as_list, statements
 
 ACCOUNT_ROOT = "arn:aws:iam::123456789012:root"
@@ -63,4 +65,22 @@ def test_provider_managed_encryption_creates_no_keys_and_uses_cloud_keys(variant
     assert all("kmsKeyId" not in g.inputs for g in plan.of("LogGroup"))
     assert "kmsKeyId" not in plan.one("ReplicationGroup").inputs
     assert plan.one("ReplicationGroup").inputs["atRestEncryptionEnabled"] is True
-    assert plan.one("Topic").inputs["kmsMasterKeyId"] == "alias/aws/sns"
+    # B5: no `alias/aws/sns`, whose policy cannot let CloudWatch and Budgets publish: the topic has no SSE.
+    assert "kmsMasterKeyId" not in plan.one("Topic").inputs
+
+
+def test_a_rotation_period_kms_rejects_is_refused(tmp_path) -> None:
+    # A5: "rotation_period_in_days: ... Must be a number between 90 and 2560 (inclusive)" (pulumi_aws kms.Key).
+    from aienv.errors import ComponentInputError
+
+    from .awsplan import load_variant, plan_spec
+
+    # The component refuses it even for a spec that skipped `aienv validate` (which refuses it too).
+    spec = load_variant(tmp_path, "dev-aws", {}).model_copy(deep=True)
+    spec.security.key_rotation_days = 60
+    with pytest.raises(Exception) as info:
+        plan_spec(spec)
+    error = info.value if isinstance(info.value, ComponentInputError) else info.value.__cause__
+    assert "security.key_rotation_days" in str(error) and "90" in str(error)
+    ninety = plan_spec(load_variant(tmp_path, "dev-aws", {"security": {"key_rotation_days": 90}}))
+    assert {k.inputs["rotationPeriodInDays"] for k in ninety.of("aws:kms/key:Key")} == {90}

@@ -1,18 +1,18 @@
-"""Registries: ECR per image path (immutable, scanned, KMS) and a model package group per endpoint."""
+"""Registries: ECR per CI-pushed image path (immutable, scanned, KMS) and a model package group per endpoint.
+The pull-through caches are in test_bring_up."""
 
 from __future__ import annotations
 
-from aienv.images import repository_paths
+from components.aws.registries import ci_repository_paths
 
 from .awsplan import AwsPlan
 
 
-def test_one_locked_down_repository_per_image_path(prod: AwsPlan) -> None:
+def test_one_locked_down_repository_per_ci_image_path(prod: AwsPlan) -> None:
     repos = {r.inputs["name"]: r for r in prod.of("Repository")}
-    # ECR holds one image per repository: every `<family>/<image>` the cluster pulls has its own.
-    assert set(repos) == {f"prod-aws/{p}" for p in repository_paths(prod.spec)} == {
-        "prod-aws/vllm/vllm-openai", "prod-aws/triton/tritonserver", "prod-aws/aienv-tools/aws-cli",
-        "prod-aws/aienv-tools/python", "prod-aws/aienv-tools/feature-server"}
+    # ECR holds one image per repository: every `<family>/<image>` CI pushes has its own; cached images get
+    # theirs from the pull-through cache on first pull.
+    assert set(repos) == {f"prod-aws/{p}" for p in ci_repository_paths(prod.spec)} == {"prod-aws/triton/tritonserver"}
     for repo in repos.values():
         assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
         assert repo.inputs["imageScanningConfiguration"]["scanOnPush"] is True
@@ -25,12 +25,14 @@ def test_one_locked_down_repository_per_image_path(prod: AwsPlan) -> None:
 def test_extra_image_families_add_repositories(variant) -> None:
     plan = variant("dev-aws", {"registries": {"container": {"image_families": ["embedder", "vllm"]}}})
     names = sorted(r.inputs["name"] for r in plan.of("Repository"))
-    assert "dev-aws/embedder" in names and "dev-aws/vllm" in names  # extra repositories beside the images
-    assert "dev-aws/vllm/vllm-openai" in names
+    assert names == ["dev-aws/embedder", "dev-aws/vllm"]  # extra repositories; vLLM itself comes from the cache
 
 
 def test_mutable_tags_and_no_scan_when_asked(variant) -> None:
-    plan = variant("dev-aws", {"registries": {"container": {"immutable_tags": False, "scan_on_push": False}}})
+    plan = variant("dev-aws", {"registries": {"container": {"immutable_tags": False, "scan_on_push": False,
+                                                            "image_families": ["embedder"]}}})
+    assert plan.of("Repository") and plan.of("RepositoryCreationTemplate")
+    assert all(t.inputs["imageTagMutability"] == "MUTABLE" for t in plan.of("RepositoryCreationTemplate"))
     for repo in plan.of("Repository"):
         assert repo.inputs["imageTagMutability"] == "MUTABLE"
         assert repo.inputs["imageScanningConfiguration"]["scanOnPush"] is False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aienv.spec.model import BucketPurpose
+
 from .awsplan import AwsPlan, statements
 
 PURPOSES = {"training_data", "model_artifacts", "feature_offline", "logs", "access_logs"}
@@ -61,10 +63,14 @@ def test_every_bucket_but_the_log_target_logs_access_to_it(prod: AwsPlan) -> Non
 
 def test_lifecycle_follows_the_spec_retention(prod: AwsPlan) -> None:
     rules = {p: _companion(prod, "BucketLifecycleConfiguration", _bucket(prod, p))["rules"][0] for p in PURPOSES}
-    assert rules["logs"]["expiration"]["days"] == 365
     assert rules["training_data"]["expiration"]["days"] == 730
     assert "expiration" not in rules["model_artifacts"]
-    assert all(r["noncurrentVersionExpiration"]["noncurrentDays"] == 30 for r in rules.values())
+    assert all(r["noncurrentVersionExpiration"]["noncurrentDays"] == 30 for p, r in rules.items() if p != "logs")
+    # C3: the trail's bucket keeps audit logs as long as the log groups (prod-aws: six years for HIPAA), even when
+    # `storage.retention_days.logs` says 365, and a deleted log version as long.
+    assert prod.spec.storage.retention_days[BucketPurpose.logs] == 365
+    assert rules["logs"]["expiration"]["days"] == prod.spec.monitoring.log_retention_days == 2192
+    assert rules["logs"]["noncurrentVersionExpiration"]["noncurrentDays"] == 2192
 
 
 def test_public_read_opens_only_that_bucket_by_policy(variant) -> None:
@@ -86,7 +92,10 @@ def test_versioning_off_suspends_it(variant) -> None:
 
 def test_deletion_protection_off_unprotects_stateful_resources(variant) -> None:
     plan = variant("dev-aws", {"security": {"deletion_protection": False}})
-    for kind in ("Bucket", "Key", "Repository", "FeatureGroup", "ReplicationGroup", "LogGroup"):
+    plan_repos = variant("dev-aws", {"security": {"deletion_protection": False},
+                                     "registries": {"container": {"image_families": ["embedder"]}}})
+    assert plan_repos.of("Repository") and not any(r.protect for r in plan_repos.of("Repository"))
+    for kind in ("Bucket", "Key", "FeatureGroup", "ReplicationGroup", "LogGroup"):
         assert plan.of(kind), kind
         assert not any(r.protect or r.retain_on_delete for r in plan.of(kind)), kind
     assert plan.one("Cluster", "eks").inputs["deletionProtection"] is False

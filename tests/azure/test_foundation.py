@@ -51,7 +51,8 @@ def test_every_taggable_resource_carries_the_environment_tags(prod):
                   "storage:BlobServiceProperties", "storage:ManagementPolicy", "monitor:DiagnosticSetting",
                   "managedidentity:FederatedIdentityCredential", "consumption:Budget",
                   "machinelearningservices:WorkspaceConnection", "machinelearningservices:FeaturestoreEntityContainerEntity",
-                  "redis:AccessPolicyAssignment"}
+                  "redis:AccessPolicyAssignment", "monitor:DataCollectionRuleAssociation",
+                  "containerregistry:CacheRule", "containerregistry:CredentialSet"}
     for r in plan.resources:
         if not r.custom or not r.type.startswith(T) or r.type[len(T):] in untaggable:
             continue
@@ -64,7 +65,7 @@ def test_every_taggable_resource_carries_the_environment_tags(prod):
 def test_no_nsg_opens_inbound_from_the_internet_except_https_for_public_endpoints(prod):
     plan, _ = prod
     nsgs = of(plan, "network:NetworkSecurityGroup")
-    assert len(nsgs) == 3
+    assert len(nsgs) == 4  # nodes, endpoints, services, apiserver
     for nsg in nsgs:
         rules = nsg.inputs["securityRules"]
         deny = [r for r in rules if r["access"] == "Deny" and r["sourceAddressPrefix"] == "Internet"]
@@ -84,7 +85,9 @@ def test_https_inbound_only_when_an_endpoint_is_public():
             e.exposure = Exposure.internal
     plan = plan_foundation(variant(edit))
     for nsg in of(plan, "network:NetworkSecurityGroup"):
-        assert all(r["access"] == "Deny" for r in nsg.inputs["securityRules"])
+        assert all(r["access"] == "Deny" or r.get("sourceAddressPrefix") != "Internet"
+                   for r in nsg.inputs["securityRules"])
+        assert not any(r["name"] == "allow-https-to-gateway" for r in nsg.inputs["securityRules"])
 
 
 def test_nodes_leave_through_the_nat_gateway_with_zone_redundant_ips(prod):
@@ -219,7 +222,8 @@ def test_feature_store_offline_store_and_materialization_identity(prod):
     fs = [w for w in of(plan, "machinelearningservices:Workspace") if w.inputs["kind"] == "FeatureStore"][0]
     assert fs.inputs["featureStoreSettings"]["offlineStoreConnectionName"] == "OfflineStoreConnectionName"
     conn = one(plan, "machinelearningservices:WorkspaceConnection").inputs["properties"]
-    assert conn["category"] == "ADLSGen2" and conn["target"].startswith("abfss://feature-offline@")
+    containers = {b.inputs["containerName"]: b.id for b in of(plan, "storage:BlobContainer")}
+    assert conn["category"] == "ADLSGen2" and conn["target"] == containers["feature-offline"]  # the container's ARM id
     entities = [e.inputs["name"] for e in of(plan, "machinelearningservices:FeaturestoreEntityContainerEntity")]
     assert entities == ["customer_id"]
 
@@ -231,7 +235,8 @@ def test_redis_online_store_is_tls_only_private_and_ha(prod):
     assert i["enableNonSslPort"] is False and i["minimumTlsVersion"] == "1.2"
     assert i["publicNetworkAccess"] == "Disabled"
     assert i["sku"] == {"name": "Premium", "family": "P", "capacity": 2}  # medium, HA in prod
-    assert i["replicasPerPrimary"] == 1 and cache.protect
+    # one node per zone: a primary and a replica in each of the two other zones
+    assert len(i["zones"]) == 3 and i["replicasPerPrimary"] + 1 == len(i["zones"]) and cache.protect
     online = holder["foundation"].outputs.online_store
     assert online is not None and online.port == 6380 and online.tls
 
@@ -241,7 +246,7 @@ def test_redis_online_store_is_tls_only_private_and_ha(prod):
 def test_aks_is_private_entra_rbac_without_local_accounts(prod):
     plan, _ = prod
     i = one(plan, "containerservice:ManagedCluster").inputs
-    assert i["kubernetesVersion"] == "1.32"
+    assert i["kubernetesVersion"] == "1.35"
     assert i["disableLocalAccounts"] is True and i["enableRBAC"] is True
     assert i["aadProfile"]["enableAzureRBAC"] is True and i["aadProfile"]["managed"] is True
     assert i["aadProfile"]["adminGroupObjectIDs"] == ["aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]
@@ -346,7 +351,8 @@ def test_workload_roles_are_scoped_to_exact_containers(prod):
     assert grants
     scopes = {g.name.split("-identity-", 1)[1]: g.inputs["scope"] for g in grants}
     assert scopes["serving-chat-model-artifacts"] == containers["model-artifacts"]
-    assert scopes["drift-chat-logs"] == containers["logs"]
+    assert scopes["drift-chat-training-data"] == containers["training-data"]
+    assert scopes["import-chat-model-artifacts"] == containers["model-artifacts"]
     assert scopes["feature-server-feature-offline"] == containers["feature-offline"]
     owner_or_contributor = ("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c")
     for g in of(plan, "authorization:RoleAssignment"):
@@ -432,7 +438,7 @@ def test_broad_permissions_widen_reads_to_the_resource_group_only(insecure):
     grants = {g.name.split("-identity-", 1)[1]: g.inputs["scope"]
               for g in of(insecure, "authorization:RoleAssignment") if "-identity-" in g.name}
     assert grants["serving-chat-model-artifacts"] == rg
-    assert grants["drift-chat-logs"] != rg  # writes stay on their container
+    assert grants["import-chat-model-artifacts"] != rg  # writes stay on their container
 
 
 def test_audit_logs_off_drops_diagnostic_settings(insecure):

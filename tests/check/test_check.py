@@ -115,7 +115,7 @@ def test_bad_policy_config_exits_2(plan_file: Path, tmp_path: Path, capsys: pyte
 def test_json_output_and_exit_1_on_mandatory(plan_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--plan", str(plan_file), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["summary"]["mandatory"] > 0 and out["summary"]["packs"] == ["aienv-security", "aienv-ai"]
+    assert out["summary"]["mandatory"] > 0 and out["summary"]["packs"] == ["aienv-security", "aienv-ai", "aienv-deploy"]
     v = out["violations"][0]
     assert {"pack", "policy", "enforcement", "severity", "urn", "type", "name", "message"} <= set(v)
     assert {"packs", "controls", "remediation", "spec", "location", "gate"} <= set(v)

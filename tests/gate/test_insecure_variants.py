@@ -127,7 +127,9 @@ CHOICES = (
         "gcp": (Expect("gcp-iam-no-project-wide-data-roles", "gcp:projects/iAMMember:IAMMember", "serving"),),
     }),
     Choice("mutable-image-tags", setting("registries.container.immutable_tags", False), {
-        "aws": (Expect("aws-ecr-immutable-tags", "aws:ecr/repository:Repository", "vllm"),
+        # vLLM comes through the Docker Hub pull-through cache: its creation template sets the tags.
+        "aws": (Expect("aws-ecr-immutable-tags", "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",
+                       "docker-hub"),
                 Expect("ai-serving-image-provenance", DEPLOYMENT, "chat")),
         # GCP has no registry-level policy for tags; the provenance policy is the one that reads
         # `dockerConfig.immutableTags`: serving images pinned by tag are then no longer trusted.
@@ -146,7 +148,7 @@ CHOICES = (
         "azure": (Expect("azure-ml-workspace-private", "azure-native:machinelearningservices:Workspace"),
                   Expect("azure-acr-locked-down", "azure-native:containerregistry:Registry"),
                   Expect("azure-redis-secure", "azure-native:redis:Redis")),
-        "gcp": (Expect("gcp-vertex-private-endpoint", "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"),),
+        "gcp": (Expect("gcp-vpc-private-google-apis", "gcp:compute/network:Network"),),
     }),
     Choice("no-audit-logs", setting("security.audit_logs", False), {
         "aws": (Expect("aws-cloudtrail-present", STACK),),

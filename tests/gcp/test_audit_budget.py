@@ -29,24 +29,36 @@ def test_audit_logs_off_removes_them():
 def test_channels_from_routes_and_alerts_routed_by_severity(prod):
     audit_channels = [c for c in prod.children_of("aienv:gcp:Audit") if c.type == CHANNEL]
     by_name = {c.name.split("-channel-")[1]: c for c in audit_channels}
-    assert set(by_name) == {"oncall", "ml-team"}
-    assert inputs(by_name["ml-team"]) ["labels"] == {"email_address": "ml-team@example.com"}
-    slack = by_name["oncall"]
-    assert inputs(slack)["type"] == "webhook_tokenauth"
-    assert "4dabf18193072939515e22adb298388d" in slack.inputs["labels"]["url"]  # the webhook URL is a secret
+    # B3/C2: the Slack route (oncall) gets no Monitoring channel: Monitoring cannot post to a Slack incoming
+    # webhook, and its URL never lands in a plain channel label. Alertmanager serves Slack in the cluster.
+    assert set(by_name) == {"ml-team"}
+    assert inputs(by_name["ml-team"])["labels"] == {"email_address": "ml-team@example.com"}
+    assert not [c for c in prod.of_type(CHANNEL) if "hooks.slack.com" in str(inputs(c))]
     policies = {inputs(p)["displayName"]: inputs(p) for p in prod.of_type(POLICY)}
     assert any("Online store" in name for name in policies)
     assert any("GKE" in name for name in policies)
     for policy in policies.values():
-        assert len(policy["notificationChannels"]) == 2  # both routes take critical and warning
+        assert len(policy["notificationChannels"]) == 1  # the e-mail route takes critical and warning
+
+
+def test_webhook_and_pagerduty_routes_keep_their_secrets():
+    from aienv.spec.model import AlertRoute
+    def edit(s):
+        s.monitoring.alert_routes = [AlertRoute(name="pd", kind="pagerduty", target="https://events.pagerduty.com/x"),
+                                     AlertRoute(name="hook", kind="webhook", target="https://hooks.example.com/t0k")]
+    plan = plan_gcp(variant(edit), "pd-webhook")
+    by = {c.name.split("-channel-")[1]: c for c in plan.children_of("aienv:gcp:Audit") if c.type == CHANNEL}
+    assert inputs(by["pd"])["type"] == "pagerduty" and "labels" not in inputs(by["pd"])
+    assert inputs(by["hook"])["type"] == "webhook_tokenauth"
+    assert "4dabf18193072939515e22adb298388d" in by["hook"].inputs["labels"]["url"]  # a secret in state
 
 
 def test_info_only_route_gets_no_alerts():
     def edit(s):
         s.monitoring.alert_routes[1].severities = ["critical"]
     plan = plan_gcp(variant(edit), "critical-only")
-    counts = {inputs(p)["severity"]: len(inputs(p)["notificationChannels"]) for p in plan.of_type(POLICY)}
-    assert counts == {"CRITICAL": 2, "WARNING": 1}
+    counts = {inputs(p)["severity"]: len(inputs(p).get("notificationChannels") or []) for p in plan.of_type(POLICY)}
+    assert counts == {"CRITICAL": 1, "WARNING": 0}
 
 
 def test_budget_on_the_project_with_thresholds(prod):
@@ -62,3 +74,16 @@ def test_budget_on_the_project_with_thresholds(prod):
 def test_no_budget_no_budget_resource():
     plan = plan_gcp(variant(lambda s: setattr(s, "budget", None)), "no-budget")
     assert not plan.of_type(BUDGET)
+
+
+def test_budget_calls_carry_the_project_as_quota_project(prod):
+    # A6: "If you are using User ADCs ... you must specify a `billing_project` and set `user_project_override`
+    # to true in the provider configuration" (pulumi_gcp billing.Budget).
+    budget = prod.one(BUDGET)
+    provider = inputs(prod.named("prod-gcp-budget-billing"))
+    assert budget.provider is not None and budget.provider.startswith(prod.named("prod-gcp-budget-billing").urn)
+    assert provider["billingProject"] == "acme-ml-prod" and provider["userProjectOverride"] in (True, "true")
+    # Only the budget uses the overriding provider; everything else keeps the environment's provider.
+    others = [r for r in prod.resources if r.custom and r.type.startswith("gcp:") and r.provider
+              and r.provider.startswith(prod.named("prod-gcp-budget-billing").urn)]
+    assert [r.type for r in others] == [BUDGET]

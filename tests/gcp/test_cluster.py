@@ -17,7 +17,7 @@ def pools(plan):
 
 def test_cluster_is_private_and_hardened(prod):
     cl = inputs(prod.one(CLUSTER))
-    assert cl["minMasterVersion"] == "1.32" and cl["releaseChannel"] == {"channel": "REGULAR"}
+    assert cl["minMasterVersion"] == "1.35" and cl["releaseChannel"] == {"channel": "REGULAR"}
     assert cl["privateClusterConfig"]["enablePrivateNodes"] is True
     assert cl["privateClusterConfig"]["enablePrivateEndpoint"] is True
     assert cl["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
@@ -68,7 +68,6 @@ def test_system_pool_is_labelled_and_untainted(prod):
     assert "taints" not in system["nodeConfig"] and "guestAccelerators" not in system["nodeConfig"]
     assert system["autoscaling"]["totalMinNodeCount"] == 3 and system["autoscaling"]["totalMaxNodeCount"] == 6
     assert system["initialNodeCount"] == 1  # per zone: three zones reach the minimum of three
-    assert "initialNodeCount" not in pools(prod)["a100"]  # GPU pools grow with GPU workloads
 
 
 def test_gpu_pools_have_accelerators_driver_taint_labels_and_sizes(prod):
@@ -103,3 +102,30 @@ def test_added_pool_scales_to_zero_on_spot_with_extra_labels_and_taints(prod):
     assert node["labels"]["team"] == "vision" and node["labels"][c.POOL_LABEL] == "batch"
     assert {"key": "batch", "value": "yes", "effect": "NO_EXECUTE"} in node["taints"]
     assert node["taints"][0]["key"] == c.GPU_TAINT_KEY
+
+
+
+def test_gpu_pools_start_at_their_minimum(prod):
+    # B7: the autoscaler never scales up just to reach `total_min_node_count`, so the minimum is the initial size
+    # (per zone: l4 spans the three zones, a100 only europe-west4-a).
+    by = pools(prod)
+    assert by["l4"]["initialNodeCount"] == 1 and "nodeLocations" not in by["l4"]
+    assert by["a100"]["initialNodeCount"] == 1 and by["a100"]["nodeLocations"] == ["europe-west4-a"]
+    plan = plan_gcp(variant(lambda s: setattr(s.cluster.gpu_pools[0], "min_nodes", 0)), "l4-from-zero")
+    assert "initialNodeCount" not in pools(plan)["l4"]
+
+
+def test_pool_names_are_the_spec_names_and_fit_gke(prod):
+    # A15: GKE pool names are at most 40 characters; auto-names `<env>-cluster-pool-<pool>-<hex>` overflow.
+    spec = variant(lambda s: (setattr(s, "name", "a-forty-character-environment-name-xxxxx"),
+                              setattr(s.cluster.gpu_pools[0], "name", "l4-inference-pool-for-the-chat-endpoints")))
+    plan = plan_gcp(spec, "long-names")
+    names = {inputs(p)["name"] for p in plan.of_type(POOL)}
+    assert names == {"system", "l4-inference-pool-for-the-chat-endpoints", "a100"}
+    assert all(len(n) <= 40 for n in names)
+    assert all(p.delete_before_replace for p in plan.of_type(POOL))
+
+
+def test_gke_managed_dcgm_is_off(prod):
+    # B6: the Kubernetes layer's dcgm-exporter is the one exporter on GPU nodes.
+    assert "DCGM" not in inputs(prod.one(CLUSTER))["monitoringConfig"]["enableComponents"]

@@ -1,5 +1,5 @@
-"""Feature store: CMEK BigQuery offline store, Vertex online store and one view per spec view, and a private
-Redis with AUTH, TLS, CMEK and HA in prod."""
+"""Feature store: CMEK BigQuery offline store with a table and feature group per spec view, no Vertex online
+store, and a private Redis with AUTH, TLS, CMEK and HA in prod."""
 
 from __future__ import annotations
 
@@ -29,16 +29,15 @@ def test_offline_store_is_a_cmek_dataset_with_a_table_per_view(prod):
                        "feature_timestamp": "TIMESTAMP"}
 
 
-def test_online_store_is_cmek_private_and_serves_each_view(prod):
-    store = inputs(prod.one(STORE))
-    assert store["encryptionSpec"]["kmsKeyName"].endswith("/cryptoKeys/vertex")
-    psc = store["dedicatedServingEndpoint"]["privateServiceConnectConfig"]
-    assert psc == {"enablePrivateServiceConnect": True, "projectAllowlists": ["acme-ml-prod"]}
-    view = inputs(prod.one(VIEW))
-    assert view["name"] == "transaction_stats"
-    assert view["featureRegistrySource"]["featureGroups"][0]["featureIds"] == ["txn_count_1h", "txn_amount_avg_1h"]
-    assert view["syncConfig"]["cron"] == "0 */3 * * *"  # twice per 6h TTL
-    assert len(prod.of_type(FEATURE)) == 2
+def test_no_vertex_online_store_or_feature_views(prod):
+    # A8/B2/C3: Optimized online serving cannot take a CMEK ("Only Bigtable online serving supports encryption
+    # using a CMEK", vertex-ai/docs/featurestore/latest/create-onlinestore) and nothing reads one: Feast serves
+    # from Redis. The feature groups register the offline tables, one feature per spec feature.
+    assert not prod.of_type(STORE) and not prod.of_type(VIEW)
+    assert not prod.of_type("gcp:vertex/aiFeatureOnlineStoreFeatureviewIamMember:AiFeatureOnlineStoreFeatureviewIamMember")
+    group = inputs(prod.one(GROUP))
+    assert group["bigQuery"]["entityIdColumns"] == ["account_id"]
+    assert {inputs(f)["name"] for f in prod.of_type(FEATURE)} == {"txn_count_1h", "txn_amount_avg_1h"}
 
 
 def test_graph_grows_with_feature_views(prod):
@@ -46,10 +45,8 @@ def test_graph_grows_with_feature_views(prod):
                         features=[Feature(name="age_days", dtype="int64"), Feature(name="country", dtype="string"),
                                   Feature(name="score", dtype="float32")])
     plan = plan_gcp(variant(lambda s: s.feature_store.feature_views.append(extra)), "two-views")
-    for type_, added in ((TABLE, 1), (GROUP, 1), (VIEW, 1), (FEATURE, 3)):
+    for type_, added in ((TABLE, 1), (GROUP, 1), (FEATURE, 3)):
         assert len(plan.of_type(type_)) == len(prod.of_type(type_)) + added
-    readers = plan.of_type("gcp:vertex/aiFeatureOnlineStoreFeatureviewIamMember:AiFeatureOnlineStoreFeatureviewIamMember")
-    assert len(readers) == 2
 
 
 def test_redis_is_private_authenticated_encrypted_and_ha_in_prod(prod):
@@ -69,7 +66,7 @@ def test_redis_without_ha_is_basic_and_can_be_turned_off():
     assert inputs(basic.one(REDIS))["tier"] == "BASIC"
     off = plan_gcp(variant(lambda s: setattr(s.feature_store.online_store, "enabled", False)), "redis-off")
     assert not off.of_type(REDIS) and off.foundation.outputs.online_store is None
-    assert off.of_type(STORE)  # the Vertex online store stays
+    assert off.of_type(TABLE)  # the offline store stays
 
 
 def test_feature_store_disabled_builds_none_of_it():

@@ -9,7 +9,7 @@ from tests.gcp.gcpplan import inputs, plan_gcp, variant
 
 
 def test_explicit_provider_with_project_region_and_labels(prod):
-    provider = inputs(prod.one("pulumi:providers:gcp"))
+    provider = inputs(prod.named("prod-gcp-gcp"))
     assert provider["project"] == "acme-ml-prod" and provider["region"] == "europe-west4"
     labels = provider["defaultLabels"]
     labels = json.loads(labels) if isinstance(labels, str) else labels  # providers take JSON-encoded maps
@@ -30,7 +30,7 @@ def test_kubeconfig_uses_the_gke_auth_plugin_and_is_secret(prod):
     k8s = prod.one("pulumi:providers:kubernetes")
     assert "4dabf18193072939515e22adb298388d" in k8s.inputs["kubeconfig"]
     config = inputs(k8s)["kubeconfig"]
-    assert "command: gke-gcloud-auth-plugin" in config and "certificate-authority-data:" in config
+    assert "command: gke-gcloud-auth-plugin" in config
     assert "token:" not in config and "client-key" not in config
 
 
@@ -83,3 +83,29 @@ def test_insecure_choices_are_flagged_by_the_packs():
     result = run_packs(from_export(plan.plan.to_export()), ["aienv-security"])
     flagged = {v.type for v in result.violations}
     assert {"gcp:storage/bucket:Bucket", "gcp:container/cluster:Cluster"} <= flagged
+
+
+def test_redis_clients_trust_every_listed_server_ca():
+    # B5: during a Memorystore server-CA rotation the instance lists several CAs; all of them go to clients.
+    from types import SimpleNamespace
+
+    from components.gcp.foundation import ca_bundle
+    certs = [SimpleNamespace(cert="-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n"),
+             SimpleNamespace(cert="-----BEGIN CERTIFICATE-----\nNEW\n-----END CERTIFICATE-----")]
+    bundle = ca_bundle(certs)
+    assert bundle is not None and "OLD" in bundle and "NEW" in bundle and bundle.count("BEGIN CERTIFICATE") == 2
+    assert ca_bundle([]) is None and ca_bundle(None) is None
+
+
+def test_feast_registry_lives_in_the_feature_offline_bucket(prod):
+    # B1: the registry is where the feature-server identity may read and write (its `feast/` folder).
+    offline = next(b for b in prod.of_type("gcp:storage/bucket:Bucket") if b.name.endswith("-feature-offline"))
+    assert prod.outputs["featureRegistry"] == f"gs://{inputs(offline)['name']}/feast/registry.db"
+    grant = [inputs(m) for m in prod.of_type("gcp:storage/managedFolderIamMember:ManagedFolderIamMember")
+             if inputs(m)["managedFolder"] == "feast/"]
+    assert [(g["bucket"], g["role"]) for g in grant] == [(inputs(offline)["name"], "roles/storage.objectUser")]
+
+
+def test_feature_store_off_has_no_registry():
+    plan = plan_gcp(variant(lambda s: setattr(s.feature_store, "enabled", False)), "no-features")
+    assert plan.foundation.outputs.feature_registry_uri is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aienv.workloads import workloads
-from components.gcp.identity import BROAD_ROLES, account_id
+from components.gcp.identity import BROAD_ROLES, account_id, model_folders
 from tests.gcp.gcpplan import inputs, plan_gcp, prod_spec, variant
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -37,20 +37,85 @@ def test_account_ids_fit_gcp_limits():
         assert 6 <= len(ident) <= 30 and ident[0].isalpha() and not ident.endswith("-")
 
 
-def test_scoped_grants_are_on_exact_resources(prod):
+FOLDER = "gcp:storage/managedFolder:ManagedFolder"
+FOLDER_MEMBER = "gcp:storage/managedFolderIamMember:ManagedFolderIamMember"
+SECRET_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
+
+
+def grants_by_workload(plan, spec):
+    """{workload key: {(bucket purpose, folder, role)}} from the managed-folder grants."""
+    purpose = {inputs(b)["name"]: b.name.split("-storage-")[1] for b in plan.of_type("gcp:storage/bucket:Bucket")}
+    key_of = {f"serviceAccount:{account_id(spec, w)}@acme-ml-prod.iam.gserviceaccount.com": w.key
+              for w in workloads(spec)}
+    out: dict[str, set[tuple[str, str, str]]] = {}
+    for m in identity_children(plan, FOLDER_MEMBER):
+        g = inputs(m)
+        out.setdefault(key_of[g["member"]], set()).add((purpose[g["bucket"]], g["managedFolder"], g["role"]))
+    return out
+
+
+def test_each_workload_reaches_exactly_the_objects_it_uses(prod):
+    # C1 and the class behind it: every grant matches a read or write the workload's code makes.
+    spec = prod_spec()
+    viewer, user = "roles/storage.objectViewer", "roles/storage.objectUser"
+    assert grants_by_workload(prod, spec) == {
+        "serving-chat": {("model-artifacts", "models/chat/", viewer)},
+        "serving-reason": {("model-artifacts", "models/reason/", viewer)},
+        "serving-fraud": {("model-artifacts", "models/fraud/", viewer)},
+        "import-chat": {("model-artifacts", "models/chat/", user)},
+        "import-reason": {("model-artifacts", "models/reason/", user)},
+        "drift-chat": {("training-data", "drift/chat/", viewer)},
+        "drift-reason": {("training-data", "drift/reason/", viewer)},
+        "drift-fraud": {("training-data", "drift/fraud/", viewer)},
+        "feature-server": {("feature-offline", "feast/", user)},
+    }
+    # No whole-bucket grant, no registry grant (the node identity pulls images), nothing on the audit archive.
+    assert not identity_children(prod, BUCKET_MEMBER)
     assert not identity_children(prod, PROJECT_MEMBER)
-    buckets = {inputs(b)["name"]: b.name.split("-storage-")[1] for b in prod.of_type("gcp:storage/bucket:Bucket")}
-    grants = {(m.name.split("-identity-")[1], buckets[inputs(m)["bucket"]], inputs(m)["role"])
-              for m in identity_children(prod, BUCKET_MEMBER)}
-    assert ("serving-chat-model-artifacts", "model-artifacts", "roles/storage.objectViewer") in grants
-    assert ("drift-chat-logs", "logs", "roles/storage.objectCreator") in grants
-    # serving never reads training data, drift never writes models
-    assert not [g for g in grants if g[0].startswith("serving-") and g[1] != "model-artifacts"]
-    assert not [g for g in grants if g[2] not in ("roles/storage.objectViewer", "roles/storage.objectCreator")]
-    pulls = [inputs(m) for m in prod.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")]
-    assert all(p["role"] == "roles/artifactregistry.reader" for p in pulls)
-    fv = inputs(prod.one("gcp:vertex/aiFeatureOnlineStoreFeatureviewIamMember:AiFeatureOnlineStoreFeatureviewIamMember"))
-    assert fv["featureView"] == "transaction_stats"
+    assert not identity_children(prod, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    folders = {(inputs(f)["name"]) for f in identity_children(prod, FOLDER)}
+    assert folders == {"models/chat/", "models/reason/", "models/fraud/", "drift/chat/", "drift/reason/",
+                       "drift/fraud/", "feast/"}
+    offline = [inputs(m) for m in identity_children(prod, "gcp:bigquery/datasetIamMember:DatasetIamMember")]
+    assert [(m["role"], m["datasetId"]) for m in offline] == [("roles/bigquery.dataViewer", "prod_gcp_features")]
+
+
+def test_import_jobs_read_only_their_token_secret(prod):
+    spec = prod_spec()
+    members = {inputs(m)["member"]: inputs(m) for m in identity_children(prod, SECRET_MEMBER)}
+    imports = [w for w in workloads(spec) if w.kind == "model-import"]
+    assert [w.key for w in imports] == ["import-chat", "import-reason"]  # fraud's weights are uploaded
+    assert set(members) == {f"serviceAccount:{account_id(spec, w)}@acme-ml-prod.iam.gserviceaccount.com"
+                            for w in imports}
+    for m in members.values():
+        assert m["secretId"] == "projects/acme-ml-prod/secrets/huggingface-token"
+        assert m["role"] == "roles/secretmanager.secretAccessor"
+
+
+def test_an_import_from_a_bucket_reads_only_that_prefix():
+    def edit(s):
+        s.model_endpoints[0].model.source = type(s.model_endpoints[0].model.source)(
+            uri="gs://acme-research/exports/gemma/")
+    plan = plan_gcp(variant(edit), "import-from-gcs")
+    source = [inputs(m) for m in identity_children(plan, BUCKET_MEMBER)]
+    assert len(source) == 1 and source[0]["bucket"] == "acme-research"
+    assert source[0]["role"] == "roles/storage.objectViewer"
+    expr = source[0]["condition"]["expression"]
+    assert 'resource.name.startsWith("projects/_/buckets/acme-research/objects/exports/gemma/")' in expr
+    assert 'resource.name == "projects/_/buckets/acme-research"' in expr
+    # no token for a bucket source: one secret grant (reason's) remains
+    assert len(identity_children(plan, SECRET_MEMBER)) == 1
+
+
+def test_model_folders_cover_stable_and_canary_versions():
+    from aienv.spec.model import Canary
+    spec = prod_spec()
+    chat = spec.model_endpoints[0]
+    assert model_folders(chat) == ["models/chat/"]
+    custom = chat.model_copy(deep=True)
+    custom.model.artifact_path = "weights/gemma/"
+    custom.canary = Canary(version="6", weight=5)
+    assert model_folders(custom) == ["weights/gemma/", "models/chat/6/"]
 
 
 def test_broad_permissions_grant_project_wide_read_only():
@@ -59,8 +124,9 @@ def test_broad_permissions_grant_project_wide_read_only():
     assert set(roles) == set(BROAD_ROLES)
     assert len(roles) == len(BROAD_ROLES) * len(workloads(prod_spec()))
     assert not {"roles/editor", "roles/owner"} & set(roles)
-    viewer = [m for m in identity_children(plan, BUCKET_MEMBER) if inputs(m)["role"] == "roles/storage.objectViewer"]
-    assert not viewer  # replaced by the project-wide read
+    reads = [m for m in identity_children(plan, FOLDER_MEMBER) if inputs(m)["role"] == "roles/storage.objectViewer"]
+    assert not reads  # replaced by the project-wide read; writes (imports, Feast registry) stay on their folders
+    assert {inputs(m)["role"] for m in identity_children(plan, FOLDER_MEMBER)} == {"roles/storage.objectUser"}
 
 
 def test_binder_annotates_with_the_gsa_and_rejects_unknown_workloads(prod):

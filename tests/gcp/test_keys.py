@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from components.gcp.common import AGENTS, KEY_USERS
-from tests.gcp.gcpplan import inputs, plan_gcp, variant
+from components.gcp.common import AGENTS, KEY_USERS, LAZY_AGENTS
+from tests.gcp.gcpplan import LAZY_AGENT_INVOKES, inputs, plan_gcp, variant
 
 KEY = "gcp:kms/cryptoKey:CryptoKey"
 GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
@@ -33,19 +33,30 @@ def test_each_key_is_granted_to_exactly_its_service_agents(prod):
         g = inputs(grant)
         assert g["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
         granted.setdefault(keys[g["cryptoKeyId"]], set()).add(g["member"])
-    expected = {purpose: {f"serviceAccount:{AGENTS[s].format(n='123456789012')}" for s in services}
-                for purpose, services in KEY_USERS.items()}
+    lazy = {"storage": "service-123456789012@gs-project-accounts.iam.gserviceaccount.com",
+            "bigquery": "bq-123456789012@bigquery-encryption.iam.gserviceaccount.com"}
+    expected = {purpose: {f"serviceAccount:{lazy[s] if s in lazy else AGENTS[s].format(n='123456789012')}"
+                          for s in services} for purpose, services in KEY_USERS.items()}
     assert granted == expected
+
+
+def test_lazily_created_agents_are_asked_for_once_their_api_is_on(prod):
+    # A3/A4: the Cloud Storage and BigQuery agents exist only once requested; the grant names the agent
+    # the provider's call returns (which creates it), and that call waits for the APIs.
+    assert set(LAZY_AGENTS) == {"storage", "bigquery"} and not set(LAZY_AGENTS) & set(AGENTS)
+    called = [(token, args) for token, args in prod.plan.invokes if token in LAZY_AGENT_INVOKES]
+    assert {t for t, _ in called} == set(LAZY_AGENT_INVOKES)
+    assert all(args.get("project") == "acme-ml-prod" for _, args in called)
 
 
 def test_provider_managed_encryption_removes_every_cmek_setting():
     plain = plan_gcp(variant(lambda s: setattr(s.security, "encryption", "provider_managed")), "provider-managed")
     assert not plain.of_type(KEY) and not plain.of_type("gcp:kms/keyRing:KeyRing")
     assert all("encryption" not in inputs(b) for b in plain.of_type("gcp:storage/bucket:Bucket"))
-    assert "kmsKeyName" not in inputs(plain.one("gcp:artifactregistry/repository:Repository"))
+    assert all("kmsKeyName" not in inputs(r) for r in plain.of_type("gcp:artifactregistry/repository:Repository"))
     assert inputs(plain.one("gcp:container/cluster:Cluster"))["databaseEncryption"] == {"state": "DECRYPTED"}
     assert "customerManagedKey" not in inputs(plain.one("gcp:redis/instance:Instance"))
     assert "defaultEncryptionConfiguration" not in inputs(plain.one("gcp:bigquery/dataset:Dataset"))
-    assert "encryptionSpec" not in inputs(plain.one("gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"))
+    assert "encryptionSpec" not in inputs(plain.one("gcp:vertex/aiMetadataStore:AiMetadataStore"))
     sc = inputs(plain.one("kubernetes:storage.k8s.io/v1:StorageClass"))
     assert "disk-encryption-kms-key" not in sc["parameters"]

@@ -80,5 +80,20 @@ def test_private_endpoints_off_drops_psc_and_private_dns():
     open_plan = plan_gcp(variant(lambda s: setattr(s.network, "private_endpoints", False)), "no-private-endpoints")
     assert not open_plan.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert not open_plan.of_type("gcp:dns/managedZone:ManagedZone")
-    store = inputs(open_plan.one("gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"))
-    assert "dedicatedServingEndpoint" not in store
+
+
+def test_ingress_from_outside_the_environment_opens_no_port_range(prod):
+    # C4: GKE writes the load-balancer health-check rules itself, per Service and port
+    # (kubernetes-engine/docs/concepts/firewall-rules); the environment opens nothing to Google's
+    # health-check ranges, and every allow names its sources inside the VPC or the control plane.
+    import ipaddress
+    vpc = ipaddress.ip_network("10.43.0.0/16")
+    master = ipaddress.ip_network(prod.foundation.network.plan.master)
+    for rule in (inputs(r) for r in prod.of_type(FIREWALL)):
+        if rule.get("direction") != "INGRESS" or "allows" not in rule:
+            continue
+        for source in rule["sourceRanges"]:
+            net = ipaddress.ip_network(source)
+            assert net.subnet_of(vpc) or net == master, f"{rule['description']} admits {source}"
+        if rule["sourceRanges"] == [str(master)]:
+            assert all(a.get("ports") for a in rule["allows"])

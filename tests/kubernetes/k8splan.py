@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,10 +13,18 @@ from aienv import conventions as c
 from aienv.engine import Plan, RecordedResource, plan_program
 from aienv.engine.wire import reveal
 from aienv.gpus import DRIVER_MODES
+from aienv.images import UpstreamImage
 from aienv.spec import load_spec
 from aienv.spec.model import StackSpec
 from aienv.workloads import Workload, workloads
-from components.contracts import BoundIdentity, CloudFoundation, GpuPoolRef, OfflineStore, OnlineStoreEndpoint
+from components.contracts import (
+    BoundIdentity,
+    CloudFoundation,
+    GpuPoolRef,
+    KubernetesSupport,
+    OfflineStore,
+    OnlineStoreEndpoint,
+)
 from components.kubernetes.layer import KubernetesLayer, KubernetesLayerArgs
 
 KUBECONFIG = """apiVersion: v1
@@ -41,6 +50,9 @@ DATA_BUCKET = {"aws": "s3://test-data", "azure": "https://testsa.blob.core.windo
 REDIS_PORT = {"aws": 6379, "azure": 6380, "gcp": 6378}
 OFFLINE = {"aws": ("s3", "s3://test-data/offline/"), "azure": ("adls", "abfss://offline@testsa.dfs.core.windows.net/"),
            "gcp": ("bigquery", "acme-ml-prod.features")}
+REGISTRY_FILE = {"aws": "s3://test-offline/feast/registry.db",
+                 "azure": "https://testsa.blob.core.windows.net/feature-offline/feast/registry.db",
+                 "gcp": "gs://test-offline/feast/registry.db"}
 ANNOTATION = {"aws": "eks.amazonaws.com/role-arn", "azure": "azure.workload.identity/client-id",
               "gcp": "iam.gke.io/gcp-service-account"}
 
@@ -59,6 +71,32 @@ class FakeBinder:
         self.calls.append(workload.key)
         labels = {"azure.workload.identity/use": "true"} if self.cloud == "azure" else {}
         return BoundIdentity({ANNOTATION[self.cloud]: pulumi.Output.from_input(f"identity-{workload.key}")}, labels)
+
+
+class FakeImages:
+    """An ImageSource as the foundations build one: caches under `<registry>/cache/<upstream host>/...`,
+    CI pushes under `<registry>/<family>/...`."""
+
+    def __init__(self, registry: str):
+        self.registry = registry
+        self.cached_calls: list[UpstreamImage] = []
+
+    def cached(self, image: UpstreamImage) -> pulumi.Output[str]:
+        self.cached_calls.append(image)
+        return pulumi.Output.from_input(f"{self.registry}/cache/{image.registry}/{image.repository}{image.reference}")
+
+    def pushed(self, family: str, image: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(f"{self.registry}/{family}/{image}")
+
+
+def support(spec: StackSpec) -> KubernetesSupport:
+    """The cloud's real KubernetesSupport (components/<cloud>/kubernetes_support.py)."""
+    cloud = spec.cloud.provider
+    module = importlib.import_module(f"components.{cloud}.kubernetes_support")
+    volume: Any = {"aws": {"type": "gp3", "encrypted": "true", "kmsKeyId": "arn:aws:kms:us-east-1:1:key/data"},
+                   "azure": {"skuName": "Premium_ZRS", "diskEncryptionSetID": "/subscriptions/x/des"},
+                   "gcp": "projects/p/locations/l/keyRings/r/cryptoKeys/disks"}[cloud]
+    return module.kubernetes_support(spec, volume)
 
 
 def pool_refs(spec: StackSpec) -> list[GpuPoolRef]:
@@ -82,7 +120,8 @@ def foundation(spec: StackSpec, **overrides: Any) -> CloudFoundation:
         registry_url=pulumi.Output.from_input(REGISTRY[cloud]),
         gpu_pools=pool_refs(spec), driver_mode=DRIVER_MODES[cloud],
         autoscaler="cluster-autoscaler" if cloud == "aws" else "cloud",
-        storage_class="aienv-encrypted", region=spec.region,
+        storage_class="aienv-encrypted", region=spec.region, kubernetes=support(spec),
+        feature_registry_uri=pulumi.Output.from_input(REGISTRY_FILE[cloud]) if fs.enabled else None,
         online_store=OnlineStoreEndpoint(host=pulumi.Output.from_input(f"redis.{cloud}.internal"),
                                          port=REDIS_PORT[cloud], password=pulumi.Output.secret("redis-pass"))
         if fs.enabled and fs.online_store.enabled else None,

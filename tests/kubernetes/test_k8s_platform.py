@@ -34,9 +34,12 @@ def test_eks_gpu_operator_uses_the_preinstalled_driver_and_toolkit(aws: Plan) ->
     assert "dcgm-exporter" not in _releases(aws)
 
 
-def test_aks_gpu_operator_installs_the_toolkit_not_the_driver(azure: Plan) -> None:
+def test_aks_gpu_operator_keeps_the_aks_driver_and_toolkit(azure: Plan) -> None:
+    # NVIDIA, "GPU Operator with Azure Kubernetes Service": AKS images include driver and container toolkit;
+    # "--set driver.enabled=false --set toolkit.enabled=false --set operator.runtimeClass=nvidia-container-runtime".
     values = _releases(azure)["gpu-operator"]["values"]
-    assert values["driver"]["enabled"] is False and values["toolkit"]["enabled"] is True
+    assert values["driver"]["enabled"] is False and values["toolkit"]["enabled"] is False
+    assert values["operator"]["runtimeClass"] == "nvidia-container-runtime"
     assert values["dcgmExporter"]["serviceMonitor"]["honorLabels"] is True
 
 
@@ -228,10 +231,11 @@ def test_bigquery_offline_store_on_gcp(gcp: Plan) -> None:
     doc = yaml.safe_load(config["data"]["feature_store.yaml"])
     assert doc["offline_store"] == {"type": "bigquery", "project_id": "acme-ml-prod", "dataset": "features",
                                     "location": "europe-west4"}
-    assert doc["registry"]["path"] == "gs://test-data/feast/registry.db"
+    assert doc["registry"]["path"] == "gs://test-offline/feast/registry.db"  # foundation.feature_registry_uri
+    assert "registry_store_type" not in doc["registry"]  # Feast's GCSRegistryStore, by scheme
 
 
-STABLE_APIS = {"v1", "apps/v1", "batch/v1", "autoscaling/v2", "policy/v1", "networking.k8s.io/v1",
+STABLE_APIS = {"v1", "apps/v1", "batch/v1", "autoscaling/v2", "policy/v1", "networking.k8s.io/v1", "storage.k8s.io/v1",
                "gateway.networking.k8s.io/v1", "monitoring.coreos.com/v1", "gateway.envoyproxy.io/v1alpha1",
                "helm.sh/v3"}
 

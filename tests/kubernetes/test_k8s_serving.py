@@ -122,12 +122,18 @@ def test_writable_scratch_for_the_model_server(aws: Plan) -> None:
     startup = pod["containers"][0]["startupProbe"]
     assert startup["failureThreshold"] * startup["periodSeconds"] >= 1800  # model loading takes a while
     fetch = pod["initContainers"][0]
-    assert fetch["command"][:3] == ["aws", "s3", "sync"] and fetch["command"][-2] == "s3://test-models/models/chat/3/"
+    env = {e["name"]: e.get("value") for e in fetch["env"]}
+    assert env["MODEL_URI"] == "s3://test-models/models/chat/3/"
+    assert 'aws s3 sync --only-show-errors --no-progress "$MODEL_URI" "/models/model"' in fetch["command"][2]
 
 
-def test_triton_reads_the_model_repository_from_the_bucket(aws: Plan) -> None:
+def test_triton_reads_the_model_repository_copied_to_its_volume(aws: Plan) -> None:
+    # Triton downloads cloud repositories to a local temporary directory anyway: every runtime reads the copy
+    # the fetch-model init container makes on the pod's scratch volume (no per-cloud path).
     pod = plain(one(aws, DEPLOYMENT, "prod-aws-k8s-rerank-stable-deployment").inputs)["spec"]["template"]["spec"]
-    assert "--model-repository=s3://test-models/models/rerank/2/" in pod["containers"][0]["args"]
+    assert "--model-repository=/models/model" in pod["containers"][0]["args"]
+    env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
+    assert env["MODEL_URI"] == "s3://test-models/models/rerank/2/"
 
 
 def test_canary_split_follows_the_spec_weight(aws: Plan) -> None:
@@ -136,7 +142,8 @@ def test_canary_split_follows_the_spec_weight(aws: Plan) -> None:
     assert backends == {"chat-stable": 90, "chat-canary": 10}
     canary = plain(one(aws, DEPLOYMENT, "prod-aws-k8s-chat-canary-deployment").inputs)
     assert canary["spec"]["template"]["metadata"]["labels"][c.TRACK_LABEL] == c.TRACK_CANARY
-    assert "s3://test-models/models/chat/4/" in canary["spec"]["template"]["spec"]["initContainers"][0]["command"]
+    fetch_env = {e["name"]: e.get("value") for e in canary["spec"]["template"]["spec"]["initContainers"][0]["env"]}
+    assert fetch_env["MODEL_URI"] == "s3://test-models/models/chat/4/"
     single = plain(one(aws, HTTPROUTE, "prod-aws-k8s-rerank-route").inputs)
     assert [(b["name"], b["weight"]) for b in single["spec"]["rules"][0]["backendRefs"]] == [("rerank-stable", 100)]
 
@@ -219,8 +226,10 @@ def test_pdb_and_service_account_per_endpoint(aws: Plan) -> None:
 def test_azure_pods_carry_the_workload_identity_label(azure: Plan) -> None:
     pod = plain(one(azure, DEPLOYMENT, "prod-azure-k8s-chat-stable-deployment").inputs)["spec"]["template"]
     assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
-    fetch = pod["spec"]["initContainers"][0]["command"]
-    assert fetch[0] == "azcopy" and "https://testsa.blob.core.windows.net/models/models/chat/2/*" in fetch
+    fetch = pod["spec"]["initContainers"][0]
+    env = {e["name"]: e.get("value") for e in fetch["env"]}
+    assert env["MODEL_URI"] == "https://testsa.blob.core.windows.net/models/models/chat/2/"
+    assert 'az login --service-principal' in fetch["command"][2] and "az storage blob download-batch" in fetch["command"][2]
 
 
 def test_network_policy_allows_only_what_serving_needs(aws: Plan) -> None:
@@ -228,10 +237,13 @@ def test_network_policy_allows_only_what_serving_needs(aws: Plan) -> None:
     ingress_ns = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                   for rule in policy["spec"]["ingress"] for p in rule["from"]]
     assert ingress_ns == [c.GATEWAY_NAMESPACE, "aienv-prometheus"]
+    # Only the Prometheus servers of their namespace may scrape (vLLM serves metrics on its API port).
+    assert policy["spec"]["ingress"][1]["from"][0]["podSelector"]["matchLabels"] == {
+        c.COMPONENT_LABEL: c.COMPONENT_PROMETHEUS}
     egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
-    assert egress_ports == {443, 6379}
+    assert egress_ports == {443, 6566}  # the object store / identity, the feature server (not Redis directly)
     denies = [plain(r.inputs) for r in of_type(aws, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
               if plain(r.inputs)["metadata"]["name"] == "default-deny"]
     assert {d["metadata"]["namespace"] for d in denies} == {c.SERVING_NAMESPACE, c.MONITORING_NAMESPACE,
-                                                            c.FEATURES_NAMESPACE}
+                                                            c.FEATURES_NAMESPACE, c.MODELS_NAMESPACE}
     assert all(d["spec"]["podSelector"] == {} and d["spec"]["policyTypes"] == ["Ingress", "Egress"] for d in denies)

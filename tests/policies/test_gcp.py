@@ -15,6 +15,9 @@ KEY = "projects/p/locations/europe-west4/keyRings/ring/cryptoKeys/key"
 
 
 def _secure() -> None:
+    vpc = gcp.compute.Network("vpc", auto_create_subnetworks=False)
+    gcp.compute.GlobalForwardingRule("psc", target="all-apis", network=vpc.id, ip_address="10.0.96.2",
+                                     load_balancing_scheme="")
     gcp.compute.Subnetwork("subnet", network="vpc", ip_cidr_range="10.0.0.0/20", region="europe-west4",
                            private_ip_google_access=True,
                            log_config={"aggregation_interval": "INTERVAL_5_SEC", "flow_sampling": 0.5,
@@ -53,6 +56,7 @@ def _secure() -> None:
 
 
 def _insecure() -> None:
+    gcp.compute.Network("bad-vpc", auto_create_subnetworks=False)
     gcp.compute.Subnetwork("bad-subnet", network="vpc", ip_cidr_range="10.1.0.0/20", region="europe-west4")
     gcp.kms.CryptoKey("bad-key", key_ring="projects/p/locations/us/keyRings/r", rotation_period="31536000s",
                       destroy_scheduled_duration="86400s")
@@ -106,6 +110,7 @@ FAILING = {
     "gcp-vertex-cmek": {"bad-dataset", "bad-endpoint", "bad-featurestore"},
     "gcp-vertex-private-endpoint": {"bad-endpoint"},
     "gcp-data-access-audit-logs": {""},  # a stack-level violation (no resource)
+    "gcp-vpc-private-google-apis": {"bad-vpc"},
 }
 
 

@@ -28,7 +28,7 @@ print(captured["name"], len(captured["policies"]))
 
 
 def test_every_pack_has_a_folder() -> None:
-    assert PACKS == ["aienv-ai", "aienv-security", "gdpr", "hipaa", "soc2"]
+    assert PACKS == ["aienv-ai", "aienv-deploy", "aienv-security", "gdpr", "hipaa", "soc2"]
     for pack in PACKS:
         requirements = (ROOT / "policies" / pack / "requirements.txt").read_text()
         assert "pulumi-policy" in requirements and "pydantic" not in requirements

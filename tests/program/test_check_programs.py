@@ -34,7 +34,7 @@ def test_insecure_s3_bucket_and_kms_key(capsys):
     assert mentions(bucket, "encrypt") and mentions(bucket, "public")
     assert any(v["enforcement"] == "mandatory" for v in bucket)
     assert mentions(on(result, "aws:kms/key:Key", "data-key"), "rotation")
-    assert sorted(result["summary"]["packs"]) == ["aienv-ai", "aienv-security"]  # the defaults for programs
+    assert sorted(result["summary"]["packs"]) == ["aienv-ai", "aienv-deploy", "aienv-security"]  # the defaults for programs
 
 
 def test_azure_storage_allowing_public_blobs_and_http(capsys):
@@ -82,3 +82,16 @@ def test_bad_programs_exit_2(capsys, program, expected):
     code = main(["check", "--program", f"tests/programs/{program}", "--json"])
     captured = capsys.readouterr()
     assert code == 2 and expected in captured.err and "Traceback" not in captured.err
+
+
+def test_untuned_eks_program_gets_its_deployability_problems(capsys):
+    """A program written without aienv's conventions is judged by the same `aienv-deploy` rules."""
+    code, result = check(capsys, "eks_inference")
+    assert code == 1
+    found = {(v["policy"], v["name"]) for v in result["violations"] if v["pack"] == "aienv-deploy"}
+    assert {("deploy-pod-fits-node", "embedder"),  # 2 CPU on a 2-vCPU t3.medium (1930m allocatable)
+            ("deploy-api-server-reachable", "inference"),  # private endpoint, no path in
+            ("deploy-controls-enforced", "inference"),  # a NetworkPolicy on the default VPC CNI
+            ("deploy-await-covers-start", "embedder"),  # a 15-minute startup probe in a 10-minute await
+            ("deploy-physical-name-limits", "node-role-for-the-inference-cluster-worker-nodes-in-us-east-1"),
+            } <= found

@@ -278,16 +278,17 @@ def test_no_egress_and_no_private_endpoints_is_rejected(tmp_path: Path) -> None:
 
 def test_gpu_pool_zones_must_be_environment_zones(tmp_path: Path) -> None:
     data = reference("prod-gcp.yaml")
-    data["cluster"]["gpu_pools"][1]["zones"] = ["europe-west4-b"]
+    del data["network"]["zones"]
+    data["cluster"]["gpu_pools"][1]["zones"] = ["europe-west4-a"]
     assert problems(tmp_path, data) == [(
         "cluster.gpu_pools[1].zones",
         "needs network.zones: list the environment's zones so the pool's can be checked against them")]
-    data["network"]["zones"] = ["europe-west4-a", "europe-west4-c"]
-    data["network"]["availability_zones"] = 2
+    data["network"]["zones"] = ["europe-west4-a", "europe-west4-b", "europe-west4-c"]
+    data["cluster"]["gpu_pools"][0]["zones"] = ["europe-west4-d"]
     assert problems(tmp_path, data) == [(
-        "cluster.gpu_pools[1].zones[0]", "`europe-west4-b` is not one of network.zones "
-                                         "(europe-west4-a, europe-west4-c)")]
-    data["network"]["availability_zones"] = 3
+        "cluster.gpu_pools[0].zones[0]", "`europe-west4-d` is not one of network.zones "
+                                         "(europe-west4-a, europe-west4-b, europe-west4-c)")]
+    data["cluster"]["gpu_pools"][0]["zones"] = []
     data["network"]["zones"] = ["europe-west4-a", "europe-west4-b", "europe-west4-c"]
     assert problems(tmp_path, data) == []
 

@@ -1,0 +1,97 @@
+"""Friendly nouns for the resource types the coverage modules read (`The RDS instance `db` must ...`), on top of
+`_base.NOUNS`; earlier tokens (`tokens.PREVIOUS`) read as their current type."""
+
+from __future__ import annotations
+
+from policies.rules import _base
+from policies.rules.tokens import canonical
+
+EXTRA_NOUNS: dict[str, str] = {
+    "aws:ec2/securityGroup:SecurityGroup": "security group",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "default security group",
+    "aws:ec2/securityGroupRule:SecurityGroupRule": "security group rule",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "security group ingress rule",
+    "aws:lb/listener:Listener": "load balancer listener",
+    "aws:alb/listener:Listener": "load balancer listener",
+    "aws:elb/loadBalancer:LoadBalancer": "Classic Load Balancer",
+    "aws:rds/instance:Instance": "RDS instance",
+    "aws:rds/cluster:Cluster": "RDS cluster",
+    "aws:rds/clusterInstance:ClusterInstance": "RDS cluster instance",
+    "aws:sqs/queue:Queue": "SQS queue",
+    "aws:sqs/queuePolicy:QueuePolicy": "SQS queue policy",
+    "aws:sns/topic:Topic": "SNS topic",
+    "aws:sns/topicPolicy:TopicPolicy": "SNS topic policy",
+    "aws:dynamodb/table:Table": "DynamoDB table",
+    "aws:secretsmanager/secret:Secret": "Secrets Manager secret",
+    "aws:secretsmanager/secretPolicy:SecretPolicy": "Secrets Manager secret policy",
+    "aws:secretsmanager/secretVersion:SecretVersion": "Secrets Manager secret version",
+    "aws:elasticache/cluster:Cluster": "ElastiCache cluster",
+    "aws:elasticache/serverlessCache:ServerlessCache": "ElastiCache serverless cache",
+    "aws:ec2/instance:Instance": "EC2 instance",
+    "aws:ec2/launchTemplate:LaunchTemplate": "launch template",
+    "aws:ec2/launchConfiguration:LaunchConfiguration": "launch configuration",
+    "aws:ec2/spotInstanceRequest:SpotInstanceRequest": "spot instance request",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment": "IAM user policy attachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment": "IAM group policy attachment",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "IAM role policy attachment",
+    "aws:iam/policyAttachment:PolicyAttachment": "IAM policy attachment",
+    "aws:iam/userPolicy:UserPolicy": "IAM user policy",
+    "aws:iam/groupPolicy:GroupPolicy": "IAM group policy",
+    "aws:lambda/function:Function": "Lambda function",
+    "aws:ecs/taskDefinition:TaskDefinition": "ECS task definition",
+    "aws:bedrock/customModel:CustomModel": "Bedrock custom model",
+    "aws:bedrock/agentAgent:AgentAgent": "Bedrock agent",
+    "aws:bedrock/agentFlow:AgentFlow": "Bedrock flow",
+    "aws:bedrock/guardrail:Guardrail": "Bedrock guardrail",
+    "azure-native:network:NetworkSecurityGroup": "network security group",
+    "azure-native:network:SecurityRule": "network security rule",
+    "azure-native:network:ApplicationGateway": "application gateway",
+    "azure-native:network:NetworkInterface": "network interface",
+    "azure-native:compute:VirtualMachine": "virtual machine",
+    "azure-native:compute:VirtualMachineScaleSet": "virtual machine scale set",
+    "azure-native:authorization:RoleDefinition": "role definition",
+    "azure-native:sql:Server": "Azure SQL server",
+    "azure-native:sql:FirewallRule": "Azure SQL firewall rule",
+    "azure-native:dbforpostgresql:Server": "PostgreSQL flexible server",
+    "azure-native:dbforpostgresql:FirewallRule": "PostgreSQL firewall rule",
+    "azure-native:dbforpostgresql:Configuration": "PostgreSQL server parameter",
+    "azure-native:dbformysql:Server": "MySQL flexible server",
+    "azure-native:dbformysql:FirewallRule": "MySQL firewall rule",
+    "azure-native:dbformysql:Configuration": "MySQL server parameter",
+    "azure-native:cosmosdb:DatabaseAccount": "Cosmos DB account",
+    "azure-native:servicebus:Namespace": "Service Bus namespace",
+    "azure-native:keyvault:Secret": "Key Vault secret",
+    "azure-native:cognitiveservices:Account": "Cognitive Services account",
+    "azure-native:app:ContainerApp": "container app",
+    "azure-native:web:WebApp": "web app",
+    "gcp:compute/firewall:Firewall": "firewall rule",
+    "gcp:compute/targetHttpProxy:TargetHttpProxy": "target HTTP proxy",
+    "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy": "regional target HTTP proxy",
+    "gcp:compute/instance:Instance": "Compute Engine instance",
+    "gcp:compute/instanceTemplate:InstanceTemplate": "instance template",
+    "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate": "regional instance template",
+    "gcp:sql/databaseInstance:DatabaseInstance": "Cloud SQL instance",
+    "gcp:sql/user:User": "Cloud SQL user",
+    "gcp:pubsub/topic:Topic": "Pub/Sub topic",
+    "gcp:secretmanager/secret:Secret": "Secret Manager secret",
+    "gcp:secretmanager/secretVersion:SecretVersion": "Secret Manager secret version",
+    "gcp:workbench/instance:Instance": "Vertex AI Workbench instance",
+    "gcp:vertex/aiIndexEndpoint:AiIndexEndpoint": "Vertex AI index endpoint",
+    "gcp:vertex/aiMetadataStore:AiMetadataStore": "Vertex AI metadata store",
+    "gcp:folder/iAMMember:IAMMember": "folder IAM member",
+    "gcp:folder/iAMBinding:IAMBinding": "folder IAM binding",
+    "gcp:folder/iAMPolicy:IAMPolicy": "folder IAM policy",
+    "gcp:organizations/iAMMember:IAMMember": "organization IAM member",
+    "gcp:organizations/iAMBinding:IAMBinding": "organization IAM binding",
+    "gcp:organizations/iAMPolicy:IAMPolicy": "organization IAM policy",
+    "gcp:projects/iAMPolicy:IAMPolicy": "project IAM policy",
+}
+
+
+def subject(resource_type: str, name: str) -> str:
+    """`The RDS instance `db``: `_base.subject` with the nouns above."""
+    current = canonical(resource_type)
+    if current in EXTRA_NOUNS:
+        return f"The {EXTRA_NOUNS[current]} `{name}`"
+    return _base.subject(current if current in _base.NOUNS else resource_type, name)
