@@ -33,6 +33,10 @@ COMPONENT_PROMETHEUS = "prometheus"
 # An explicit allow for public exposure (load balancers, public gateways); the packs flag public
 # exposure without it.
 ALLOW_PUBLIC_ANNOTATION = "aienv.io/allow-public"
+# Declarations the deployability pack accepts for what the stack cannot fill itself: images the team's CI pushes
+# (`ci`), model weights the team's pipeline uploads (`uploaded`).
+IMAGE_SUPPLY_ANNOTATION = "aienv.io/image-supply"
+MODEL_SUPPLY_ANNOTATION = "aienv.io/model-supply"
 # The model a serving pod runs, so the packs can check it fits the GPU memory the pod requests.
 MODEL_PARAMS_ANNOTATION = "aienv.io/model-params-billion"
 MODEL_PRECISION_ANNOTATION = "aienv.io/model-precision"

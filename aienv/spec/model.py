@@ -408,7 +408,11 @@ class UpstreamRegistry(Model):
 
     username: str | None = Field(default=None, min_length=1,
                                  description="The upstream user name, when the cloud keeps only the password in the "
-                                             "secret (Azure, GCP). NGC's is `$oauthtoken`.")
+                                             "secret (GCP). NGC's is `$oauthtoken`.")
+    username_secret: str | None = Field(
+        default=None, min_length=1,
+        description="Azure: the Key Vault secret holding the user name (an ACR credential set reads both the user "
+                    "name and the password from Key Vault), by resource id or as a URL in the environment's vault.")
     secret: str = Field(min_length=1,
                         description="The cloud secret holding the credential: on AWS a Secrets Manager secret whose "
                                     "name starts with `ecr-pullthroughcache/` (JSON `username` and `accessToken`), "

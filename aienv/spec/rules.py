@@ -511,8 +511,14 @@ def _azure_upstreams(spec: StackSpec) -> Iterator[Problem]:
         if ACR_CACHE_UPSTREAMS.get(host) is False:
             yield at, f"`{host}` is cached anonymously only on Azure; remove its credentials"
             continue
-        if upstream.username is None:
-            yield (*at, "username"), "is required on Azure: an ACR credential set takes a user name and a password"
+        if upstream.username is not None:
+            yield (*at, "username"), ("is not used on Azure: an ACR credential set reads the user name from Key "
+                                      "Vault too; store it in a secret and give `username_secret` instead")
+        if upstream.username_secret is None:
+            yield (*at, "username_secret"), ("is required on Azure: an ACR credential set reads the user name and "
+                                             "the password from Key Vault secrets")
+        elif azure_secret_ref(upstream.username_secret, spec.name, scope) is None:
+            yield (*at, "username_secret"), _azure_secret_hint(azure_key_vault(spec.name, scope))
         if azure_secret_ref(upstream.secret, spec.name, scope) is None:
             yield (*at, "secret"), _azure_secret_hint(azure_key_vault(spec.name, scope))
 

@@ -2,9 +2,9 @@
 
 One cache rule per upstream repository the stack runs (`aienv.images.cached_images`), mapping
 `<login server>/<upstream host>/<repository>` to the upstream; a credential set per upstream the spec gives
-credentials for (`registries.upstreams`), whose password is the Key Vault secret the spec names and whose
-username the stack writes to a secret of the environment's vault (ACR reads both from Key Vault). Images the
-team's CI pushes keep their own repositories (`<family>/<name>`).
+credentials for (`registries.upstreams`): ACR reads the user name and the password from the two Key Vault
+secrets the spec names (`username_secret`, `secret`), so the stack writes no credential and keeps none in
+its state. Images the team's CI pushes keep their own repositories (`<family>/<name>`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, containerregistry, keyvault
+from pulumi_azure_native import authorization, containerregistry
 
 from aienv.images import UpstreamImage, cached_images
 from aienv.naming import azure_secret_ref, suffix
 from aienv.spec.model import StackSpec
-from components.azure._shared import ROLE_KV_SECRETS_USER, role_definition, tags
+from components.azure._shared import ROLE_KV_SECRETS_USER, role_definition
 from components.azure.keys import Keys
 
 _RULE_NAME_MAX = 50  # cache rules and credential sets: 5-50 letters, digits and hyphens
@@ -75,18 +75,10 @@ class RegistryCache(pulumi.ComponentResource):
         ready: dict[str, list[pulumi.Resource]] = {}
         for host, upstream in spec.registries.upstreams.items():
             password = azure_secret_ref(upstream.secret, spec.name, subscription)
-            if password is None or upstream.username is None:
+            username = azure_secret_ref(upstream.username_secret or "", spec.name, subscription)
+            if password is None or username is None:
                 continue  # the spec rules refuse both (`_azure_upstreams`)
             key = rule_name("up", host)
-            # The user name is not a credential; ACR reads it from Key Vault, so the stack keeps it there.
-            username = keyvault.Secret(
-                f"{name}-{key}-username",
-                keyvault.SecretArgs(resource_group_name=rg, vault_name=args.keys.vault.name,
-                                    secret_name=f"{key}-username",
-                                    properties=keyvault.SecretPropertiesArgs(value=upstream.username,
-                                                                             content_type="username"),
-                                    tags=tags(spec)),
-                pulumi.ResourceOptions(parent=self))
             credentials = containerregistry.CredentialSet(
                 f"{name}-{key}",
                 containerregistry.CredentialSetArgs(
@@ -96,15 +88,14 @@ class RegistryCache(pulumi.ComponentResource):
                         type=containerregistry.ResourceIdentityType.SYSTEM_ASSIGNED),
                     auth_credentials=[containerregistry.AuthCredentialArgs(
                         name=containerregistry.CredentialName.CREDENTIAL1,
-                        username_secret_identifier=username.properties.apply(lambda p: p.secret_uri),
+                        username_secret_identifier=username.url,
                         password_secret_identifier=password.url)]),
                 pulumi.ResourceOptions(parent=self))
             principal: pulumi.Output[str] = credentials.identity.apply(
                 lambda i: i.principal_id if i else None)  # type: ignore[arg-type,return-value]
             grants: list[pulumi.Resource] = [credentials]
-            for suffix_, scope in (("username", username.id),
-                                   ("password", password.resource_id or pulumi.Output.concat(
-                                       args.keys.vault.id, "/secrets/", password.name))):
+            for suffix_, secret in (("username", username), ("password", password)):
+                scope = secret.resource_id or pulumi.Output.concat(args.keys.vault.id, "/secrets/", secret.name)
                 grants.append(authorization.RoleAssignment(
                     f"{name}-{key}-{suffix_}-reader",
                     authorization.RoleAssignmentArgs(

@@ -201,6 +201,21 @@ class ImageRefs:
         supply, image = self.tools[tool]
         return self.image(supply, TOOLS_FAMILY, image, f"<tool image {tool}>")
 
+    def pushed_tool(self, tool: str) -> bool:
+        """Whether the team's CI pushes this tool image (no upstream publishes it)."""
+        return self.tools[tool][0] == "ci"
+
+
+def supply_annotations(*, ci_images: bool = False, uploaded_weights: bool = False) -> dict[str, str]:
+    """Pod-template annotations declaring what the team supplies, so the deployability pack does not expect the
+    stack to fill it: images the team's CI pushes, weights its pipeline uploads."""
+    out: dict[str, str] = {}
+    if ci_images:
+        out[c.IMAGE_SUPPLY_ANNOTATION] = "ci"
+    if uploaded_weights:
+        out[c.MODEL_SUPPLY_ANNOTATION] = "uploaded"
+    return out
+
 
 # --- shell in containers ------------------------------------------------------------------------------
 

@@ -165,6 +165,7 @@ class FeatureServer(pulumi.ComponentResource):
                        name=f"{NAME}-config")),
                    common.empty_dir("tmp", "1Gi"), *ca_volumes]
         image = args.images.tool("feast")
+        supply = common.supply_annotations(ci_images=args.images.pushed_tool("feast"))
         pod_labels = {**labels, **args.identity.pod_labels}
         needs = [*args.depends_on, self.service_account, password, config, *ca_resources]
 
@@ -178,7 +179,7 @@ class FeatureServer(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={**pod_labels, "app.kubernetes.io/name": APPLY_JOB},
-                        annotations={"aienv.io/feature-repo": digest}),
+                        annotations={"aienv.io/feature-repo": digest, **supply}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=args.service_account, automount_service_account_token=False,
                         restart_policy="Never", enable_service_links=False, security_context=common.pod_security(),
@@ -221,7 +222,7 @@ class FeatureServer(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels={**pod_labels, **selector},
-                                                        annotations={"aienv.io/feature-repo": digest}),
+                                                        annotations={"aienv.io/feature-repo": digest, **supply}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=args.service_account,
                         automount_service_account_token=False,

@@ -291,8 +291,11 @@ class ModelEndpoint(pulumi.ComponentResource):
                         type="RollingUpdate",
                         rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0)),
                     template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels,
-                                                            annotations=model_annotations(ep, track.version)),
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations={
+                            **model_annotations(ep, track.version),
+                            **common.supply_annotations(
+                                ci_images=ep.supply == "ci",
+                                uploaded_weights=ep.model.source is not None and ep.model.source.uploaded)}),
                         spec=self._pod_spec(args, track, shape, pools))),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, self.service_account],
                                             ignore_changes=["spec.replicas"],  # the HPA owns it

@@ -30,7 +30,13 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from aienv import gpus
-from aienv.conventions import MODEL_MEMORY_ANNOTATION, MODEL_PARAMS_ANNOTATION, MODEL_PRECISION_ANNOTATION
+from aienv.conventions import (
+    IMAGE_SUPPLY_ANNOTATION,
+    MODEL_MEMORY_ANNOTATION,
+    MODEL_PARAMS_ANNOTATION,
+    MODEL_PRECISION_ANNOTATION,
+    MODEL_SUPPLY_ANNOTATION,
+)
 from policies.meta import RuleMeta
 from policies.rules._base import Unknown, get, guarded, number, stack_rule, subject
 from policies.rules.deploy_fit import DEPLOY_CONTROLS
@@ -40,9 +46,7 @@ SKIP_AWAIT = "pulumi.com/skipAwait"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
 DEFAULT_AWAIT_SECONDS = 600
 AWAITED = frozenset({DEPLOYMENT, STATEFULSET, JOB})
-IMAGE_SUPPLY_ANNOTATION = "aienv.io/image-supply"
 IMAGE_SUPPLY_TAG = "aienv-image-supply"
-MODEL_SUPPLY_ANNOTATION = "aienv.io/model-supply"
 
 _POD_TEMPLATE_META = {DEPLOYMENT: "spec.template.metadata", STATEFULSET: "spec.template.metadata",
                       JOB: "spec.template.metadata", CRONJOB: "spec.jobTemplate.spec.template.metadata",

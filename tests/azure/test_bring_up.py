@@ -55,11 +55,12 @@ def test_docker_hub_credentials_come_from_the_named_secret_only(prod):
     assert creds.inputs["loginServer"] == "docker.io" and creds.inputs["identity"]["type"] == "SystemAssigned"
     (auth,) = creds.inputs["authCredentials"]
     assert auth["passwordSecretIdentifier"] == "https://acme-platform-kv.vault.azure.net/secrets/dockerhub-token"
-    (username,) = of(plan, "keyvault:Secret")
-    assert username.inputs["properties"]["value"] == "acmeml"  # a user name, not the token
+    assert auth["usernameSecretIdentifier"] == "https://acme-platform-kv.vault.azure.net/secrets/dockerhub-user"
+    assert of(plan, "keyvault:Secret") == []  # the stack writes no credential, so none is in its state
     readers = [g for g in of(plan, "authorization:RoleAssignment")
                if g.inputs["roleDefinitionId"].endswith(SECRETS_USER) and "registry-cache" in g.name]
-    assert sorted(g.inputs["scope"] for g in readers) == sorted([PLATFORM_KV + "dockerhub-token", username.id])
+    assert sorted(g.inputs["scope"] for g in readers) == sorted([PLATFORM_KV + "dockerhub-token",
+                                                                 PLATFORM_KV + "dockerhub-user"])
     # granted to the credential set's own identity
     assert all(creds.urn in g.dependencies for g in readers)
 
@@ -191,10 +192,12 @@ def test_registry_secret_the_stack_cannot_scope_is_refused(secret):
     assert any(m.startswith("registries.upstreams.docker.io.secret: must be a Key Vault secret") for m in messages(spec))
 
 
-def test_upstream_credentials_need_a_username_on_azure():
-    spec = variant(lambda s: setattr(s.registries.upstreams["docker.io"], "username", None))
-    assert "registries.upstreams.docker.io.username: is required on Azure: an ACR credential set takes a user " \
-           "name and a password" in messages(spec)
+def test_upstream_credentials_name_both_secrets_on_azure():
+    missing = variant(lambda s: setattr(s.registries.upstreams["docker.io"], "username_secret", None))
+    assert "registries.upstreams.docker.io.username_secret: is required on Azure: an ACR credential set reads the " \
+           "user name and the password from Key Vault secrets" in messages(missing)
+    plain = variant(lambda s: setattr(s.registries.upstreams["docker.io"], "username", "acmeml"))
+    assert any(m.startswith("registries.upstreams.docker.io.username: is not used on Azure") for m in messages(plain))
 
 
 def test_token_secret_outside_the_environment_by_url_is_refused_but_in_its_vault_is_accepted():
@@ -286,3 +289,13 @@ def test_foundation_only_first_phase_builds_no_kubernetes_object():
     assert "azure-native:containerservice:ManagedCluster" in kinds
     assert "azure-native:containerregistry:CacheRule" in kinds
     assert not {t for t in kinds if t.startswith("kubernetes:")}  # not even the foundation's StorageClass
+
+
+def test_workloads_wait_for_their_role_assignments(prod):
+    # Entra refuses a workload's first token exchange for a role not yet assigned: the Kubernetes layer waits for
+    # every grant (through `cluster_ready`), which the deployability pack's ordering rule checks on the plan.
+    _, holder = prod
+    foundation = holder["foundation"]
+    ready = set(foundation.outputs.cluster_ready)
+    grants = [g for gs in foundation.identity.assignments.values() for g in gs]
+    assert grants and set(grants) <= ready
