@@ -1,5 +1,5 @@
-"""The reference stacks pass their own packs without a single finding, advisories included: an example that trips
-its own advisory teaches users to ignore the gate (newcomer D22)."""
+"""The reference team template passes its own packs without a single finding, advisories included: an example that
+trips its own advisory teaches users to ignore the gate (newcomer D22: ai-gpu-scale-to-zero on staging)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from aienv.check import from_export, run_packs
 from tests.plans import STACK_FILES, loaded, planned
 
 
-@pytest.mark.parametrize("stack_file", STACK_FILES)
-def test_no_finding_on_a_reference_stack(stack_file: str) -> None:
+@pytest.mark.parametrize("stack_file", [f for f in STACK_FILES if "team-" in f])
+def test_no_finding_on_the_reference_template(stack_file: str) -> None:
     spec = loaded(stack_file).spec
     residency = {"data-residency": {"allowedRegions": list(spec.compliance.allowed_regions)}} \
         if spec.compliance.allowed_regions else {}

@@ -190,9 +190,29 @@ def summary(checked: Iterable[Checked]) -> dict[str, Any]:
         "deferred": sum(len({(d.policy, d.urn, d.path) for d in c.result.deferred}) for c in targets
                         if c.result is not None),
         "suppressed": sum(len(c.suppressed) for c in targets),
+        **_acceptance(targets),
         "passed": mandatory == 0 and errors == 0,
         "elapsed_seconds": round(sum(c.result.elapsed for c in targets if c.result is not None), 3),
     }
+
+
+def _acceptance(targets: list[Checked]) -> dict[str, Any]:
+    """What waivers and a baseline accepted (the keys `aienv.check.waivers.WaivedResult.summary` gives)."""
+    results = [c.result for c in targets if c.result is not None and hasattr(c.result, "suppressed")]
+    if not results:
+        return {}
+    rows = [s for r in results for s in getattr(r, "suppressed", [])]
+    out: dict[str, Any] = {"waived": sum(1 for s in rows if s.kind == "waiver"),
+                           "baselined": sum(1 for s in rows if s.kind == "baseline")}
+    files = sorted({f for r in results if (f := getattr(r, "waivers_file", None))})
+    if files:
+        out["waivers_file"] = ", ".join(files)
+    baselines = sorted({f for r in results if (f := getattr(r, "baseline_file", None))})
+    if baselines:
+        out["baseline_file"] = ", ".join(baselines)
+        # a finding of the baseline no target reported any more (each target counts the others' as fixed)
+        out["baseline_fixed"] = min(getattr(r, "baseline_fixed", 0) for r in results)
+    return out
 
 
 # --- locating resources ------------------------------------------------------------------------------------

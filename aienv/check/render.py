@@ -157,13 +157,13 @@ def render_json(checked: list[Checked], gate: Gate | None = None) -> str:
                      for d in _unique_deferrals(c.result)],
         "suppressed": [f.as_dict(c.source) | {"suppression": sup.kind, "justification": sup.justification,
                                               **({"waiver": sup.waiver.as_dict()} if sup.waiver else {})}
-                       for c in checked for f, sup in c.suppressed],
+                       for c in checked for f, sup in c.suppressed] or None,  # left out when none
         "summary": summary(checked) | {"status": gate.status(checked)},
         "gate": {"fail_on": gate.fail_on or "mandatory", "soft_fail": gate.soft_fail},
         "specs": [{"spec": c.source, "kind": c.kind, "stack": c.stack, "checked": c.result is not None,
                    "skipped": c.skipped, "summary": summary([c]) | {"status": gate.status([c])}} for c in checked],
     }
-    return json.dumps(out, indent=2)
+    return json.dumps({k: v for k, v in out.items() if v is not None}, indent=2)
 
 
 def _error_dict(checked: Checked, error: InputError) -> dict[str, Any]:

@@ -451,7 +451,7 @@ def _deployability(spec: StackSpec) -> Iterator[Problem]:
                f"{GCP_BUDGET_CHANNELS} monitoring channels (one per address)")
     for i, pool in enumerate(spec.cluster.gpu_pools):
         selling = gpus.zones_selling(provider, pool.gpu_type, spec.region)
-        if selling is None:
+        if selling is None or not _place_known(spec):  # a misspelt region is the region's error alone
             continue
         if pool.zones and not spec.network.zones:
             continue  # `_zones` asks for network.zones first

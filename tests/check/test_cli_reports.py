@@ -79,12 +79,13 @@ def test_findings_point_at_the_spec_line_that_produced_them(public_bucket: tuple
 
 
 def test_a_finding_from_a_base_points_into_the_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = variant(tmp_path, "base-aws")
+    spec = variant(tmp_path, "base-aws")  # dev-aws sets no `storage:`, base.yaml does
     base = tmp_path / "base.yaml"
-    base.write_text(base.read_text().replace("  immutable_tags: true", "  immutable_tags: false"))
+    base.write_text(base.read_text().replace("  versioning: true", "  versioning: false"))
     code, out = check_json(capsys, str(spec))
-    tags = next(v for v in out["violations"] if v["policy"] == "aws-ecr-immutable-tags")
-    assert code == 1 and tags["location"]["file"] == str(base) and tags["location"]["field"].startswith("registries")
+    versioning = next(v for v in out["violations"] if v["policy"] == "aws-s3-versioning")
+    assert code == 1
+    assert versioning["location"] == {"file": str(base), "line": line_of(base, "storage"), "field": "storage"}
 
 
 def test_spec_errors_reach_json_and_sarif(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

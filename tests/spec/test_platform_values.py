@@ -161,8 +161,10 @@ def test_jwt_issuer_must_be_a_url(tmp_path: Path) -> None:
     data = reference("prod-gcp.yaml")
     auth = next(e["auth"] for e in data["model_endpoints"] if e.get("auth", {}).get("mode") == "jwt")
     auth["issuer"] = "https://"
-    found = problems(tmp_path, data)
-    assert len(found) == 1 and found[0][0].endswith("auth.issuer") and "is not an https:// URL" in found[0][1]
+    found = dict(problems(tmp_path, data))
+    (issuer,) = [path for path in found if path.endswith("auth.issuer")]
+    assert found[issuer] == ("`https://` is not an https:// URL with a host name; write e.g. "
+                             "`https://login.example.com/`")
 
 
 # --- messages ----------------------------------------------------------------------------------------------
@@ -197,8 +199,9 @@ def test_every_pattern_of_the_spec_has_an_english_message() -> None:
     (lambda d: d["cloud"].__setitem__("project", "My Project"), "cloud.project",
      "`My Project` is not a GCP project id: write 6 to 30 lowercase letters, digits or hyphens, starting with a "
      "letter and not ending with a hyphen (the id `gcloud projects list` shows, not the display name or number)"),
-    (lambda d: d["compliance"]["packs"].append("gpdr"), "compliance.packs[4]",
-     "is `gpdr`, which is not one of `aienv-security`, `aienv-ai`, `hipaa`, `gdpr`, `soc2`; did you mean `gdpr`?"),
+    (lambda d: d["compliance"]["packs"].insert(0, "gpdr"), "compliance.packs[0]",
+     "is `gpdr`, which is not one of `aienv-security`, `aienv-ai`, `aienv-deploy`, `hipaa`, `gdpr`, `soc2`; "
+     "did you mean `gdpr`?"),
     (lambda d: d["storage"].setdefault("retention_days", {}).__setitem__("logs", -5), "storage.retention_days",
      "retention for logs must be at least 1 day"),
 ])
