@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from aienv.engine import Plan, plan_program
+from aienv.engine.model import View
 from aienv.spec import LoadedSpec, load_spec
 from components.environment import build_environment
 from tests.conftest import STACKS
@@ -19,6 +20,7 @@ def loaded(stack_file: str) -> LoadedSpec:
 
 
 @cache
-def planned(stack_file: str) -> Plan:
+def planned(stack_file: str, view: View = "known") -> Plan:
+    """The stack's plan in `view`: "known" (as an update sees it) or "preview" (a new stack's first preview)."""
     spec = loaded(stack_file).spec
-    return plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name)
+    return plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name, view=view)

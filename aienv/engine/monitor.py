@@ -185,7 +185,7 @@ class RecordingMonitor(MockMonitor):
                 value = computed.get(key, inputs.get(key))
                 if value is not None and not is_secret(value):
                     computed[key] = secret(value)
-            outputs = {**inputs, **computed}
+            outputs = {**inputs, **computed} if custom else {}  # a remote component's outputs: unknown (below)
             response = struct_pb2.Struct()
             response.CopyFrom(request.object)
             if computed:
@@ -222,6 +222,12 @@ class RecordingMonitor(MockMonitor):
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", outputs)
         if response is None:
             return resource_pb2.RegisterResourceResponse(urn=urn)
+        if remote:
+            # A multi-language component (awsx, eks...) runs in its own provider plugin, which registers its
+            # children and outputs; offline it is one node whose outputs are all unknown. The SDK resolves every
+            # output of a registration reported as not succeeded as unknown (custom or not), which is the only
+            # signal it honours for components: echoing the inputs would hand typed outputs plain dicts.
+            return resource_pb2.RegisterResourceResponse(urn=urn, result=resource_pb2.Result.FAIL)
         # `unknown`: outputs the engine returns no value for resolve as unknown, not as None, so `apply`
         # callbacks on outputs the mocks cannot invent are skipped as a real preview would skip them
         # (in the first-preview view the SDK does that by itself).

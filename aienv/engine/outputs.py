@@ -860,6 +860,37 @@ def render_policy_document(args: Props) -> dict[str, Any]:
     return doc
 
 
+def _azure_credentials(token: str, args: Props) -> Props | None:
+    """The shapes of azure-native's key and credential listings (`list*Keys`, `getSharedKeys`, ...), with
+    deterministic secret values, so programs that index into them see what an existing resource returns."""
+    if not token.startswith("azure-native:"):
+        return None
+    kind = token.rsplit(":", 1)[-1]
+    seed = json.dumps(args, sort_keys=True, default=str)
+
+    def key(n: int) -> Any:
+        return secret(base64.b64encode(bytes.fromhex(digest(kind, seed, str(n)))).decode())
+
+    if kind == "listStorageAccountKeys":
+        return {"keys": [{"keyName": f"key{n}", "value": key(n), "permissions": "FULL",
+                          "creationTime": "2024-01-01T00:00:00Z"} for n in (1, 2)]}
+    if kind == "listRegistryCredentials":
+        return {"username": plain_str(args.get("registryName")) or "registry",
+                "passwords": [{"name": name, "value": key(n)} for n, name in ((1, "password"), (2, "password2"))]}
+    if kind == "getSharedKeys":
+        return {"primarySharedKey": key(1), "secondarySharedKey": key(2)}
+    if kind == "listDatabaseAccountKeys":
+        return {"primaryMasterKey": key(1), "secondaryMasterKey": key(2), "primaryReadonlyMasterKey": key(3),
+                "secondaryReadonlyMasterKey": key(4)}
+    if kind in ("listRedisKeys", "listKeys") and "redis" in token:
+        return {"primaryKey": key(1), "secondaryKey": key(2)}
+    if kind == "listWebAppPublishingCredentials":
+        name = plain_str(args.get("name")) or "app"
+        return {"publishingUserName": f"${name}", "publishingPassword": key(1),
+                "scmUri": f"https://${name}:{digest(seed)[:12]}@{name}.scm.azurewebsites.net"}
+    return None
+
+
 def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContext) -> Props:
     region = plain_str(args.get("region")) or plain_str(provider_inputs.get("region"))
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -886,6 +917,15 @@ def mock_invoke(token: str, args: Props, provider_inputs: Props, ctx: MockContex
         return {"clientId": fake_uuid("azure", "client"), "objectId": fake_uuid("azure", "object"),
                 "subscriptionId": plain_str(provider_inputs.get("subscriptionId"))
                 or ctx.cfg("azure-native:subscriptionId") or AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
+    if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+        password = "eyJ" + digest("ecr-token", region)[:60]
+        registry = plain_str(args.get("registryId")) or AWS_ACCOUNT
+        return {"authorizationToken": secret(base64.b64encode(f"AWS:{password}".encode()).decode()),
+                "userName": "AWS", "password": secret(password), "expiresAt": "2024-01-01T12:00:00Z",
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com", "id": region}
+    azure_keys = _azure_credentials(token, args)
+    if azure_keys is not None:
+        return azure_keys
     if token.startswith("azure-native:containerservice:listManagedCluster") and token.endswith("Credentials"):
         cluster = plain_str(args.get("resourceName")) or "cluster"
         loc = ctx.cfg("azure-native:location") or DEFAULT_AZURE_LOCATION

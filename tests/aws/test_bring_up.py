@@ -236,13 +236,13 @@ def test_reference_specs_validate_with_their_upstreams() -> None:
 
 # --- the serving-image provenance policy knows the caches ------------------------------------------------------
 
-def _provenance(plan: AwsPlan) -> list[str]:
+def _provenance(plan: AwsPlan, rule: str = "ai-serving-image-provenance") -> list[str]:
     from aienv.check.plan import from_export
     from aienv.check.runner import run_policies
     from policies.rules import RULES_BY_NAME
     from policies.rules._base import build_policy
 
-    policy = build_policy(RULES_BY_NAME["ai-serving-image-provenance"])
+    policy = build_policy(RULES_BY_NAME[rule])
     violations, _ = run_policies(from_export(plan.plan.to_export()), "test", [policy])
     return [v.message for v in violations]
 
@@ -264,12 +264,15 @@ def _serving_from_cache(reference: str):
 
 
 def test_cached_serving_images_count_as_the_environments_registry(prod: AwsPlan, variant) -> None:
-    assert _provenance(plan_spec(prod.spec, _serving_from_cache(":v0.11.0"))) == []
-    # Mutable cached repositories need a digest; with one, they pass.
+    immutable = plan_spec(prod.spec, _serving_from_cache(":v0.11.0"))
+    assert _provenance(immutable) == [] and _provenance(immutable, "ai-cached-image-digest") == []
+    # A mutable cache serves whatever the upstream's tag points at: pin it by digest (advisory); with one, it passes.
     mutable = variant("dev-aws", {"registries": {"container": {"immutable_tags": False}}}).spec
-    (message,) = _provenance(plan_spec(mutable, _serving_from_cache(":v0.11.0")))
-    assert "must pin" in message
-    assert _provenance(plan_spec(mutable, _serving_from_cache("@sha256:" + "b" * 64))) == []
+    tagged = plan_spec(mutable, _serving_from_cache(":v0.11.0"))
+    assert _provenance(tagged) == []  # from the environment's registry
+    (message,) = _provenance(tagged, "ai-cached-image-digest")
+    assert "pin it by digest" in message
+    assert _provenance(plan_spec(mutable, _serving_from_cache("@sha256:" + "b" * 64)), "ai-cached-image-digest") == []
 
 
 def test_secret_lookup_goes_through_the_environments_provider(prod: AwsPlan, monkeypatch) -> None:

@@ -127,13 +127,14 @@ CHOICES = (
         "gcp": (Expect("gcp-iam-no-project-wide-data-roles", "gcp:projects/iAMMember:IAMMember", "serving"),),
     }),
     Choice("mutable-image-tags", setting("registries.container.immutable_tags", False), {
-        # vLLM comes through the Docker Hub pull-through cache: its creation template sets the tags.
+        # vLLM comes through the Docker Hub pull-through cache: its creation template sets the tags; Triton is
+        # pushed by CI (ECR cannot cache nvcr.io) to a repository that is now mutable.
         "aws": (Expect("aws-ecr-immutable-tags", "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",
                        "docker-hub"),
-                Expect("ai-serving-image-provenance", DEPLOYMENT, "chat")),
+                Expect("ai-serving-image-provenance", DEPLOYMENT, "rerank")),
         # GCP has no registry-level policy for tags; the provenance policy is the one that reads
-        # `dockerConfig.immutableTags`: serving images pinned by tag are then no longer trusted.
-        "gcp": (Expect("ai-serving-image-provenance", DEPLOYMENT, "chat"),),
+        # `dockerConfig.immutableTags`: the CI-pushed image pinned by tag (`fraud`) is then no longer trusted.
+        "gcp": (Expect("ai-serving-image-provenance", DEPLOYMENT, "fraud"),),
         # Excluded on Azure: ACR has no registry-wide tag immutability in ARM (docs/azure.md, "Limits and
         # notes"); the option does not change the Azure graph, and serving images are pinned by digest instead.
     }),
