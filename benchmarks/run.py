@@ -40,6 +40,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: `python benchmarks/run.py`
     sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":
+    from benchmarks._env import require_project_interpreter
+
+    require_project_interpreter("benchmarks/run.py")
 
 REFERENCE_SPECS = ("dev-aws", "prod-aws", "prod-azure", "prod-gcp")
 SCALING_ENDPOINTS = (1, 10, 100, 500)

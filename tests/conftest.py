@@ -1,15 +1,16 @@
-"""Shared fixtures: the project root and the reference specs."""
+"""Shared fixtures: the project root, the reference specs and the stack-export schema."""
 
 from __future__ import annotations
 
-import os
+import json
+from functools import cache
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ROOT / "stacks"
-SHARED = ROOT.parent / "shared"
 REFERENCE_SPECS = sorted(p.name for p in STACKS.glob("*.yaml")
                          if not p.name.startswith("Pulumi.") and p.name != "base.yaml")
 
@@ -20,6 +21,12 @@ def _project_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
 
-def shared_dir() -> Path:
-    """`../shared` beside the project (CI lays a copy there); AIENV_SHARED overrides."""
-    return Path(os.environ.get("AIENV_SHARED", SHARED))
+EXPORT_SCHEMA = ROOT / "tests" / "schemas" / "stack-export-v3.schema.json"
+
+
+@cache
+def export_validator() -> jsonschema.Draft202012Validator:
+    """A validator of `pulumi stack export` v3 documents, from the project's own schema (tests/schemas/)."""
+    schema = json.loads(EXPORT_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())

@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from typing import Any
 
-import jsonschema
 import pytest
-import referencing
 
 from aienv.check import from_export, run_packs
 from aienv.engine import plan_program
 from aienv.engine.graph import to_dot, to_mermaid
 from components.environment import build_environment
-from tests.conftest import shared_dir
+from tests.conftest import export_validator
 from tests.plans import STACK_FILES, loaded, planned
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-
-
-@cache
-def validator() -> jsonschema.Draft202012Validator:
-    docs = {p.name: json.loads(p.read_text()) for p in (shared_dir() / "schemas" / "pulumi").glob("*.json")}
-    registry = referencing.Registry().with_resources(
-        (d["$id"], referencing.Resource.from_contents(d)) for d in docs.values())
-    return jsonschema.Draft202012Validator(docs["deployments.json"], registry=registry)
 
 
 def test_every_spec_has_a_stack() -> None:
@@ -38,7 +27,7 @@ def test_every_spec_has_a_stack() -> None:
 @pytest.mark.parametrize("stack_file", STACK_FILES)
 def test_export_is_a_valid_stack_export(stack_file: str) -> None:
     export = planned(stack_file).to_export(time="2026-01-01T00:00:00Z")
-    errors = list(validator().iter_errors(export))
+    errors = list(export_validator().iter_errors(export))
     assert not errors, errors[0].message
     resources = export["deployment"]["resources"]
     assert resources[0]["type"] == "pulumi:pulumi:Stack"

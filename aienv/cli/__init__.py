@@ -7,6 +7,7 @@ Each sub-command lives in its own module exposing `register(subparsers)`; the pa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -25,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan, validate and policy-check AI environments built from one typed stack spec.",
     )
     parser.add_argument("--version", action="version", version=f"aienv {__version__}")
+    colour = parser.add_mutually_exclusive_group()
+    colour.add_argument("--color", dest="color", action="store_const", const=True, default=None,
+                        help="colour the output even when it is not a terminal")
+    colour.add_argument("--no-color", dest="color", action="store_const", const=False,
+                        help="never colour the output (also: the NO_COLOR environment variable)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -54,17 +60,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    """The `aienv` command: `main`, then exit without tearing down the interpreter.
+    """The `aienv` command: `main` as a Unix tool runs, then exit without tearing down the interpreter.
 
-    Every file is written and renamed by then; what remains is freeing the provider SDKs' module graph, which
-    costs about 0.6 s a run (a quarter of `aienv plan`) and changes nothing a user can see.
+    Ctrl-C and SIGTERM end the process at once (130, 143) with no half-written file; a reader that leaves
+    (`aienv validate stacks/ | head -1`) ends the output quietly and the command still exits with its own result.
+    Every file is written and renamed before `main` returns; what remains is freeing the provider SDKs' module
+    graph, which costs about 0.6 s a run (a quarter of `aienv plan`) and changes nothing a user can see.
     """
+    from aienv.cli._output import guard_streams, handle_signals
+
+    handle_signals()
+    guard_streams()
     code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # e.g. `aienv plan ... | head`: the reader left, nothing more to say
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError, OSError):  # the reader left: nothing more to say
+            stream.flush()
     os._exit(code)
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ class Target:
     default_packs: list[str]  # the spec's compliance.packs; PROGRAM_DEFAULT_PACKS for programs
     # Policy config the source implies (a spec's allowed regions -> data-residency); merge under the user's.
     policy_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    loaded: Any = None  # the spec's LoadedSpec (its field locations), None for programs
+    frameworks: list[str] | None = None  # the spec's compliance.frameworks
+
+    @property
+    def stack(self) -> str:
+        return self.plan.stack
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> Any:
@@ -39,7 +46,9 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, required: bool = Tr
     `check` adds `--plan FILE` to the returned group.
     """
     source = parser.add_mutually_exclusive_group(required=required)
-    source.add_argument("spec", metavar="SPEC", nargs="?", help="a spec file or a stack name (stacks/<name>.yaml)")
+    source.add_argument("spec", metavar="SPEC", nargs="*", default=[],
+                        help="spec files, stack names (stacks/<name>.yaml) or folders of specs (stacks/): "
+                             "several are planned in one process, each on its own")
     source.add_argument("--program", metavar="DIR",
                         help="an existing Pulumi Python project folder (Pulumi.yaml) to plan instead of a spec")
     parser.add_argument("--var", action="append", default=[], metavar="K=V",
@@ -64,14 +73,14 @@ def load_program(spec: str, variables: dict[str, str], vars_file: str | None) ->
     return stack, program
 
 
-def _load_spec_program(spec: str, variables: dict[str, str],
-                       vars_file: str | None) -> tuple[str, Callable[[], None], Any]:
+def _load_spec_program(spec: str, variables: dict[str, str], vars_file: str | None,
+                       allow_abstract: bool = False) -> tuple[str, Callable[[], None], Any]:
     """(stack name, program, the `LoadedSpec`) for a spec path or stack name."""
-    try:
-        from aienv.spec import load_spec
-    except ImportError as exc:  # pragma: no cover - while the loader is being written
-        raise AienvError(f"cannot load specs: {exc}") from exc
-    loaded = load_spec(spec, variables=variables, vars_file=vars_file)
+    from aienv.spec import load_spec
+
+    loaded = load_spec(spec, variables=variables, vars_file=vars_file, allow_abstract=allow_abstract)
+    if loaded.abstract:
+        return "", lambda: None, loaded
     from components.environment import build_environment
 
     stack_spec = loaded.spec
@@ -82,27 +91,60 @@ def _load_spec_program(spec: str, variables: dict[str, str],
     return str(stack_spec.name), program, loaded
 
 
-def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None, view: View = "known") -> Target:
-    """Plan what the arguments name (a spec or `--program DIR`) in `view`; warnings go to stderr."""
-    stack_outputs = None
+def stack_outputs_of(args: argparse.Namespace) -> dict[str, dict[str, Any]] | None:
     if getattr(args, "stack_outputs", None):
         from aienv.engine.program import load_stack_outputs
 
-        stack_outputs = load_stack_outputs(args.stack_outputs)
+        return load_stack_outputs(args.stack_outputs)
+    return None
+
+
+def plan_target(args: argparse.Namespace, progress: ProgressFn | None = None, view: View = "known") -> Target:
+    """Plan what the arguments name (one spec or `--program DIR`) in `view`; warnings go to stderr."""
+    stack_outputs = stack_outputs_of(args)
     if getattr(args, "program", None):
         target = _plan_program(args, progress, stack_outputs, view)
     else:
-        target = _plan_spec(args, progress, stack_outputs, view)
+        check_spec_options(args)
+        specs = getattr(args, "spec", None) or []
+        if isinstance(specs, str):
+            specs = [specs]
+        if len(specs) != 1:
+            raise AienvError("give a SPEC or --program DIR")
+        planned = plan_spec(specs[0], parse_vars(args.var), args.vars, progress, stack_outputs, view=view)
+        assert planned is not None
+        target = planned
     print_diagnostics(target.plan)
     return target
 
 
+def check_spec_options(args: argparse.Namespace) -> None:
+    if getattr(args, "stack", None) or getattr(args, "config", None):
+        raise AienvError("--stack and --config apply to --program; a spec names its stack and holds its settings")
+    if not getattr(args, "spec", None):
+        raise AienvError("give a SPEC or --program DIR")
+
+
+# A Pulumi stack: `name`, `org/name` or `org/project/name`; "Stack names may only contain alphanumeric characters,
+# hyphens, underscores, or periods" (Pulumi docs, "Stacks").
+_STACK_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _check_stack_name(stack: str) -> None:
+    parts = stack.split("/")
+    if len(parts) > 3 or any(not _STACK_PART.match(p) or p in (".", "..") for p in parts):
+        raise AienvError(f"--stack {stack}: give a stack name (`dev`) or `org/project/dev`: letters, digits, `-`, "
+                         "`_` and `.` in each part, no `..`")
+
+
 def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
-                  stack_outputs: dict[str, dict[str, Any]] | None, view: View) -> Target:
+                  stack_outputs: dict[str, dict[str, Any]] | None, view: View = "known") -> Target:
     from aienv.engine.program import DEFAULT_STACK, load_project, parse_config_overrides, plan_pulumi_program
 
     if args.var or args.vars:
         raise AienvError("--var/--vars set spec template variables; with --program use --config KEY=VALUE")
+    if args.stack:
+        _check_stack_name(args.stack)
     project = load_project(args.program)
     plan = plan_pulumi_program(project, stack=args.stack or DEFAULT_STACK,
                                config_overrides=parse_config_overrides(args.config),
@@ -110,29 +152,34 @@ def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
     return Target(plan=plan, source=project.entry_file, kind="program", default_packs=list(PROGRAM_DEFAULT_PACKS))
 
 
-def _plan_spec(args: argparse.Namespace, progress: ProgressFn | None,
-               stack_outputs: dict[str, dict[str, Any]] | None, view: View) -> Target:
-    if getattr(args, "stack", None) or getattr(args, "config", None):
-        raise AienvError("--stack and --config apply to --program; a spec names its stack and holds its settings")
-    if not getattr(args, "spec", None):
-        raise AienvError("give a SPEC or --program DIR")
+def plan_spec(ref: str, variables: dict[str, str], vars_file: str | None, progress: ProgressFn | None = None,
+              stack_outputs: dict[str, dict[str, Any]] | None = None, *,
+              skip_abstract: bool = False, view: View = "known") -> Target | None:
+    """Plan one spec in `view` (a fresh engine run: nothing carries over from an earlier one). None for an
+    abstract base when `skip_abstract` (a base found in a folder is only extended, never planned)."""
     from aienv.engine import plan_program
 
-    variables = parse_vars(args.var)
-    stack, program, loaded = _load_spec_program(args.spec, variables, args.vars)
+    if skip_abstract:
+        stack, program, loaded = _load_spec_program(ref, variables, vars_file, True)
+        if loaded is not None and loaded.abstract:
+            return None
+    else:
+        stack, program, loaded = _load_spec_program(ref, variables, vars_file)
     plan = plan_program(program, project="aienv", stack=stack, progress=progress,
                         stack_outputs_by_ref=stack_outputs, view=view)
     packs: list[str] = []
     policy_config: dict[str, dict[str, Any]] = {}
-    source = Path(args.spec)
+    source = Path(ref)
+    frameworks: list[str] | None = None
     if loaded is not None:
         source = Path(loaded.path)
         compliance = loaded.spec.compliance
         packs = [str(getattr(p, "value", p)) for p in compliance.packs]
+        frameworks = [str(f) for f in compliance.frameworks]
         if compliance.allowed_regions:
             policy_config["data-residency"] = {"allowedRegions": list(compliance.allowed_regions)}
     return Target(plan=plan, source=source, kind="spec", default_packs=packs,
-                  policy_config=policy_config)
+                  policy_config=policy_config, loaded=loaded, frameworks=frameworks)
 
 
 def print_diagnostics(plan: Plan) -> None:

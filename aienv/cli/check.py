@@ -1,6 +1,11 @@
-"""`aienv check (SPEC | --program DIR | --plan FILE)`: run the policy packs on the resource graph, offline.
+"""`aienv check (SPEC... | --program DIR | --plan FILE...)`: run the policy packs on the resource graph, offline.
 
-Exit codes: 0 no mandatory violation, 1 at least one, 2 bad input (spec, plan file, pack, policy config).
+The flow is two functions: `collect(args)` plans and checks every target into a list of `Checked` (a spec that
+does not load becomes a `Checked` with its errors, and the others still run), and `report(checked, args)` writes
+every output from that list and returns the exit code. A second view of the same targets plugs in between.
+
+Exit codes: 0 nothing fails the gate, 1 a finding fails it (mandatory, or `--fail-on` severity and up; never
+with `--soft-fail`), 2 bad input (a spec, program or plan file that does not load; a bad pack or policy config).
 """
 
 from __future__ import annotations
@@ -8,111 +13,317 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from aienv.cli._target import add_target_arguments, plan_target
+from aienv.check.findings import Checked, Gate, InputError
+from aienv.cli._output import Style, check_output_folder, write_output
+from aienv.cli._specs import SpecRef, expand
+from aienv.cli._target import (
+    PROGRAM_DEFAULT_PACKS,
+    Target,
+    add_target_arguments,
+    check_spec_options,
+    parse_vars,
+    plan_spec,
+    plan_target,
+    print_diagnostics,
+    stack_outputs_of,
+)
+from aienv.cli.plan import STACK_PLACEHOLDER, Progress, per_target_path
 from aienv.engine.model import View
-from aienv.errors import AienvError
+from aienv.errors import AienvError, SpecError
 
+DEFAULT_PLAN_PACKS = PROGRAM_DEFAULT_PACKS
 VIEWS: tuple[View, View] = ("known", "preview")
-
-DEFAULT_PLAN_PACKS = ("aienv-security", "aienv-ai", "aienv-deploy")
+SEVERITIES = ("critical", "high", "medium", "low")
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="run the policy packs on a spec's graph or a plan file (exit 1 on a mandatory violation)",
-        description="Plan the spec offline (or read a plan file: `aienv plan --export`, `pulumi stack export`, "
-                    "`pulumi preview --json`) and run the CrossGuard packs' policies on it.",
+        help="run the policy packs on specs' graphs or plan files (exit 1 when a finding fails the gate)",
+        description="Plan the specs offline (or read plan files: `aienv plan --export`, `pulumi stack export`, "
+                    "`pulumi preview --json`) and run the CrossGuard packs' policies on them. Several specs or a "
+                    "folder are checked in one process; the table, JSON, SARIF and JUnit outputs combine them "
+                    "and name the spec of each finding (--report takes a `{stack}` placeholder).",
     )
-    source = add_target_arguments(parser)  # SPEC | --program DIR, --var/--vars, --stack, --config, --stack-outputs
-    source.add_argument("--plan", metavar="FILE", help="a plan/state/preview JSON file instead of a spec")
+    source = add_target_arguments(parser)  # SPEC... | --program DIR, --var/--vars, --stack, --config, --stack-outputs
+    source.add_argument("--plan", metavar="FILE", action="append",
+                        help="a plan/state/preview JSON file instead of a spec (repeatable)")
     parser.add_argument("--pack", action="append", default=[], metavar="P",
                         help="policy pack to run (repeatable; default: the spec's compliance.packs, or "
-                             "aienv-security + aienv-ai + aienv-deploy with --plan)")
+                             "aienv-security + aienv-ai with --plan and --program)")
     parser.add_argument("--policy-config", metavar="FILE",
                         help="Pulumi --policy-pack-config JSON: {\"policy\": {\"enforcementLevel\": ..., ...}}")
-    parser.add_argument("--json", action="store_true", help="print violations and summary as JSON")
-    parser.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 results")
+    parser.add_argument("--json", action="store_true", help="print findings, errors and summary as JSON")
+    parser.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 results (code scanning)")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML (a test case per policy, for CI dashboards)")
     parser.add_argument("--report", metavar="FILE", help="write a compliance report (.md or .html)")
+    parser.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
+                        help="fail on findings of this severity or higher, mandatory or advisory "
+                             "(critical, high, medium, low); default: fail on mandatory findings")
+    parser.add_argument("--soft-fail", action="store_true",
+                        help="report findings but exit 0 (input errors still exit 2)")
     parser.add_argument("--waivers", metavar="FILE", help="waivers (policy exceptions) to apply; default: "
                         "$AIENV_WAIVERS, else aienv-waivers.yaml next to the project's Pulumi.yaml")
     parser.add_argument("--baseline", metavar="FILE", help="accept the findings recorded in FILE; fail on new ones")
-    parser.add_argument("--write-baseline", metavar="FILE", help="record today's findings in FILE and accept them")
+    parser.add_argument("--write-baseline", metavar="FILE",
+                        help="record today's findings (of every spec checked) in FILE and accept them")
     parser.add_argument("--pack-dir", action="append", default=[], metavar="DIR",
                         help="also run a folder of team rule modules as a pack (repeatable; docs/policies.md)")
     parser.set_defaults(func=run)
 
 
-def _spec_inputs(args: argparse.Namespace, view: View) -> tuple[Any, list[str], dict[str, dict[str, Any]], str]:
-    """(plan document, default packs, source-derived policy config, artifact path) for a spec or program."""
-    from aienv.check import from_export
-
-    target = plan_target(args, view=view)
-    doc = from_export(target.plan.to_export(), None, allow_empty=True)
-    doc.view = view
-    return doc, target.default_packs, target.policy_config, str(target.source)
-
-
 def run(args: argparse.Namespace) -> int:
-    from aienv.check import load_policy_config, read_plan_file, run_packs, waivers
-    from aienv.check.render import render_json, render_report, render_sarif, render_table
-    from aienv.check.runner import merge_views
+    from aienv.check import load_policy_config
     from policies.user_packs import use_pack_dirs
+
+    _check_options(args)
+    user_config = load_policy_config(args.policy_config) if args.policy_config else None
+    args.extra_packs = use_pack_dirs(args.pack_dir)  # team rule folders, run after the selected packs
+    checked = collect(args, user_config)
+    accept(checked, args)
+    return report(checked, args)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    from policies.packs import PACKS
 
     if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
         raise AienvError(f"--report {args.report}: use a .md or .html file name")
-    user_config = load_policy_config(args.policy_config) if args.policy_config else None
+    for name in args.pack:
+        if name not in PACKS:
+            raise AienvError(f"unknown policy pack `{name}` (known: {', '.join(PACKS)})")
+    if args.baseline and args.write_baseline:
+        raise AienvError("--baseline FILE accepts recorded findings and --write-baseline FILE records them; give one")
+    for option, value in (("--sarif", args.sarif), ("--junit", args.junit), ("--report", args.report),
+                          ("--write-baseline", args.write_baseline)):
+        if value:  # before any plan: `out/{stack}.md` needs `out/`
+            check_output_folder(value, option, STACK_PLACEHOLDER)
+
+
+# --- collecting ------------------------------------------------------------------------------------------------
+
+def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any]] | None) -> list[Checked]:
+    """Plan and check every target the arguments name, each on its own."""
+    config = _ConfigSplit(user_config, args.policy_config or "--policy-config")
     if args.plan:
-        doc = read_plan_file(args.plan)
-        packs = [*(args.pack or DEFAULT_PLAN_PACKS), *use_pack_dirs(args.pack_dir)]
-        result = run_packs(doc, packs, user_config=user_config, config_source=args.policy_config or "--policy-config")
-        artifact = args.plan
-    else:
-        # Both views of the program, one after the other (one plan in memory at a time): the gate passes only
-        # when the known view (an update) and the first-preview view (a new stack) both pass.
-        results = []
-        for view in VIEWS:
-            doc, default_packs, extra, artifact = _spec_inputs(args, view)
-            packs = [*(args.pack or default_packs), *use_pack_dirs(args.pack_dir)]
-            results.append(run_packs(doc, packs, user_config=user_config, extra_config=extra,
-                                     config_source=args.policy_config or "--policy-config"))
-            del doc
-        result = merge_views(*results)
-    result = waivers.gate(result, waivers=args.waivers, baseline=args.baseline, write_baseline=args.write_baseline,
-                          near=artifact, write=_write)
+        checked = [_check_plan_file(path, args, config) for path in args.plan]
+    elif args.program:
+        def program(view: View) -> Target:
+            progress = Progress(sys.stderr, "" if view == "known" else "(first preview)")
+            try:
+                return plan_target(args, progress, view=view)
+            finally:
+                progress.done()
 
+        try:
+            target = _check_views(program, args, config)
+        except AienvError as exc:  # a program that does not run: its error, in every output
+            return [Checked(args.program, "program", errors=[InputError(line) for line in exc.lines()])]
+        assert target is not None  # only a spec can be an abstract base
+        checked = [target]
+    else:
+        check_spec_options(args)
+        refs = expand(args.spec)
+        variables = parse_vars(args.var)
+        stack_outputs = stack_outputs_of(args)
+        checked = []
+        for ref in refs:
+            def spec(view: View, ref: SpecRef = ref) -> Target | None:
+                label = " ".join(p for p in (ref.ref if len(refs) > 1 else "",
+                                             "(first preview)" if view == "preview" else "") if p)
+                progress = Progress(sys.stderr, label)
+                try:
+                    planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
+                                        skip_abstract=ref.from_folder, view=view)
+                finally:
+                    progress.done()
+                if planned is not None and view == "known":
+                    print_diagnostics(planned.plan)
+                return planned
+
+            try:
+                target = _check_views(spec, args, config)
+            except SpecError as exc:
+                checked.append(Checked(ref.ref, "spec", errors=[
+                    InputError(i.message, i.file, i.line, i.path or None) for i in exc.issues]))
+                continue
+            except AienvError as exc:  # a program error (a component raised): named, with its spec field
+                checked.append(Checked(ref.ref, "spec", errors=[InputError(line, ref.ref) for line in exc.lines()]))
+                continue
+            checked.append(target if target is not None else
+                           Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
+    config.raise_unused()
+    return checked
+
+
+class _ConfigSplit:
+    """The user's --policy-config, given to each target for the policies its packs select; a policy no target
+    selects is an error (as for one target), reported once all ran."""
+
+    def __init__(self, user_config: Mapping[str, Mapping[str, Any]] | None, source: str):
+        self.user_config = dict(user_config or {})
+        self.source = source
+        self.used: set[str] = {"all"}
+        self.selected: set[str] = set()
+
+    def for_packs(self, packs: list[str]) -> dict[str, dict[str, Any]] | None:
+        from policies.packs import PACKS
+
+        if not self.user_config:
+            return None
+        names = {n for p in packs if p in PACKS for n in PACKS[p].rules} | {"all"}
+        self.selected |= names
+        self.used |= names & set(self.user_config)
+        return {k: dict(v) for k, v in self.user_config.items() if k in names}
+
+    def raise_unused(self) -> None:
+        import difflib
+
+        from aienv.check import PolicyConfigError
+
+        for name in self.user_config:
+            if name not in self.used:
+                close = difflib.get_close_matches(name, sorted(self.selected), n=1)
+                raise PolicyConfigError(f"{self.source}: no selected pack has a policy named `{name}`"
+                                        + (f"; did you mean `{close[0]}`?" if close else ""))
+
+
+def _check_views(plan: Callable[[View], Target | None], args: argparse.Namespace,
+                 config: _ConfigSplit) -> Checked | None:
+    """Both views of one spec or program, one after the other (one plan in memory at a time): the gate passes only
+    when the known view (an update) and the first-preview view (a new stack) both pass. None for an abstract base."""
+    from aienv.check import from_export, run_packs
+    from aienv.check.findings import program_locator, spec_locator
+    from aienv.check.runner import merge_views
+
+    results = []
+    checked: Checked | None = None
+    for view in VIEWS:
+        target = plan(view)
+        if target is None:
+            return None
+        packs = _packs(args, target.default_packs)
+        doc = from_export(target.plan.to_export(), None, allow_empty=True)  # a program may create no resource
+        doc.view = view
+        results.append(run_packs(doc, packs, user_config=config.for_packs(packs), extra_config=target.policy_config,
+                                 config_source=config.source))
+        del doc
+        if checked is None:  # where findings are and what the stack holds, from the known view
+            summary = target.plan.summary()
+            if target.kind == "spec" and target.loaded is not None:
+                locate = spec_locator(target.plan.resources, target.loaded)
+            else:
+                locate = program_locator(target.source, target.plan.resources)
+            checked = Checked(source=_shown_path(target.source), kind=target.kind, stack=target.stack,
+                              frameworks=target.frameworks if target.kind == "spec" else None,
+                              clouds=set(summary["by_cloud"]), resource_count=summary["resources"], locate=locate)
+        del target
+    assert checked is not None
+    checked.result = merge_views(*results)
+    checked.result.source = checked.source
+    return checked
+
+
+def _check_plan_file(path: str, args: argparse.Namespace, config: _ConfigSplit) -> Checked:
+    from aienv.check import PlanFileError, read_plan_file, run_packs
+    from aienv.check.findings import plan_file_locator
+    from aienv.engine.model import cloud_of
+
+    try:
+        doc = read_plan_file(path)
+    except PlanFileError as exc:
+        return Checked(path, "plan", errors=[InputError(str(exc))])
+    packs = _packs(args, list(DEFAULT_PLAN_PACKS))
+    result = run_packs(doc, packs, user_config=config.for_packs(packs), config_source=config.source)
+    resources = [r for r in doc.resources if r.get("custom", True) and not _default_provider(r)]
+    return Checked(source=path, kind="plan", stack=doc.stack, result=result,
+                   clouds={cloud_of(r["type"]) for r in doc.resources}, resource_count=len(resources),
+                   locate=plan_file_locator(path))
+
+
+def _packs(args: argparse.Namespace, default: list[str]) -> list[str]:
+    return list(dict.fromkeys([*(args.pack or default), *getattr(args, "extra_packs", [])]))
+
+
+# --- waivers and baselines -------------------------------------------------------------------------------------
+
+def accept(checked: list[Checked], args: argparse.Namespace) -> None:
+    """Apply waivers (each target's project file, or --waivers) and a baseline to every checked target: accepted
+    findings move to the result's `suppressed`; `--write-baseline` records the findings of every target in one
+    file (their URNs name their stacks) and accepts them."""
+    from aienv.check import waivers
+
+    files: dict[int, tuple[Path | None, list[Any]]] = {}
+    for c in checked:
+        if c.result is None:
+            continue
+        path = waivers.waivers_path(args.waivers, c.source)
+        items = waivers.load_waivers(path) if path else []
+        if items:
+            waivers.check_known_policies(items, waivers.known_policies())
+        files[id(c)] = (path, items)
+    accepted: Any = None
+    if args.write_baseline:
+        found = [v for c in checked if c.result is not None
+                 for v in waivers.apply(c.result, files[id(c)][1]).violations]
+        doc = waivers.baseline_document(found)
+        write_output(args.write_baseline, json.dumps(doc, indent=2) + "\n", "--write-baseline")
+        accepted = waivers.Baseline(str(args.write_baseline), doc["created"],
+                                    frozenset(f"{f['policy']}|{f['urn']}|{f['message']}" for f in doc["findings"]))
+    elif args.baseline:
+        accepted = waivers.load_baseline(args.baseline)
+    for c in checked:
+        if c.result is None:
+            continue
+        path, items = files[id(c)]
+        if path is None and accepted is None:
+            continue
+        c.result = waivers.apply(c.result, items, baseline=accepted, waivers_file=str(path) if path else None)
+        c.result.source = c.source
+        c.reset()
+
+
+def _default_provider(resource: Mapping[str, Any]) -> bool:
+    """The providers the engine creates itself (`default`, `default_7_0_0`): `aienv plan` does not count them."""
+    name = str(resource.get("urn", "")).rsplit("::", 1)[-1]
+    return str(resource.get("type", "")).startswith("pulumi:providers:") and (
+        name == "default" or name.startswith("default_"))
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
+
+
+# --- reporting -------------------------------------------------------------------------------------------------
+
+def report(checked: list[Checked], args: argparse.Namespace) -> int:
+    """Write every output the arguments ask for from the checked targets; the exit code."""
+    from aienv.check.render import render_json, render_junit, render_report, render_sarif, render_table
+
+    gate = Gate(args.fail_on, args.soft_fail)
     if args.sarif:
-        _write(Path(args.sarif), json.dumps(render_sarif(result, _artifact_uri(artifact)), indent=2) + "\n")
+        write_output(args.sarif, json.dumps(render_sarif(checked, gate=gate), indent=2) + "\n", "--sarif")
+    if args.junit:
+        write_output(args.junit, render_junit(checked, gate), "--junit")
     if args.report:
-        _write(Path(args.report), render_report(result, args.report))
+        reportable = [c for c in checked if c.result is not None]
+        several = len(reportable) > 1
+        for target in reportable:
+            path = per_target_path(args.report, target.stack or Path(target.source).stem, several, "--report")
+            assert path is not None
+            write_output(path, render_report(target, path), "--report")
+    for c in checked:  # one line each on stderr, as `aienv validate` prints them; --json and SARIF carry them too
+        for e in c.errors:
+            print(e.format(), file=sys.stderr)
     if args.json:
-        print(render_json(result))
+        print(render_json(checked, gate))
     else:
-        print(render_table(result))
-    return 1 if result.mandatory else 0
-
-
-def _artifact_uri(path: str) -> str:
-    p = Path(path)
-    try:
-        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return p.as_posix()
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        from aienv.cli.plan import write_atomic
-
-        write_atomic(path, text)
-    except OSError as exc:
-        raise AienvError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from aienv.cli import main
-
-    sys.exit(main(["check", *sys.argv[1:]]))
+        print(render_table(checked, gate, Style.for_stream(sys.stdout, getattr(args, "color", None))))
+    return gate.exit_code(checked)

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from aienv.spec.reference import START, reference_markdown, replace_in
+from aienv.cli._output import check_output_folder, write_output
+from aienv.errors import AienvError
+from aienv.spec.reference import END, START, reference_markdown, replace_in
 from aienv.spec.schema import schema_text
 
 
@@ -24,11 +26,18 @@ def run(args: argparse.Namespace) -> int:
     text = reference_markdown() if args.reference else schema_text()
     if args.output:
         out = Path(args.output)
-        if args.reference and out.is_file() and START in (current := out.read_text(encoding="utf-8")):
+        check_output_folder(out, "-o")
+        if args.reference and out.is_file():
+            try:
+                current = out.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise AienvError(f"-o {out}: cannot read it to update its reference block: {exc}") from None
+            if START not in current or END not in current:
+                raise AienvError(f"-o {out}: the file exists and has no generated reference block ({START}); "
+                                 "aienv updates that block in place and never overwrites other text: give a new "
+                                 "file name, or add the block's start and end lines where the reference goes")
             text = replace_in(current)  # update the generated block of a document (README.md) in place
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        write_output(out, text, "-o")
     else:
         sys.stdout.write(text)
     return 0

@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import re
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,12 @@ def _parse_yaml(text: str, file: str) -> _Doc:
         raise SpecError([SpecIssue(file, 1, "", "the file is empty; a spec is a mapping of fields")])
     locations: dict[PathT, Location] = {(): (file, node.start_mark.line + 1)}
     issues: list[SpecIssue] = []
-    value = _construct(node, (), file, locations, issues)
+    try:
+        value = _construct(node, (), file, locations, issues)
+    except yaml.MarkedYAMLError as exc:  # e.g. a tag no safe constructor knows (`!0 x`): data, never code
+        mark = exc.problem_mark or exc.context_mark
+        raise SpecError([SpecIssue(file, mark.line + 1 if mark else None, "",
+                                   f"invalid YAML: {exc.problem or exc.context}; remove the tag")]) from None
     if issues:
         raise SpecError(issues)
     if not isinstance(value, dict):
@@ -139,17 +145,29 @@ def _render(text: str, path: Path, variables: Mapping[str, Any]) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise SpecError([SpecIssue(str(path), exc.lineno, "", f"template syntax error: {exc.message}")]) from None
     except jinja2.UndefinedError as exc:
-        raise SpecError([SpecIssue(str(path), None, "", f"template variable {exc.message}; pass it with "
-                                                        "--var NAME=VALUE or a --vars file")]) from None
+        raise SpecError([SpecIssue(str(path), _template_line(exc), "", f"template variable {exc.message}; pass "
+                                                                       "it with --var NAME=VALUE or a --vars file")]) \
+            from None
     except jinja2.TemplateError as exc:
         raise SpecError([SpecIssue(str(path), None, "", f"template error: {exc}")]) from None
 
 
-def _load_chain(path: Path, variables: Mapping[str, Any], chain: list[Path]) -> tuple[_Doc, list[Path]]:
+def _template_line(exc: BaseException) -> int | None:
+    """The template line being rendered when `exc` was raised (jinja2 maps its frames to `<template>`)."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>":
+            line = frame.lineno
+    return line
+
+
+def _load_chain(path: Path, variables: Mapping[str, Any], chain: list[Path],
+                extends_line: int | None = None) -> tuple[_Doc, list[Path]]:
     resolved = path.resolve()
     if resolved in [p.resolve() for p in chain]:
         cycle = " -> ".join(str(p) for p in [*chain, path])
-        raise SpecError([SpecIssue(str(chain[-1]), None, "extends", f"extends forms a cycle: {cycle}")])
+        raise SpecError([SpecIssue(str(chain[-1]), extends_line, "extends",
+                                   f"forms a cycle ({cycle}); a base must not extend the specs built on it")])
     doc = _read(path, variables, chain)
     base_ref = doc.data.pop("extends", None)
     if base_ref is None:
@@ -161,7 +179,7 @@ def _load_chain(path: Path, variables: Mapping[str, Any], chain: list[Path]) -> 
     if not base_path.is_file():
         via = " -> ".join(str(p) for p in [*chain, path])
         raise SpecError([SpecIssue(str(path), line, "extends", f"base spec {base_path} not found (chain: {via})")])
-    base, base_chain = _load_chain(base_path, variables, [*chain, path])
+    base, base_chain = _load_chain(base_path, variables, [*chain, path], line)
     base.data.pop("abstract", None)  # being a base is not inherited
     data, locations = _merge(base.data, base.locations, doc.data, doc.locations, ())
     return _Doc(data, locations), [path, *base_chain]
@@ -243,10 +261,127 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+# What each pattern of the model means, as the sentence that follows "`<value>` is not ...": a message
+# never shows the regular expression (tests/spec/test_messages.py checks every pattern has one).
 _PATTERN_RULES = {
     DNS_LABEL: "DNS-safe: use lowercase letters, digits and `-`, starting with a letter, at most 40 characters",
     FEATURE_NAME: "a valid name: use snake_case (lowercase letters, digits and `_`, starting with a letter)",
+    r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$":
+        "a subscription id: write the GUID `az account show --query id` prints "
+        "(`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`)",
+    # "The project ID must be a unique string of 6 to 30 lowercase letters, digits, or hyphens. It must start
+    # with a letter, and cannot have a trailing hyphen." (Google Cloud, "Creating and managing projects")
+    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$":
+        "a GCP project id: write 6 to 30 lowercase letters, digits or hyphens, starting with a letter and not "
+        "ending with a hyphen (the id `gcloud projects list` shows, not the display name or number)",
+    r"^\d{12}$": "an AWS account id: write its 12 digits, quoted so YAML keeps leading zeros (\"012345678901\")",
+    r"^[0-9a-fA-F-]{36}$": "an Entra ID tenant id: write the GUID `az account show --query tenantId` prints",
+    r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$":
+        "a billing account id: write three groups of six uppercase letters or digits, `XXXXXX-XXXXXX-XXXXXX`",
+    r"^\d{6,20}$": "a GCP project number: write its 6 to 20 digits, quoted (\"123456789012\")",
+    r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]{1,63}$":
+        "a taint key: write up to 63 letters, digits, `.`, `_` or `-`, optionally after a DNS prefix and `/` "
+        "(e.g. `example.com/dedicated`)",
+    r"^1\.(2[89]|3[0-9])$": "a supported Kubernetes minor version: write `1.28` to `1.39`, quoted (\"1.32\")",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+$":
+        "a Hugging Face repository id: write `org/name` (e.g. `meta-llama/Llama-3.1-8B-Instruct`)",
+    r"^[a-z0-9._-]+(/[a-z0-9._-]+){1,2}:[A-Za-z0-9._-]+$":
+        "an NGC model: write `org[/team]/name:version` in lowercase (e.g. `nvidia/nemo/llama-3_1-8b:1.0`)",
+    r"^(s3|gs)://[^/]+/.+|^https://[^/]+\.blob\.core\.windows\.net/.+":
+        "a bucket path: write `s3://bucket/path`, `gs://bucket/path` or "
+        "`https://<account>.blob.core.windows.net/<container>/path`",
+    r"^https://": "an https:// URL: write e.g. `https://login.example.com/`",
+    r"^\d+(\.\d+)?m?$": "a CPU quantity: write cores (`4`, `0.5`) or millicores (`3500m`)",
+    r"^\d+(Mi|Gi)$": "a memory quantity: write a whole number of Mi or Gi (e.g. `32Gi` or `28672Mi`)",
+    r"^[a-z0-9.-]+\.[a-z]{2,}$": "a registry host name: write it in lowercase, e.g. `docker.io` or `nvcr.io`",
+    r"^[A-Za-z0-9.-]+:\d{2,5}$": "a mail relay address: write `host:port`, e.g. `smtp.example.com:587`",
+    r"^[^@\s]+@[^@\s]+$": "an email address: write it as name@example.com",
 }
+
+
+def _quantity(value: object) -> str:
+    return "1 item" if value == 1 else f"{value} items"
+
+
+def _choices(err: Any) -> list[str]:
+    """The allowed values of a literal or enum error, from pydantic's `expected` text (`'a', 'b' or 'c'`)."""
+    expected = str((err.get("ctx") or {}).get("expected", ""))
+    return re.findall(r"'([^']*)'", expected)
+
+
+def _message(err: Any, path: PathT) -> str:
+    """One pydantic error as an English sentence naming what to write instead."""
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    shown = f"`{value}`" if isinstance(value, str | int | float) and not isinstance(value, bool) else repr(value)
+    if kind == "extra_forbidden":
+        model = _model_at(path)
+        known = _field_names(model) if model else []
+        close = difflib.get_close_matches(str(path[-1]), known, n=1)
+        message = "is not a known field" + (f"; did you mean `{close[0]}`?" if close else "")
+        if known and not close:
+            message += f"; known fields: {', '.join(known)}"
+        return message
+    if kind == "missing":
+        return "is required; set it"
+    if kind in ("literal_error", "enum"):
+        choices = _choices(err)
+        close = difflib.get_close_matches(str(value), choices, n=1) if isinstance(value, str) else []
+        listed = ", ".join(f"`{c}`" for c in choices)
+        return (f"is {shown}, which is not one of {listed}"
+                + (f"; did you mean `{close[0]}`?" if close else "; write one of them"))
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"must be text; quote the value (YAML read {value!r} as a number)"
+    if kind == "string_type":
+        return f"must be text, not {_kind_of(value)}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        rule = _PATTERN_RULES.get(pattern, "in the form the field's description in `aienv schema --reference` gives")
+        return f"{shown} is not {rule}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = ctx.get({"greater_than_equal": "ge", "less_than_equal": "le", "greater_than": "gt",
+                         "less_than": "lt"}[kind])
+        use = {"greater_than_equal": f"{bound} or more", "less_than_equal": f"{bound} or less",
+               "greater_than": f"more than {bound}", "less_than": f"less than {bound}"}[kind]
+        return f"is {value}; use {use}"
+    if kind == "string_too_short":
+        if ctx.get("min_length") == 1:
+            return "is empty; give a value"
+        return f"is too short; use at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"is {len(str(value))} characters long; use at most {ctx.get('max_length')}"
+    if kind == "too_short":
+        return f"needs at least {_quantity(ctx.get('min_length'))}"
+    if kind == "too_long":
+        return f"has {_quantity(ctx.get('actual_length'))}; use at most {ctx.get('max_length')}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"is {shown}; write a whole number (e.g. `3`)"
+    if kind in ("float_parsing", "float_type"):
+        return f"is {shown}; write a number (e.g. `0.5`)"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"is {shown}; write `true` or `false`"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a mapping of fields (`key: value` lines), not {_kind_of(value)}"
+    if kind == "list_type":
+        return f"must be a list (`[a, b]` or `- a` lines), not {_kind_of(value)}"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return str(err["msg"])
+
+
+def _kind_of(value: object) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return f"a boolean (`{str(value).lower()}`)"
+    if isinstance(value, int | float):
+        return f"a number (`{value}`)"
+    if isinstance(value, str):
+        return f"text (`{value}`)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
 
 
 def _pydantic_issues(exc: ValidationError, locations: Mapping[PathT, Location], file: str,
@@ -254,30 +389,18 @@ def _pydantic_issues(exc: ValidationError, locations: Mapping[PathT, Location], 
     issues = []
     for err in exc.errors(include_url=False):
         path: PathT = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.endswith("[key]")))
-        kind = err["type"]
-        if abstract and kind == "missing":
+        if abstract and err["type"] == "missing":
             continue
-        message = err["msg"]
-        if kind == "extra_forbidden":
-            model = _model_at(path)
-            known = _field_names(model) if model else []
-            close = difflib.get_close_matches(str(path[-1]), known, n=1)
-            message = "is not a known field" + (f"; did you mean `{close[0]}`?" if close else "")
-            if known and not close:
-                message += f"; known fields: {', '.join(known)}"
-        elif kind == "missing":
-            message = "is required; set it"
-        elif kind in ("literal_error", "enum"):
-            message = f"{message} (got {err.get('input')!r})"
-        elif kind == "string_type" and isinstance(err.get("input"), int | float):
-            message = f"{message}; quote the value (YAML read {err['input']!r} as a number)"
-        elif kind == "string_pattern_mismatch":
-            pattern = (err.get("ctx") or {}).get("pattern", "")
-            rule = _PATTERN_RULES.get(pattern, f"it must match {pattern}")
-            message = f"{err.get('input')!r} is not {rule}"
         line_file, line = _locate(locations, path, file)
-        issues.append(SpecIssue(line_file, line, format_path(path), message))
+        issues.append(SpecIssue(line_file, line, format_path(path), printable(_message(err, path))))
     return issues
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\x1e`), so a message stays one line of plain text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def validate_document(data: dict[str, Any], locations: Mapping[PathT, Location], file: str) -> StackSpec | None:
@@ -298,7 +421,7 @@ def validate_document(data: dict[str, Any], locations: Mapping[PathT, Location],
         issues = []
         for path, message in problems:
             line_file, line = _locate(locations, path, file)
-            issues.append(SpecIssue(line_file, line, format_path(path), message))
+            issues.append(SpecIssue(line_file, line, format_path(path), printable(message)))
         raise SpecError(issues)
     return spec
 
@@ -314,21 +437,53 @@ def project_root(start: Path | None = None) -> Path:
     return Path.cwd()
 
 
+def _stack_candidates(name: str) -> list[Path]:
+    """Where a stack name may live: `stacks/<name>.yaml`, `.yaml.j2`, then `stacks/Pulumi.<name>.yaml`, under the
+    working directory and then the project root (the folder of Pulumi.yaml)."""
+    roots = list(dict.fromkeys([Path.cwd(), project_root()]))
+    names = (f"{name}.yaml", f"{name}{TEMPLATE_SUFFIX}", f"{STACK_CONFIG_PREFIX}{name}.yaml")
+    return [root / "stacks" / n for root in roots for n in names]
+
+
 def resolve_spec_path(ref: str | os.PathLike[str]) -> Path:
-    """A spec path, or a stack name resolved to `stacks/<name>.yaml` (or `.yaml.j2`)."""
+    """A spec path, or a stack name resolved to `stacks/<name>.yaml`, `.yaml.j2` or `stacks/Pulumi.<name>.yaml`
+    (which names the stack's spec)."""
     path = Path(ref)
     if path.exists() or path.suffix in (".yaml", ".yml", ".j2") or "/" in str(ref):
         return path
-    for root in (Path.cwd(), project_root()):
-        for suffix in (".yaml", TEMPLATE_SUFFIX):
-            candidate = root / "stacks" / f"{ref}{suffix}"
-            if candidate.is_file():
-                return candidate
+    for candidate in _stack_candidates(str(ref)):
+        if candidate.is_file():
+            return candidate
     return path
 
 
+def _not_found(ref: str | os.PathLike[str], path: Path) -> SpecError:
+    """"file not found", saying where a stack name was looked for."""
+    if path == Path(ref) and not (path.suffix in (".yaml", ".yml", ".j2") or "/" in str(ref)):
+        cwd = Path.cwd()
+        places = ", ".join(str(_relative(c, cwd)) for c in _stack_candidates(str(ref)))
+        return SpecError([SpecIssue(str(ref), None, "", f"no spec named `{ref}`: looked for {places}; give the "
+                                                        "spec's path or run from the project root")])
+    return SpecError([SpecIssue(str(path), None, "", "file not found")])
+
+
+def _relative(path: Path, base: Path) -> Path:
+    try:
+        return path.relative_to(base)
+    except ValueError:
+        return path
+
+
 def read_vars_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    doc = _read(Path(path), {}, [])
+    """Template variables from a YAML/JSON mapping file."""
+    try:
+        doc = _read(Path(path), {}, [])
+    except SpecError as exc:
+        raise SpecError([SpecIssue(i.file, i.line, i.path, i.message.replace(
+            "a spec must be a mapping of fields (name: ..., cloud: ...)",
+            "a vars file must be a mapping of template variables (NAME: value)").replace(
+            "the file is empty; a spec is a mapping of fields",
+            "the vars file is empty; write template variables as NAME: value lines")) for i in exc.issues]) from None
     return doc.data
 
 
@@ -340,6 +495,15 @@ def load_spec(ref: str | os.PathLike[str], variables: Mapping[str, Any] | None =
     (and optional `aienv:vars`) config then names the spec.
     """
     path = resolve_spec_path(ref)
+    if not path.exists():
+        raise _not_found(ref, path)
+    if path.is_dir():
+        raise SpecError([SpecIssue(str(path), None, "", "is a folder with no spec in it (looked for *.yaml, "
+                                                        "*.yml, *.yaml.j2 and Pulumi.<stack>.yaml; *.vars.yaml "
+                                                        "files are template variables)")])
+    if not path.name.endswith((".yaml", ".yml", ".j2")):
+        raise SpecError([SpecIssue(str(path), None, "", "is not a spec file: a spec is YAML (*.yaml, *.yml) or a "
+                                                        "jinja2 template (*.yaml.j2)")])
     if path.name.startswith(STACK_CONFIG_PREFIX) and path.name.endswith((".yaml", ".yml")):
         return _load_from_stack_config(path, variables, allow_abstract=allow_abstract)
     merged_vars: dict[str, Any] = {}
@@ -367,5 +531,11 @@ def _load_from_stack_config(path: Path, variables: Mapping[str, Any] | None, *, 
                                    "is required: the path of the stack's spec, relative to the project root")])
     root = project_root(path.parent)
     vars_ref = config.get("aienv:vars")
+    for key, ref in (("aienv:spec", config["aienv:spec"]), ("aienv:vars", vars_ref)):
+        if isinstance(ref, str) and not (root / ref).is_file():
+            line = doc.locations.get(("config", key), (str(path), 1))[1]
+            raise SpecError([SpecIssue(str(path), line, f"config.{key}",
+                                       f"names {root / ref}, which does not exist; give a path relative to the "
+                                       f"project root ({root})")])
     return load_spec(root / config["aienv:spec"], variables, root / vars_ref if isinstance(vars_ref, str) else None,
                      allow_abstract=allow_abstract)

@@ -490,7 +490,10 @@ class Thresholds(Model):
 class DriftSpec(Model):
     """Scheduled drift detection per endpoint."""
 
-    schedule: str = Field(default="0 * * * *", pattern=r"^(\S+\s+){4}\S+$", description="Cron schedule.")
+    schedule: str = Field(default="0 * * * *",
+                          description="Cron schedule as a Kubernetes CronJob takes it, in UTC: five fields "
+                                      "(`minute hour day-of-month month day-of-week`, e.g. `15 * * * *`) or a "
+                                      "macro (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`).")
     metric: Literal["psi", "ks"] = Field(default="psi", description="Drift score alerted on: population "
                                                                     "stability index or Kolmogorov-Smirnov statistic.")
     threshold: float = Field(default=0.2, gt=0, le=1, description="Score above which drift is alerted.")
@@ -590,7 +593,9 @@ class StackSpec(Model):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Kubernetes cluster and node pools.")
     model_endpoints: list[ModelEndpoint] = Field(default_factory=list, description="Models served.")
     feature_store: FeatureStoreSpec = Field(default_factory=lambda: FeatureStoreSpec(enabled=False),
-                                            description="Feature store (off unless set).")
+                                            description="Feature store: off without this block; a "
+                                                        "`feature_store:` block turns it on (`enabled` defaults to "
+                                                        "true inside it) and needs a feature view.")
     registries: Registries = Field(default_factory=Registries, description="Container and model registries.")
     storage: StorageSpec = Field(default_factory=StorageSpec, description="Object storage.")
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec, description="Monitoring and drift.")

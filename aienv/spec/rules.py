@@ -11,10 +11,13 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from aienv.gpus import CATALOGUE, model_memory_gib
 from aienv.naming import azure_name_problems
+from aienv.spec.cron import schedule_problem
 from aienv.spec.model import EndpointAccess, Exposure, StackSpec
+from aienv.spec.regions import GCP_MULTI_REGIONS, REGIONS, closest, region_problem, zone_problem
 
 Path = tuple[str | int, ...]
 Problem = tuple[Path, str]
@@ -33,6 +36,39 @@ def check(spec: StackSpec) -> list[Problem]:
                  _aws_images, _aws_deployer):
         problems.extend(rule(spec))
     return problems
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _place_known(spec: StackSpec) -> bool:
+    """The region (Azure: location) is one the cloud has; rules that need it are skipped otherwise."""
+    return spec.region in REGIONS[spec.cloud.provider]
+
+
+# An address as mail relays and the clouds' budget services take it: a dot-atom local part (RFC 5322
+# section 3.2.3) and a domain of LDH labels (RFC 1035 section 2.3.1) with a top-level label of letters.
+_EMAIL = re.compile(r"^(?=.{3,254}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+def email_problem(address: str) -> str | None:
+    if _EMAIL.match(address) and len(address.split("@")[0]) <= 64:
+        return None
+    return f"`{address}` is not an email address; write it as name@example.com"
+
+
+def https_url_problem(url: str, example: str = "https://hooks.example.com/alerts") -> str | None:
+    """Why `url` is not an absolute https URL with a host name, or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme != "https" or not host or any(c.isspace() for c in url):
+        return f"`{url}` is not an https:// URL with a host name; write e.g. `{example}`"
+    return None
 
 
 def _repeats(names: list[str]) -> set[int]:
@@ -57,6 +93,14 @@ def _cloud(spec: StackSpec) -> Iterator[Problem]:
     for key in unused[cloud.provider]:
         if getattr(cloud, key) is not None:
             yield ("cloud", key), f"does not apply to `{cloud.provider}`; remove it"
+    for block in ("aws", "azure", "gcp"):
+        if block != cloud.provider and block in spec.model_fields_set:
+            yield (block,), f"holds {block}-only options but cloud.provider is `{cloud.provider}`; remove it"
+    place_key = "location" if cloud.provider == "azure" else "region"
+    if getattr(cloud, place_key) is not None:
+        problem = region_problem(cloud.provider, cloud.place)
+        if problem:
+            yield ("cloud", place_key), problem
     if cloud.provider == "azure":
         if len(spec.name) > AZURE_MAX_NAME:
             yield ("name",), (f"is {len(spec.name)} characters; Azure environments allow at most {AZURE_MAX_NAME} "
@@ -85,19 +129,16 @@ def _network(spec: StackSpec) -> Iterator[Problem]:
 
 
 def _zone_ok(provider: str, region: str, zone: str) -> bool:
-    if provider == "azure":
-        return zone in ("1", "2", "3")
-    if provider == "aws":
-        return re.fullmatch(re.escape(region) + r"[a-z]", zone) is not None
-    return re.fullmatch(re.escape(region) + r"-[a-z]", zone) is not None
+    """A zone of the region, as the cloud's published list has it (`aienv.spec.regions`)."""
+    return zone_problem(provider, region, zone) is None
 
 
 def _zones(spec: StackSpec) -> Iterator[Problem]:
     net, provider, region = spec.network, spec.cloud.provider, spec.region
-    example = {"aws": f"{region}a", "gcp": f"{region}-a", "azure": "1"}[provider]
     for i, zone in enumerate(net.zones):
-        if not _zone_ok(provider, region, zone):
-            yield ("network", "zones", i), f"`{zone}` is not a zone of {region} (e.g. `{example}`)"
+        problem = zone_problem(provider, region, zone) if _place_known(spec) else None
+        if problem:
+            yield ("network", "zones", i), problem
     if net.zones and len(set(net.zones)) != net.availability_zones:
         yield (("network", "zones"), f"lists {len(set(net.zones))} distinct zones but availability_zones is "
                                      f"{net.availability_zones}; make them agree")
@@ -209,12 +250,13 @@ def _gpu_pools(spec: StackSpec) -> Iterator[Problem]:
             clouds = ", ".join(sorted(CATALOGUE[pool.gpu_type].offers))
             yield (*at, "gpu_type"), f"{pool.gpu_type} is not offered on {provider} (only on {clouds}); pick another GPU type"
         else:
-            if offer.regions and place and place not in offer.regions:
+            if offer.regions and place and _place_known(spec) and place not in offer.regions:
                 yield (*at, "gpu_type"), (f"{pool.gpu_type} is not offered in {place}; regions with it: "
                                           f"{', '.join(sorted(offer.regions))}")
             if offer.shape_for(pool.gpus_per_node) is None:
                 yield (*at, "gpus_per_node"), (f"{provider} sells {pool.gpu_type} machines with "
-                                               f"{_counts(offer.gpu_counts)} GPUs, not {pool.gpus_per_node}")
+                                               f"{_counts(offer.gpu_counts)} GPUs, not {pool.gpus_per_node}; "
+                                               "use one of those counts")
         if pool.min_nodes is not None and pool.min_nodes > pool.max_nodes:
             yield (*at, "min_nodes"), (f"is {pool.min_nodes}, more than max_nodes ({pool.max_nodes}); "
                                        "make min_nodes <= max_nodes")
@@ -243,8 +285,9 @@ def _endpoints(spec: StackSpec) -> Iterator[Problem]:
             else:
                 biggest = max(p.gpus_per_node for p in same_type)
                 yield (*at, "gpu", "count"), (f"asks {ep.gpu.count} x {ep.gpu.type} per replica but the largest "
-                                              f"{ep.gpu.type} pool has {biggest} GPUs per node; its pods would stay "
-                                              f"Pending")
+                                              f"{ep.gpu.type} pool has {_plural(biggest, 'GPU')} per node; its pods "
+                                              "would stay Pending: lower gpu.count or raise that pool's "
+                                              "gpus_per_node")
         if ep.model.size_billion_params is not None:
             need = model_memory_gib(ep.model.size_billion_params, ep.model.precision)
             have = CATALOGUE[ep.gpu.type].memory_gib * ep.gpu.count
@@ -261,6 +304,10 @@ def _endpoints(spec: StackSpec) -> Iterator[Problem]:
         if ep.exposure is not Exposure.cluster and ep.auth.mode == "none":
             yield (*at, "auth", "mode"), (f"is `none` but exposure is `{ep.exposure.value}`; endpoints outside the "
                                           "cluster need `api_key` or `jwt`")
+        for key in ("issuer", "jwks_uri"):
+            url = getattr(ep.auth, key)
+            if url and (problem := https_url_problem(url, "https://login.example.com/")):
+                yield (*at, "auth", key), problem
         if ep.auth.mode == "jwt":
             if not ep.auth.issuer:
                 yield (*at, "auth", "issuer"), "is required when auth.mode is `jwt`"
@@ -313,8 +360,11 @@ def _budget(spec: StackSpec) -> Iterator[Problem]:
     for gpu_type, cap in spec.budget.gpu_quota.items():
         if pool_gpus[gpu_type] > cap:
             yield (("budget", "gpu_quota", gpu_type),
-                   f"caps {gpu_type} at {cap} GPUs but the pools can reach {pool_gpus[gpu_type]}; lower the pools' "
-                   "max_nodes or raise the cap")
+                   f"caps {gpu_type} at {_plural(cap, 'GPU')} but the pools can reach {pool_gpus[gpu_type]}; lower "
+                   "the pools' max_nodes or raise the cap")
+    for i, address in enumerate(spec.budget.notify_emails):
+        if problem := email_problem(address):
+            yield ("budget", "notify_emails", i), problem
     thresholds = spec.budget.alert_thresholds_percent
     if thresholds != sorted(set(thresholds)):
         yield ("budget", "alert_thresholds_percent"), "must be increasing without repeats, e.g. [50, 80, 100]"
@@ -332,6 +382,13 @@ def _compliance(spec: StackSpec) -> Iterator[Problem]:
         key = "location" if spec.cloud.provider == "azure" else "region"
         yield ("cloud", key), (f"{spec.region} is outside compliance.allowed_regions ({', '.join(allowed)}); "
                                "data must stay in an allowed region")
+    every_region = frozenset().union(*REGIONS.values())
+    for i, region in enumerate(allowed):
+        if region not in every_region and region.lower() not in GCP_MULTI_REGIONS:
+            suggestion = closest(region, every_region)
+            yield (("compliance", "allowed_regions", i),
+                   f"`{region}` is not a region or location of AWS, Azure or GCP"
+                   + (f"; did you mean `{suggestion}`?" if suggestion else "; write the cloud's region name"))
     packs = [p.value for p in spec.compliance.packs]
     for framework in spec.compliance.frameworks:
         if framework in ("hipaa", "gdpr", "soc2") and framework not in packs:
@@ -345,14 +402,24 @@ def _monitoring(spec: StackSpec) -> Iterator[Problem]:
         at: Path = ("monitoring", "alert_routes", i)
         if i in repeats:
             yield (*at, "name"), f"`{route.name}` is used twice; route names must be unique"
-        if route.kind == "email" and "@" not in route.target:
-            yield (*at, "target"), "is not an email address"
-        if route.kind != "email" and not route.target.startswith("https://"):
-            yield (*at, "target"), f"must be an https:// URL for a {route.kind} route"
+        if route.kind == "email":
+            problem = email_problem(route.target)
+        else:
+            problem = https_url_problem(route.target)
+            if problem:
+                problem = f"{problem} (a {route.kind} route posts to an https URL)"
+        if problem:
+            yield (*at, "target"), problem
     emails = [i for i, r in enumerate(spec.monitoring.alert_routes) if r.kind == "email"]
     if emails and spec.monitoring.smtp is None:
         yield (("monitoring", "alert_routes", emails[0], "kind"),
                "is `email` but monitoring.smtp is not set; give the mail relay alerts are sent through")
+    smtp = spec.monitoring.smtp
+    if smtp is not None and (problem := email_problem(smtp.from_address)):
+        yield ("monitoring", "smtp", "from_address"), problem
+    problem = schedule_problem(spec.monitoring.drift.schedule)
+    if problem:
+        yield ("monitoring", "drift", "schedule"), problem
     if spec.is_prod and spec.model_endpoints and not spec.monitoring.alert_routes:
         yield ("monitoring", "alert_routes"), "is empty in prod; alerts would reach nobody — add a route"
 
@@ -384,7 +451,7 @@ def _deployability(spec: StackSpec) -> Iterator[Problem]:
                f"{GCP_BUDGET_CHANNELS} monitoring channels (one per address)")
     for i, pool in enumerate(spec.cluster.gpu_pools):
         selling = gpus.zones_selling(provider, pool.gpu_type, spec.region)
-        if selling is None:
+        if selling is None or not _place_known(spec):  # a misspelt region is the region's error alone
             continue
         if pool.zones and not spec.network.zones:
             continue  # `_zones` asks for network.zones first

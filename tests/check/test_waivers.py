@@ -172,7 +172,7 @@ def test_table_and_report_show_reason_owner_and_expiry(tmp_path: Path, capsys: p
     report = tmp_path / "report.md"
     main(["check", "--program", str(PROGRAM), "--waivers", str(path), "--report", str(report)])
     table = capsys.readouterr().out
-    assert "SUPPRESSED (1)" in table and "[waiver] aienv-security/aws-rds-not-public  orders" in table
+    assert "SUPPRESSED (1)" in table and "[waiver] aws-rds-not-public: orders (aws:rds/instance:Instance)" in table
     assert "accepted: accepted by the CAB (CHG-7) (owner platform@example.com, expires 2099-12-31) [SEC-2]" in table
     text = report.read_text()
     assert "## Accepted findings (waivers and baseline)" in text

@@ -32,7 +32,7 @@ def test_validate_reports_every_bad_file_and_exits_2(tmp_path: Path, capsys: pyt
     assert main(["validate", str(STACKS / "prod-aws.yaml"), str(bad)]) == 2
     captured = capsys.readouterr()
     assert "prod-aws.yaml: ok" in captured.out
-    assert f"{bad}:2: environment: Input should be 'dev', 'staging' or 'prod' (got 'qa')" in captured.err
+    assert f"{bad}:2: environment: is `qa`, which is not one of `dev`, `staging`, `prod`; write one of them" in captured.err
 
 
 def test_validate_as_a_process_has_no_traceback(tmp_path: Path) -> None:
@@ -85,3 +85,22 @@ def test_reference_block_is_updated_in_place(tmp_path: Path) -> None:
     text = doc.read_text()
     assert text.startswith("# Title\n\n") and text.endswith("\nAfter.\n") and "stale" not in text
     assert reference_markdown() in text
+
+
+def test_validate_a_folder_and_a_shell_glob(capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate stacks/` is every stack once; `validate stacks/*` says clearly what is not a spec (newcomer D23)."""
+    assert main(["validate", "stacks/"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == [
+        "stacks/Pulumi.dev-aws.yaml", "stacks/Pulumi.prod-aws.yaml", "stacks/Pulumi.prod-azure.yaml",
+        "stacks/Pulumi.prod-gcp.yaml", "stacks/Pulumi.team-vision.yaml", "stacks/base.yaml"]
+    everything = sorted(str(p.relative_to(ROOT)) for p in STACKS.iterdir())
+    assert main(["validate", *everything]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "stacks/schema.json: <document>: is not a spec file: a spec is YAML (*.yaml, *.yml) or a jinja2 template "
+        "(*.yaml.j2)",
+        "stacks/team.yaml.j2:4: <document>: template variable 'team' is undefined; pass it with --var NAME=VALUE "
+        "or a --vars file",
+        "stacks/teams: <document>: is a folder with no spec in it (looked for *.yaml, *.yml, *.yaml.j2 and "
+        "Pulumi.<stack>.yaml; *.vars.yaml files are template variables)"]
