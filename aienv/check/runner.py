@@ -448,8 +448,16 @@ def _run_packs(doc: PlanDocument, packs: Iterable[str], user_config: Mapping[str
         violations.extend(v)
         outcomes.extend(o)
     names = {p.urn: (p.type, p.name) for p in prepared}
-    return CheckResult(violations, outcomes, pack_names, sum(1 for r in doc.resources if r.get("custom", True)),
+    return CheckResult(violations, outcomes, pack_names, sum(1 for r in doc.resources if _counted(r)),
                        doc.path, time.perf_counter() - start, names, deferrals, doc.view)
+
+
+def _counted(res: Mapping[str, Any]) -> bool:
+    """A resource `aienv plan` counts too: custom, and not a default provider the engine made itself."""
+    if not res.get("custom", True):
+        return False
+    return not (str(res.get("type", "")).startswith("pulumi:providers:")
+                and _name(str(res.get("urn", ""))).startswith("default"))
 
 
 def merge_views(known: CheckResult, preview: CheckResult) -> CheckResult:

@@ -68,6 +68,8 @@ class RecordedResource:
     default_provider: bool = False
     # The spec field (aienv.errors.spec_field) active when the resource was constructed.
     spec_field: str | None = None
+    # Where the program constructed it: (file URI, line), as the SDK sends it (`sourcePosition`).
+    source_position: tuple[str, int] | None = None
 
     @property
     def is_component(self) -> bool:
@@ -120,17 +122,27 @@ class Plan:
 
         return self.to_export() if self.view == "known" else to_preview_json(self)
 
-    def top_component_of(self) -> dict[str, str]:
-        """urn -> display key of the top-level component (child of the root) it belongs to."""
+    def grouping_root(self) -> str:
+        """The URN whose children the summary groups by: the stack, or the one component that holds everything
+        (an aienv spec's `aienv:index:Environment`), so its components are the groups."""
         root = self.root.urn
+        tops = [r for r in self.resources if r.parent == root and not r.default_provider]
+        if len(tops) == 1 and tops[0].is_component:
+            return tops[0].urn
+        return root
+
+    def top_component_of(self) -> dict[str, str]:
+        """urn -> display key of the component directly under `grouping_root` it belongs to."""
+        group_root = self.grouping_root()
+        stops = {None, group_root, self.root.urn}
         parent = {r.urn: r.parent for r in self.resources}
         records = self.by_urn()
         result: dict[str, str] = {}
         for r in self.resources:
-            if r.urn == root:
+            if r.urn in (self.root.urn, group_root):
                 continue
             cur = r.urn
-            while parent.get(cur) not in (None, root):
+            while parent.get(cur) not in stops:
                 cur = parent[cur]  # type: ignore[assignment]
             top = records.get(cur)
             result[r.urn] = top.name if top is not None and top.is_component else "(stack)"
@@ -140,8 +152,8 @@ class Plan:
         custom = [r for r in self.resources if r.custom and not r.default_provider]
         top = self.top_component_of()
         by_component: Counter[str] = Counter(top[r.urn] for r in custom)
-        top_components = {r.name: r.type for r in self.resources
-                          if r.is_component and r.parent == self.root.urn}
+        group_root = self.grouping_root()
+        top_components = {r.name: r.type for r in self.resources if r.is_component and r.parent == group_root}
         return {
             "project": self.project,
             "stack": self.stack,

@@ -217,6 +217,8 @@ class RecordingMonitor(MockMonitor):
             replace_on_changes=list(request.replaceOnChanges),
             remote=remote,
             spec_field=current_spec_field(),
+            source_position=(request.sourcePosition.uri, request.sourcePosition.line)
+            if request.HasField("sourcePosition") and request.sourcePosition.uri else None,
         )
         self._add(rec)
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", outputs)

@@ -267,3 +267,15 @@ def test_a_misspelt_policy_in_the_config_gets_a_did_you_mean(plan_file: Path, tm
     assert main(["check", "--plan", str(plan_file), "--policy-config", str(config)]) == 2
     assert capsys.readouterr().err.strip() == (f"{config}: no selected pack has a policy named "
                                                "`aws-kms-key-rotatoin`; did you mean `aws-kms-key-rotation`?")
+
+
+def test_program_findings_point_at_the_line_that_constructs_the_resource(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine records the SDK's source position: a resource named by a variable is still located."""
+    (tmp_path / "Pulumi.yaml").write_text("name: legacy\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text('import pulumi_aws as aws\n\nNAME = "legacy-" + "data"\n'
+                                          "bucket = aws.s3.Bucket(\n    NAME)\n")
+    code, out = check_json(capsys, "--program", str(tmp_path))
+    bucket = [v for v in out["violations"] if v["name"] == "legacy-data"]
+    assert code == 1 and bucket
+    assert {(v["location"]["file"], v["location"]["line"]) for v in bucket} == {(str(tmp_path / "__main__.py"), 4)}

@@ -128,3 +128,12 @@ def test_check_gates_both_views_and_lists_what_the_first_preview_defers(capsys) 
     assert out["deferred"], "a new stack's first preview cannot see every value"
     assert all(d["decided_offline"] for d in out["deferred"])  # the known view decided each of them
     assert all(d["property"] and d["reason"] for d in out["deferred"])
+
+
+def test_the_summary_groups_an_environment_by_its_components() -> None:
+    from aienv.cli._target import load_program
+
+    stack, program = load_program("dev-aws", {}, None)
+    summary = plan_program(program, stack=stack).summary()
+    assert summary["component_types"] == {"dev-aws": "aienv:aws:Foundation", "dev-aws-k8s": "aienv:kubernetes:KubernetesLayer"}
+    assert sum(summary["by_component"].values()) == summary["resources"]
