@@ -177,6 +177,15 @@ def guard_streams() -> None:
 
 # --- signals -----------------------------------------------------------------------------------------
 
+WORKERS: set[int] = set()  # worker processes (aienv/cli/_fork.py) to stop when a signal ends the command
+
+
+def _stop_workers() -> None:
+    for pid in list(WORKERS):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _remove_pending() -> None:
     for tmp in list(_PENDING):
         with contextlib.suppress(OSError):
@@ -184,6 +193,7 @@ def _remove_pending() -> None:
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    _stop_workers()
     _remove_pending()
     prefix = b"\r\x1b[K" if _isatty(2) else b""
     with contextlib.suppress(OSError):

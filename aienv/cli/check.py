@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aienv.check.findings import Checked, Gate, InputError
 from aienv.cli._output import Style, check_output_folder, write_output
@@ -34,6 +34,10 @@ from aienv.cli._target import (
 from aienv.cli.plan import STACK_PLACEHOLDER, Progress, per_target_path
 from aienv.engine.model import View
 from aienv.errors import AienvError, SpecError
+
+if TYPE_CHECKING:
+    from aienv.check.runner import CheckResult
+    from aienv.cli._fork import Pending, Worker
 
 DEFAULT_PLAN_PACKS = PROGRAM_DEFAULT_PACKS
 VIEWS: tuple[View, View] = ("known", "preview")
@@ -108,56 +112,82 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any]] | None) -> list[Checked]:
     """Plan and check every target the arguments name, each on its own."""
+    from aienv.cli._fork import Worker, parallel_allowed
+
     config = _ConfigSplit(user_config, args.policy_config or "--policy-config")
     if args.plan:
         checked = [_check_plan_file(path, args, config) for path in args.plan]
-    elif args.program:
-        def program(view: View) -> Target:
-            progress = Progress(sys.stderr, "" if view == "known" else "(first preview)")
-            try:
-                return plan_target(args, progress, view=view)
-            finally:
-                progress.done()
-
-        try:
-            target = _check_views(program, args, config)
-        except AienvError as exc:  # a program that does not run: its error, in every output
-            return [Checked(args.program, "program", errors=[InputError(line) for line in exc.lines()])]
-        assert target is not None  # only a spec can be an abstract base
-        checked = [target]
-    else:
-        check_spec_options(args)
-        refs = expand(args.spec)
-        variables = parse_vars(args.var)
-        stack_outputs = stack_outputs_of(args)
-        checked = []
-        for ref in refs:
-            def spec(view: View, ref: SpecRef = ref) -> Target | None:
-                label = " ".join(p for p in (ref.ref if len(refs) > 1 else "",
-                                             "(first preview)" if view == "preview" else "") if p)
-                progress = Progress(sys.stderr, label)
+        config.raise_unused()
+        return checked
+    with Worker(parallel_allowed()) as worker:
+        if args.program:
+            def program(view: View) -> Target:
+                progress = Progress(sys.stderr, "" if view == "known" else "(first preview)")
                 try:
-                    planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
-                                        skip_abstract=ref.from_folder, view=view)
+                    return plan_target(args, progress, view=view)
                 finally:
                     progress.done()
-                if planned is not None and view == "known":
-                    print_diagnostics(planned.plan)
-                return planned
 
             try:
-                target = _check_views(spec, args, config)
-            except SpecError as exc:
-                checked.append(Checked(ref.ref, "spec", errors=[
-                    InputError(i.message, i.file, i.line, i.path or None) for i in exc.issues]))
-                continue
-            except AienvError as exc:  # a program error (a component raised): named, with its spec field
-                checked.append(Checked(ref.ref, "spec", errors=[InputError(line, ref.ref) for line in exc.lines()]))
-                continue
-            checked.append(target if target is not None else
-                           Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
+                started = _start_views(program, args, config, worker)
+                assert started is not None  # only a spec can be an abstract base
+                checked = [_finish_views(*started)]
+            except AienvError as exc:  # a program that does not run: its error, in every output
+                return [Checked(args.program, "program", errors=[InputError(line) for line in exc.lines()])]
+        else:
+            checked = _collect_specs(args, config, worker)
     config.raise_unused()
     return checked
+
+
+def _collect_specs(args: argparse.Namespace, config: _ConfigSplit, worker: Worker) -> list[Checked]:
+    """Every spec in order; a spec's first-preview view may still run in the worker while the next one plans."""
+    check_spec_options(args)
+    refs = expand(args.spec)
+    variables = parse_vars(args.var)
+    stack_outputs = stack_outputs_of(args)
+    slots: list[Checked | tuple[SpecRef, Checked, Pending[CheckResult | None]]] = []
+    for ref in refs:
+        def spec(view: View, ref: SpecRef = ref) -> Target | None:
+            label = " ".join(p for p in (ref.ref if len(refs) > 1 else "",
+                                         "(first preview)" if view == "preview" else "") if p)
+            progress = Progress(sys.stderr, label)
+            try:
+                planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
+                                    skip_abstract=ref.from_folder, view=view)
+            finally:
+                progress.done()
+            if planned is not None and view == "known":
+                print_diagnostics(planned.plan)
+            return planned
+
+        try:
+            started = _start_views(spec, args, config, worker)
+        except AienvError as exc:
+            slots.append(_spec_errors(ref, exc))
+            continue
+        if started is None:
+            slots.append(Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
+        elif worker.parallel:
+            slots.append((ref, *started))
+        else:  # one plan in memory at a time: the first-preview view now
+            slots.append(_finish_spec(ref, *started))
+    return [slot if isinstance(slot, Checked) else _finish_spec(*slot) for slot in slots]
+
+
+def _finish_spec(ref: SpecRef, checked: Checked, preview: Pending[CheckResult | None]) -> Checked:
+    try:
+        return _finish_views(checked, preview)
+    except AienvError as exc:
+        return _spec_errors(ref, exc)
+
+
+def _spec_errors(ref: SpecRef, exc: AienvError) -> Checked:
+    if isinstance(exc, SpecError):
+        return Checked(ref.ref, "spec", errors=[InputError(i.message, i.file, i.line, i.path or None)
+                                                for i in exc.issues])
+    # a program error (a component raised): named, with its spec field
+    return Checked(ref.ref, "spec", errors=[InputError(line, ref.ref) for line in exc.lines()])
 
 
 class _ConfigSplit:
@@ -192,40 +222,60 @@ class _ConfigSplit:
                                         + (f"; did you mean `{close[0]}`?" if close else ""))
 
 
-def _check_views(plan: Callable[[View], Target | None], args: argparse.Namespace,
-                 config: _ConfigSplit) -> Checked | None:
-    """Both views of one spec or program, one after the other (one plan in memory at a time): the gate passes only
-    when the known view (an update) and the first-preview view (a new stack) both pass. None for an abstract base."""
+def _start_views(plan: Callable[[View], Target | None], args: argparse.Namespace, config: _ConfigSplit,
+                 worker: Worker) -> tuple[Checked, Pending[CheckResult | None]] | None:
+    """The known view of one spec or program, planned and checked, and its first-preview view handed to the
+    worker (forked once the known plan has imported the SDK modules both need). None for an abstract base."""
+    def preview_result() -> CheckResult | None:
+        target = plan("preview")
+        return _gate(target, "preview", args, config) if target is not None else None
+
+    known = plan("known")
+    if known is None:
+        return None
+    preview = worker.submit(preview_result)
+    try:
+        return _checked(_gate(known, "known", args, config), known), preview
+    except BaseException:
+        preview.cancel()
+        raise
+
+
+def _gate(target: Target, view: View, args: argparse.Namespace, config: _ConfigSplit) -> CheckResult:
+    """The packs' verdict on one view of a target."""
     from aienv.check import from_export, run_packs
-    from aienv.check.findings import program_locator, spec_locator
+
+    packs = _packs(args, target.default_packs)
+    doc = from_export(target.plan.to_export(), None, allow_empty=True)  # a program may create no resource
+    doc.view = view
+    return run_packs(doc, packs, user_config=config.for_packs(packs), extra_config=target.policy_config,
+                     config_source=config.source)
+
+
+def _finish_views(checked: Checked, preview: Pending[CheckResult | None]) -> Checked:
+    """The gate passes only when the known view (an update) and the first-preview view (a new stack) both pass."""
     from aienv.check.runner import merge_views
 
-    results = []
-    checked: Checked | None = None
-    for view in VIEWS:
-        target = plan(view)
-        if target is None:
-            return None
-        packs = _packs(args, target.default_packs)
-        doc = from_export(target.plan.to_export(), None, allow_empty=True)  # a program may create no resource
-        doc.view = view
-        results.append(run_packs(doc, packs, user_config=config.for_packs(packs), extra_config=target.policy_config,
-                                 config_source=config.source))
-        del doc
-        if checked is None:  # where findings are and what the stack holds, from the known view
-            summary = target.plan.summary()
-            if target.kind == "spec" and target.loaded is not None:
-                locate = spec_locator(target.plan.resources, target.loaded)
-            else:
-                locate = program_locator(target.source, target.plan.resources)
-            checked = Checked(source=_shown_path(target.source), kind=target.kind, stack=target.stack,
-                              frameworks=target.frameworks if target.kind == "spec" else None,
-                              clouds=set(summary["by_cloud"]), resource_count=summary["resources"], locate=locate)
-        del target
-    assert checked is not None
-    checked.result = merge_views(*results)
+    result = preview.result()
+    assert result is not None and checked.result is not None  # an abstract base is one in both views
+    checked.result = merge_views(checked.result, result)
     checked.result.source = checked.source
     return checked
+
+
+def _checked(result: CheckResult, target: Target) -> Checked:
+    """The target's entry, from its known view: where findings are and what the stack holds."""
+    from aienv.check.findings import program_locator, spec_locator
+
+    summary = target.plan.summary()
+    if target.kind == "spec" and target.loaded is not None:
+        locate = spec_locator(target.plan.resources, target.loaded)
+    else:
+        locate = program_locator(target.source, target.plan.resources)
+    return Checked(source=_shown_path(target.source), kind=target.kind, stack=target.stack,
+                   frameworks=target.frameworks if target.kind == "spec" else None,
+                   clouds=set(summary["by_cloud"]), resource_count=summary["resources"], locate=locate,
+                   result=result)
 
 
 def _check_plan_file(path: str, args: argparse.Namespace, config: _ConfigSplit) -> Checked:
