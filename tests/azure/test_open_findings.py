@@ -257,3 +257,25 @@ def test_packs_flag_redis_key_authentication_as_advisory_only():
     hits = [v for v in result.violations if v.policy == "azure-redis-entra-only"]
     assert hits and {v.name for v in hits} == {"prod-azure-features-redis"}
     assert {v.enforcement for v in hits} == {"advisory"}
+
+
+# --- docs/azure.md states the reference plan's counts ----------------------------------------------------------------
+
+def test_docs_state_the_reference_plan_counts():
+    import re
+
+    text = (ROOT / "docs" / "azure.md").read_text()
+    m = re.search(r"`aienv plan prod-azure`: (\d+) Azure resources, (\d+) Kubernetes objects\s+and (\d+) random "
+                  r"passwords, (\d+) in all; the first phase `aienv:layers: foundation` builds the (\d+) Azure ones",
+                  text)
+    assert m, "docs/azure.md no longer states the reference plan's counts"
+    azure, k8s, rand, total, first = map(int, m.groups())
+    counts = planned(STACK_FILE).summary()["by_cloud"]
+    assert (azure, k8s, rand, total) == (counts["azure"], counts["kubernetes"], counts["random"],
+                                         planned(STACK_FILE).summary()["resources"])
+    from aienv.engine import plan_program
+    from components.environment import build_environment
+
+    spec = loaded(STACK_FILE).spec
+    foundation = plan_program(lambda: build_environment(spec, kubernetes=False), project="aienv", stack=spec.name)
+    assert first == foundation.summary()["by_cloud"]["azure"] == azure
