@@ -193,6 +193,24 @@ def test_another_stack_gets_no_waiver_for_its_registry_key_vault():
     assert {("azure-keyvault-private", REGISTRY_VAULT), ("azure-keyvault-key-expiry", ML_KEY)} <= failing
 
 
+@pytest.mark.parametrize("pack", ["aienv-security", "gdpr", "soc2"])
+def test_the_crossguard_packs_of_this_checkout_waive_the_same_two_findings(pack: str, monkeypatch):
+    """`pulumi preview --policy-pack policies/<pack>` from this checkout: the waived findings are advisory notes,
+    and the pack's own waiver check finds nothing expired or unmatched."""
+    from aienv.check.runner import run_policies
+    from policies.pack_waivers import APPLIED, VALID
+    from policies.packs import pack_config, pack_kwargs
+
+    monkeypatch.delenv("AIENV_WAIVERS", raising=False)
+    kwargs = pack_kwargs(pack)
+    violations, _ = run_policies(from_export(planned(STACK_FILE).to_export()), pack, kwargs["policies"],
+                                 pack_config=pack_config(pack))
+    notes = {(v.urn.rsplit("::", 1)[1], v.enforcement) for v in violations if v.policy == APPLIED}
+    assert notes == {(REGISTRY_VAULT, "advisory"), (ML_KEY, "advisory")}
+    assert not [v for v in violations if v.policy in ("azure-keyvault-private", "azure-keyvault-key-expiry")]
+    assert not [v for v in violations if v.policy == VALID]
+
+
 # --- B5: Azure ML holds the version it was given, so that key's versions never expire -------------------------
 
 def test_ml_key_rotates_without_expiring_versions_and_the_others_still_expire(prod):
