@@ -181,11 +181,6 @@ class Keys(pulumi.ComponentResource):
     def customer_managed(self) -> bool:
         return bool(self.keys)
 
-    def versionless_key_url(self, purpose: str) -> pulumi.Output[str]:
-        """`https://<vault>.vault.azure.net/keys/<name>`: services that follow the latest version take this."""
-        key = self.keys[purpose]
-        return pulumi.Output.concat(self.vault_uri.apply(lambda u: (u or "").rstrip("/")), "/keys/", key.name)
-
     def registry_key_url(self) -> pulumi.Output[str]:
         """The versionless URL of the registry's key in its own vault (ACR follows new versions within an hour)."""
         assert self.registry_key is not None and self.registry_vault_uri is not None
