@@ -34,6 +34,11 @@ def azure_key_vault(env: str, scope: str) -> str:
     return f"{env[:13].rstrip('-')}-kv-{suffix(scope, env)}"[:24]
 
 
+def azure_registry_key_vault(env: str, scope: str) -> str:
+    """The vault that holds only the container registry's key (`keys.py`): 3-24 characters like the main vault."""
+    return f"{env[:13].rstrip('-')}-rkv-{suffix(scope, env)}"[:24]
+
+
 def azure_container_registry(env: str, scope: str) -> str:
     """5-50 letters and digits, globally unique."""
     return f"{compact(env)[:30]}acr{suffix(scope, env)}"
@@ -64,6 +69,8 @@ AZURE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "storage account": (re.compile(r"^[a-z0-9]{3,24}$"), "3-24 lowercase letters and digits"),
     "key vault": (re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
                   "3-24 letters, digits and single hyphens, starting with a letter"),
+    "registry key vault": (re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"),
+                           "3-24 letters, digits and single hyphens, starting with a letter"),
     "container registry": (re.compile(r"^[a-zA-Z0-9]{5,50}$"), "5-50 letters and digits"),
     "ML workspace": _AZURE_ML_NAME,
     "feature store": _AZURE_ML_NAME,
@@ -75,6 +82,7 @@ def azure_names(env: str, scope: str) -> dict[str, str]:
     return {
         "storage account": azure_storage_account(env, scope),
         "key vault": azure_key_vault(env, scope),
+        "registry key vault": azure_registry_key_vault(env, scope),
         "container registry": azure_container_registry(env, scope),
         "ML workspace": azure_ml_workspace(env),
         "feature store": azure_feature_store(env),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aienv.check import from_export, run_packs
+from aienv.check import from_export, run_packs, waivers
 from aienv.engine import plan_program
 from aienv.engine.graph import to_dot, to_mermaid
 from components.environment import build_environment
@@ -72,6 +72,8 @@ def test_passes_every_mandatory_policy_of_its_packs(stack_file: str, view: str) 
     extra = {"data-residency": {"allowedRegions": spec.compliance.allowed_regions}} \
         if spec.compliance.allowed_regions else {}
     result = run_packs(from_export(planned(stack_file, view).to_document(), None), packs, extra_config=extra)
+    # As `aienv check` does: the project's aienv-waivers.yaml applies, and a stale waiver fails.
+    result = waivers.gate(result, near=loaded(stack_file).path)
     assert [v.as_dict() for v in result.mandatory] == []
     assert result.summary()["policies"] >= 100
 

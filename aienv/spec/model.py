@@ -79,6 +79,13 @@ class AzureOptions(Model):
                                               description="Entra ID group object ids given cluster-admin on AKS.")
     resource_lock: bool = Field(default=True, description="Put a CanNotDelete lock on the environment's resource "
                                                           "group so stateful resources cannot be deleted by accident.")
+    cosmos_db_principal_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-fA-F-]{36}$",
+        description="Object id of the *Azure Cosmos DB* service principal in the tenant (`az ad sp show --id "
+                    "a232010e-820c-4083-83bb-3ace5fc29d0b --query id -o tsv`). Azure ML keeps customer-managed-key "
+                    "metadata in Cosmos DB, which needs the ML key before the workspaces are created: the stack "
+                    "grants this principal Key Vault Crypto Service Encryption User on exactly that key. Required "
+                    "with `security.encryption: customer_managed`.")
 
 
 class GcpOptions(Model):

@@ -108,6 +108,13 @@ def _cloud(spec: StackSpec) -> Iterator[Problem]:
         else:
             for problem in azure_name_problems(spec.name, cloud.subscription_id or ""):
                 yield ("name",), f"{problem}; choose another environment name"
+        if spec.security.encryption == "customer_managed" and spec.azure.cosmos_db_principal_id is None:
+            # Microsoft, *Use customer-managed keys with Azure Machine Learning*: "Allow Azure Cosmos DB to access
+            # the key" before the workspace is created; the principal's object id differs per tenant and
+            # azure-native cannot look it up (no Microsoft Graph), so the spec names it.
+            yield ("azure", "cosmos_db_principal_id"), (
+                "is required with `security.encryption: customer_managed` (Azure ML's Cosmos DB needs the ML key); "
+                "set it to `az ad sp show --id a232010e-820c-4083-83bb-3ace5fc29d0b --query id -o tsv`")
 
 
 def _network(spec: StackSpec) -> Iterator[Problem]:

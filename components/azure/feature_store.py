@@ -158,7 +158,13 @@ class FeatureStore(pulumi.ComponentResource):
                     # primary plus a replica in every other zone.
                     replicas_per_primary=len(zones) - 1 if ha else None,
                     zones=zones if ha else None,
-                    # Entra ID for workloads with an access policy; the access key stays for the feature server.
+                    # Access keys stay on: Feast 0.49's Redis store builds `redis.Redis(**kwargs)` from its
+                    # `connection_string` (host:port,ssl=true,password=...), so it can send only a static password,
+                    # while an Entra client "must periodically refresh the Microsoft Entra token before expiry"
+                    # and re-AUTH (Microsoft, *Use Microsoft Entra for cache authentication*). The primary key goes
+                    # to the feature server's Secret only; the packs flag this (`azure-redis-entra-only`).
+                    disable_access_key_authentication=False,
+                    # Entra ID on as well, so principals given an access policy can connect without the key.
                     redis_configuration=redis.RedisCommonPropertiesRedisConfigurationArgs(
                         aad_enabled="true", maxmemory_policy="allkeys-lru"),
                     identity=redis.ManagedServiceIdentityArgs(type=redis.ManagedServiceIdentityType.SYSTEM_ASSIGNED),

@@ -183,6 +183,8 @@ class AzureFoundation(pulumi.ComponentResource):
         targets = [
             DiagnosticTarget("aks", self.cluster.cluster.id, categories=AKS_LOG_CATEGORIES),
             DiagnosticTarget("vault", self.keys.vault.id, categories=("AuditEvent",)),
+            *([DiagnosticTarget("registry-vault", self.keys.registry_vault.id, categories=("AuditEvent",))]
+              if self.keys.registry_vault is not None else []),
             # `allLogs` rather than today's category list, so categories Azure adds later are kept too.
             DiagnosticTarget("acr", self.registries.acr.id, category_groups=("allLogs",)),
             DiagnosticTarget("mlw", self.registries.workspace.id, category_groups=("allLogs",)),

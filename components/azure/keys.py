@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity
 
-from aienv.naming import azure_key_vault
+from aienv.naming import azure_key_vault, azure_registry_key_vault
 from aienv.spec.model import StackSpec
 from components.azure._shared import (
     ROLE_KV_CRYPTO_OFFICER,
@@ -25,6 +25,34 @@ KEY_PURPOSES = ("storage", "registry", "disks", "ml")
 # Services that reach their key through a user-assigned identity (disk encryption sets use their own).
 IDENTITY_PURPOSES = ("storage", "registry", "ml")
 _NOTIFY_BEFORE_EXPIRY_DAYS = 30
+# Keys whose users hold the version they were created with. Azure ML "when the key is rotated, you must update the
+# [...] resource to use the new key URI" (Microsoft, *Customer-managed keys for Azure AI Foundry*, "Encryption Key
+# Rotation"; the workspace REST API updates only `encryption.keyVaultProperties.keyIdentifier`): a version that
+# expires while a workspace still names it would cut the workspace off, so these versions never expire.
+PINNED_VERSION_KEYS = frozenset({"ml-cmk"})
+
+
+def rotation_policy(rotate_days: int, *, expire: bool) -> keyvault.RotationPolicyArgs:
+    """Rotate every `rotate_days`; with `expire`, rotated versions expire 30 days later, with a notice event.
+
+    Key Vault: the policy's expiry time "is used to set expiration date on newly rotated key. It doesn't affect a
+    current key", and the near-expiry notification "requires 'Expiry Time' set on rotation policy" (Microsoft,
+    *Configure cryptographic key auto-rotation in Azure Key Vault*); a policy without expiry has no notice.
+    """
+    rotate = keyvault.LifetimeActionArgs(action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
+                                         trigger=keyvault.TriggerArgs(time_after_create=f"P{rotate_days}D"))
+    if not expire:
+        return keyvault.RotationPolicyArgs(lifetime_actions=[rotate])
+    return keyvault.RotationPolicyArgs(
+        attributes=keyvault.KeyRotationPolicyAttributesArgs(
+            expiry_time=f"P{rotate_days + _NOTIFY_BEFORE_EXPIRY_DAYS}D"),
+        lifetime_actions=[
+            rotate,
+            keyvault.LifetimeActionArgs(
+                action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
+                trigger=keyvault.TriggerArgs(time_before_expiry=f"P{_NOTIFY_BEFORE_EXPIRY_DAYS}D")),
+        ],
+    )
 
 
 # The public client applications a person signs in with (`az login`, `Connect-AzAccount`): the client id
@@ -58,6 +86,9 @@ class Keys(pulumi.ComponentResource):
     vault: keyvault.Vault
     vault_uri: pulumi.Output[str]
     keys: dict[str, keyvault.Key]
+    registry_vault: keyvault.Vault | None  # holds only the registry's key (`_registry_key_vault`)
+    registry_vault_uri: pulumi.Output[str] | None
+    registry_key: keyvault.Key | None
     identities: dict[str, managedidentity.UserAssignedIdentity]
     grants: list[pulumi.Resource]
     deployer_grant: authorization.RoleAssignment | None
@@ -102,50 +133,18 @@ class Keys(pulumi.ComponentResource):
         self.identities = {}
         self.grants = []
         self.deployer_grant = None
+        self.registry_vault = None
+        self.registry_vault_uri = None
+        self.registry_key = None
         if spec.security.encryption == "customer_managed":
-            rotate = spec.security.key_rotation_days
+            subscription = spec.cloud.subscription_id or ""
             # On a vault with Azure RBAC, ARM's key operations are authorised against the caller's data actions
             # (pulumi-azure-native#890: `ForbiddenByRbac` "Caller is not authorized" when creating a key), which
             # Contributor and Owner lack; the deployer gets Key Vault Crypto Officer on this vault only.
-            self.deployer_grant = authorization.RoleAssignment(
-                f"{name}-deployer-crypto-officer",
-                authorization.RoleAssignmentArgs(
-                    principal_id=args.deployer_object_id,
-                    principal_type=pulumi.Output.from_input(args.deployer_client_id).apply(deployer_principal_type),
-                    role_definition_id=role_definition(spec.cloud.subscription_id or "", ROLE_KV_CRYPTO_OFFICER),
-                    scope=self.vault.id,
-                    description="aienv: the deployer creates and rotates this environment's keys"),
-                pulumi.ResourceOptions(parent=self),
-            )
+            self.deployer_grant = self._deployer_grant(f"{name}-deployer-crypto-officer", args, self.vault)
             for purpose in KEY_PURPOSES:
-                self.keys[purpose] = keyvault.Key(
-                    f"{name}-{purpose}",
-                    keyvault.KeyArgs(
-                        resource_group_name=rg, vault_name=self.vault.name, key_name=f"{purpose}-cmk",
-                        properties=keyvault.KeyPropertiesArgs(
-                            kty=keyvault.JsonWebKeyType.RSA, key_size=3072,
-                            key_ops=[keyvault.JsonWebKeyOperation.WRAP_KEY, keyvault.JsonWebKeyOperation.UNWRAP_KEY],
-                            attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
-                            # Every version expires; Key Vault rotates before that, services follow the
-                            # versionless key (or auto-rotation) and never hold an expired version.
-                            rotation_policy=keyvault.RotationPolicyArgs(
-                                attributes=keyvault.KeyRotationPolicyAttributesArgs(
-                                    expiry_time=f"P{rotate + _NOTIFY_BEFORE_EXPIRY_DAYS}D"),
-                                lifetime_actions=[
-                                    keyvault.LifetimeActionArgs(
-                                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
-                                        trigger=keyvault.TriggerArgs(time_after_create=f"P{rotate}D")),
-                                    keyvault.LifetimeActionArgs(
-                                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
-                                        trigger=keyvault.TriggerArgs(
-                                            time_before_expiry=f"P{_NOTIFY_BEFORE_EXPIRY_DAYS}D")),
-                                ],
-                            ),
-                        ),
-                        tags=tags(spec),
-                    ),
-                    stateful(spec, self, depends_on=[self.deployer_grant]),
-                )
+                self.keys[purpose] = self._key(f"{name}-{purpose}", spec, rg, self.vault, f"{purpose}-cmk",
+                                               self.deployer_grant)
             for purpose in IDENTITY_PURPOSES:
                 identity = managedidentity.UserAssignedIdentity(
                     f"{name}-{purpose}-cmk-id",
@@ -154,16 +153,27 @@ class Keys(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self),
                 )
                 self.identities[purpose] = identity
+            for purpose in ("storage", "ml"):
                 # Wrap/unwrap on this one key only, not the vault.
                 self.grants.append(assign_role(
-                    f"{name}-{purpose}-cmk-grant", parent=self, subscription_id=spec.cloud.subscription_id or "",
-                    role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=identity.principal_id,
+                    f"{name}-{purpose}-cmk-grant", parent=self, subscription_id=subscription,
+                    role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=self.identities[purpose].principal_id,
                     scope=self.keys[purpose].id))
-
+            self._registry_key_vault(name, args)
+            cosmos = spec.azure.cosmos_db_principal_id
+            if cosmos:
+                # "Allow Azure Cosmos DB to access the key" (Microsoft, *Use customer-managed keys with Azure
+                # Machine Learning*): Azure ML's metadata store is created with the workspace and wraps with
+                # `ml-cmk` through the tenant's Azure Cosmos DB principal, so it is granted that key only, first.
+                self.grants.append(assign_role(
+                    f"{name}-ml-cmk-cosmos-db", parent=self, subscription_id=subscription,
+                    role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=cosmos,
+                    scope=self.keys["ml"].id))
         self.register_outputs({
             "vaultId": self.vault.id,
             "vaultUri": self.vault_uri,
             "keyIds": {p: k.id for p, k in self.keys.items()},
+            "registryVaultId": self.registry_vault.id if self.registry_vault else None,
             "identityIds": {p: i.id for p, i in self.identities.items()},
         })
 
@@ -171,8 +181,91 @@ class Keys(pulumi.ComponentResource):
     def customer_managed(self) -> bool:
         return bool(self.keys)
 
-    def versionless_key_url(self, purpose: str) -> pulumi.Output[str]:
-        """`https://<vault>.vault.azure.net/keys/<name>`: services that follow the latest version take this."""
-        key = self.keys[purpose]
-        return pulumi.Output.concat(self.vault_uri.apply(lambda u: (u or "").rstrip("/")), "/keys/", key.name)
+    def registry_key_url(self) -> pulumi.Output[str]:
+        """The versionless URL of the registry's key in its own vault (ACR follows new versions within an hour)."""
+        assert self.registry_key is not None and self.registry_vault_uri is not None
+        return pulumi.Output.concat(self.registry_vault_uri.apply(lambda u: (u or "").rstrip("/")), "/keys/",
+                                    self.registry_key.name)
 
+    def _deployer_grant(self, name: str, args: KeysArgs, vault: keyvault.Vault) -> authorization.RoleAssignment:
+        return authorization.RoleAssignment(
+            name,
+            authorization.RoleAssignmentArgs(
+                principal_id=args.deployer_object_id,
+                principal_type=pulumi.Output.from_input(args.deployer_client_id).apply(deployer_principal_type),
+                role_definition_id=role_definition(args.spec.cloud.subscription_id or "", ROLE_KV_CRYPTO_OFFICER),
+                scope=vault.id,
+                description="aienv: the deployer creates and rotates this environment's keys"),
+            pulumi.ResourceOptions(parent=self),
+        )
+
+    def _key(self, name: str, spec: StackSpec, rg: pulumi.Input[str], vault: keyvault.Vault, key_name: str,
+             deployer_grant: authorization.RoleAssignment) -> keyvault.Key:
+        return keyvault.Key(
+            name,
+            keyvault.KeyArgs(
+                resource_group_name=rg, vault_name=vault.name, key_name=key_name,
+                properties=keyvault.KeyPropertiesArgs(
+                    kty=keyvault.JsonWebKeyType.RSA, key_size=3072,
+                    key_ops=[keyvault.JsonWebKeyOperation.WRAP_KEY, keyvault.JsonWebKeyOperation.UNWRAP_KEY],
+                    attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
+                    rotation_policy=rotation_policy(spec.security.key_rotation_days,
+                                                    expire=key_name not in PINNED_VERSION_KEYS),
+                ),
+                tags=tags(spec),
+            ),
+            stateful(spec, self, depends_on=[deployer_grant]),
+        )
+
+    def _registry_key_vault(self, name: str, args: KeysArgs) -> None:
+        """A vault that holds only the container registry's key, reachable by the registry's user-assigned identity.
+
+        Microsoft, *Encrypt registry using a customer-managed key*: a customer-managed key "can currently [be
+        enabled] only when you create a registry", configured with "a *user-assigned* managed identity", and
+        "Currently, an Azure container registry can only bypass the firewall when using its system-managed
+        identity". The main vault denies public access, so the registry is created with a key in this vault,
+        which its documented path puts outside the firewall ("The new key vault is deployed outside the
+        firewall"); `docs/azure.md` has the follow-up rotation onto the main vault's `registry-cmk` with the
+        system identity. Everything else this vault protects stays as in the main vault: Azure RBAC (only the
+        registry identity on this one key, and the deployer), soft delete, purge protection, audit logs
+        (foundation), a private endpoint for clients in the network.
+        """
+        spec, net = args.spec, args.network
+        rg = net.resource_group_name
+        subscription = spec.cloud.subscription_id or ""
+        self.registry_vault = keyvault.Vault(
+            f"{name}-registry-vault",
+            keyvault.VaultArgs(
+                resource_group_name=rg, location=spec.region,
+                vault_name=azure_registry_key_vault(spec.name, subscription),
+                properties=keyvault.VaultPropertiesArgs(
+                    tenant_id=args.tenant_id,
+                    sku=keyvault.SkuArgs(family=keyvault.SkuFamily.A, name=keyvault.SkuName.STANDARD),
+                    enable_rbac_authorization=True,
+                    enable_soft_delete=True,
+                    soft_delete_retention_in_days=90,
+                    enable_purge_protection=True,
+                    # The registry's user-assigned identity is not a trusted service, and the registry's outbound
+                    # addresses are not published for Key Vault IP rules: the public endpoint stays open, guarded
+                    # by Entra ID and Azure RBAC (the waiver in aienv-waivers.yaml records this).
+                    public_network_access="Enabled",
+                    network_acls=keyvault.NetworkRuleSetArgs(
+                        default_action=keyvault.NetworkRuleAction.ALLOW,
+                        bypass=keyvault.NetworkRuleBypassOptions.AZURE_SERVICES),
+                ),
+                tags=tags(spec),
+            ),
+            stateful(spec, self),
+        )
+        self.registry_vault_uri = self.registry_vault.properties.apply(lambda p: p.vault_uri)
+        if spec.network.private_endpoints:
+            private_endpoint(f"{name}-registry-vault-pe", parent=self, spec=spec, resource_group_name=rg,
+                             subnet_id=net.subnets["endpoints"].id, target_id=self.registry_vault.id,
+                             group_id="vault", zone_ids=[net.dns_zones["vault"].id])
+        deployer = self._deployer_grant(f"{name}-deployer-registry-crypto-officer", args, self.registry_vault)
+        self.registry_key = self._key(f"{name}-registry-vault-key", spec, rg, self.registry_vault,
+                                      "registry-cmk", deployer)
+        self.grants.append(assign_role(
+            f"{name}-registry-cmk-grant", parent=self, subscription_id=subscription,
+            role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=self.identities["registry"].principal_id,
+            scope=self.registry_key.id))

@@ -11,7 +11,14 @@ from pulumi_azure_native import machinelearningservices as ml
 
 from aienv.naming import azure_container_registry, azure_ml_registry, azure_ml_workspace
 from aienv.spec.model import BucketPurpose, StackSpec
-from components.azure._shared import private_endpoint, stateful, tags
+from components.azure._shared import (
+    ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER,
+    assign_role,
+    principal_of,
+    private_endpoint,
+    stateful,
+    tags,
+)
 from components.azure.keys import Keys
 from components.azure.logs import LogWorkspace
 from components.azure.network import Network
@@ -111,10 +118,13 @@ class Registries(pulumi.ComponentResource):
                 user_assigned_identities=cmk_identity.id.apply(
                     lambda i: {i: containerregistry.UserIdentityPropertiesArgs()}),
             )
+            # Created with the key in the registry's own vault through the user-assigned identity (the only way a
+            # registry gets a customer-managed key, keys.py `_registry_key_vault`); versionless, so ACR "regularly
+            # checks the key vault for a new key version and updates the customer-managed key within 1 hour".
             encryption = containerregistry.EncryptionPropertyArgs(
                 status=containerregistry.EncryptionStatus.ENABLED,
                 key_vault_properties=containerregistry.KeyVaultPropertiesArgs(
-                    identity=cmk_identity.client_id, key_identifier=keys.versionless_key_url("registry")),
+                    identity=cmk_identity.client_id, key_identifier=keys.registry_key_url()),
             )
         self.acr = containerregistry.Registry(
             f"{name}-acr",
@@ -149,9 +159,19 @@ class Registries(pulumi.ComponentResource):
                 encryption=encryption,
                 tags=tags(spec),
             ),
-            stateful(spec, self, depends_on=keys.grants),
+            # The key is set at creation; `az acr encryption rotate-key --identity [system]` (docs/azure.md) moves
+            # it to the main vault afterwards, and a refreshed `pulumi up` must not move it back.
+            stateful(spec, self, depends_on=keys.grants, ignore_changes=["encryption"] if keys.customer_managed
+                     else None),
         )
         self.login_server = self.acr.login_server
+        if keys.customer_managed:
+            # The rotation target: "Grant the system-assigned identity permissions to access keys in the key vault
+            # that's restricted with the Key Vault firewall" (Microsoft, *Encrypt registry using a customer-managed
+            # key*, "Advanced scenario: Key Vault firewall") - the main vault's `registry-cmk` only.
+            assign_role(f"{name}-acr-system-cmk-grant", parent=self, subscription_id=spec.cloud.subscription_id or "",
+                        role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=principal_of(self.acr.identity),
+                        scope=keys.keys["registry"].id, depends_on=[self.acr])
         if private:
             private_endpoint(f"{name}-acr-pe", parent=self, spec=spec, resource_group_name=rg,
                              subnet_id=net.subnets["endpoints"].id, target_id=self.acr.id, group_id="registry",

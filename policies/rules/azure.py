@@ -269,6 +269,32 @@ def redis_secure(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must disable public network access."
 
 
+REDIS_ENTERPRISE_DB = "azure-native:redisenterprise:Database"
+# Hardening rather than a control failure: a key delivered only to its workload, over TLS through a private
+# endpoint, still authenticates the client. Not mapped to GDPR or HIPAA, whose packs make every mapped policy
+# mandatory; Feast's Redis store, for one, takes only a static password (docs/azure.md).
+ENTRA_ONLY = m.controls(soc2="CC6.1", iso27001="A.8.5")
+
+
+@resource_rule(RuleMeta(
+    name="azure-redis-entra-only",
+    description="Disable access-key authentication on Azure Redis so clients authenticate with Microsoft Entra ID.",
+    severity="medium", area="azure", enforcement="advisory", controls=ENTRA_ONLY,
+    remediation="Azure Cache for Redis: set disableAccessKeyAuthentication true (\"Authentication to Redis through "
+                "access keys is disabled when set as true. Default value is false.\", azure-native redis.Redis); Azure "
+                "Managed Redis: accessKeysAuthentication `Disabled`. The client must then send Entra tokens and "
+                "\"periodically refresh the Microsoft Entra token before expiry\" (Microsoft, *Use Microsoft Entra for "
+                "cache authentication*).",
+), with_previous([REDIS, REDIS_ENTERPRISE_DB]))
+def redis_entra_only(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == REDIS_ENTERPRISE_DB:
+        if get(args.props, "accessKeysAuthentication") == "Enabled":
+            yield f"{_s(args)} must disable access-key authentication (`accessKeysAuthentication: Disabled`)."
+    elif get(args.props, "disableAccessKeyAuthentication") is not True:
+        yield (f"{_s(args)} must disable access-key authentication (`disableAccessKeyAuthentication: true`); a "
+               "shared key works from anywhere the cache is reachable.")
+
+
 # --- Role assignments ----------------------------------------------------------------------------------------
 def _container_scope(scope: str) -> bool:
     """A subscription, resource group or management group scope (no resource provider in the path)."""
@@ -379,7 +405,8 @@ def vnet_flow_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
 
 RULES = (
     ml_private, ml_cmk, ml_compute_local_auth, ml_compute_idle, aks_api, aks_rbac, aks_netpol, aks_disks, acr,
-    kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, data_roles_scoped,
+    kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, redis_entra_only,
+    data_roles_scoped,
     diagnostics,
     audited_have_diagnostics, vnet_flow_logs,
 )

@@ -21,6 +21,7 @@ PREVIOUS: dict[str, tuple[str, ...]] = {
     "aws:alb/listener:Listener": ("aws:applicationloadbalancing/listener:Listener",),
     "aws:elb/loadBalancer:LoadBalancer": ("aws:elasticloadbalancing/loadBalancer:LoadBalancer",),
     "azure-native:redis:Redis": ("azure-native:cache:Redis",),
+    "azure-native:redisenterprise:Database": ("azure-native:cache:Database",),
     "azure-native:cosmosdb:DatabaseAccount": ("azure-native:documentdb:DatabaseAccount",),
     "aws:lb/loadBalancer:LoadBalancer": ("aws:elasticloadbalancingv2/loadBalancer:LoadBalancer",),
     "aws:lb/targetGroup:TargetGroup": ("aws:elasticloadbalancingv2/targetGroup:TargetGroup",),

@@ -109,13 +109,15 @@ def test_gpu_pools_are_created_one_after_another(prod):
 
 def test_deployer_is_crypto_officer_on_the_vault_before_any_key(prod):
     plan, _ = prod
-    (grant,) = role(plan, "14b46e9e-c2b7-41b4-b07b-48a6ebf60603")
-    assert grant.inputs["scope"] == one(plan, "keyvault:Vault").id
-    assert grant.inputs["principalType"] in ("User", "ServicePrincipal")
+    grants = {g.inputs["scope"]: g for g in role(plan, "14b46e9e-c2b7-41b4-b07b-48a6ebf60603")}
+    vaults = {v.name: v.id for v in of(plan, "keyvault:Vault")}
+    assert set(grants) == set(vaults.values())  # each vault, nothing wider
+    assert all(g.inputs["principalType"] in ("User", "ServicePrincipal") for g in grants.values())
     client = [args for token, args in plan.invokes if token == "azure-native:authorization:getClientConfig"]
     assert client
     for key in of(plan, "keyvault:Key"):
-        assert grant.urn in key.dependencies, key.name
+        (vault,) = [v for v in of(plan, "keyvault:Vault") if v.urn in key.dependencies]
+        assert grants[vault.id].urn in key.dependencies, key.name
 
 
 def test_deployer_principal_type_follows_how_the_deployer_signed_in():

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from aienv.check import CheckResult, Violation, from_export, run_packs
+from aienv.check import CheckResult, Violation, from_export, run_packs, waivers
 from aienv.engine import plan_program
 from aienv.spec import StackSpec, load_spec
 from components.environment import build_environment
@@ -58,11 +58,15 @@ def spec_config(spec: StackSpec) -> tuple[list[str], dict[str, dict[str, Any]]]:
 
 def check_export(spec: StackSpec, export: dict[str, Any], *,
                  user_config: dict[str, dict[str, Any]] | None = None,
-                 extra_config: dict[str, dict[str, Any]] | None = None) -> CheckResult:
+                 extra_config: dict[str, dict[str, Any]] | None = None,
+                 near: Path | None = None) -> CheckResult:
+    """With `near` (the spec file), the waivers `aienv check` reads for it apply too (the project's
+    aienv-waivers.yaml for a spec in stacks/)."""
     packs, extra = spec_config(spec)
     if extra_config:
         extra = {**extra, **extra_config}
-    return run_packs(from_export(export, None), packs, user_config=user_config, extra_config=extra)
+    result = run_packs(from_export(export, None), packs, user_config=user_config, extra_config=extra)
+    return waivers.gate(result, near=near) if near is not None else result
 
 
 def reference_data(cloud: str) -> dict[str, Any]:
@@ -80,17 +84,19 @@ def load_variant(cloud: str, edit: Edit, tmp_dir: Path) -> StackSpec:
     return load_spec(path).spec
 
 
-def plan_and_check(spec: StackSpec) -> Checked:
+def plan_and_check(spec: StackSpec, near: Path | None = None) -> Checked:
     plan = plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name)
     export = plan.to_export()
     first = plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name, view="preview")
-    return Checked(spec, export, check_export(spec, export), check_export(spec, first.to_export()))
+    return Checked(spec, export, check_export(spec, export, near=near),
+                   check_export(spec, first.to_export(), near=near))
 
 
 def reference(cloud: str) -> Checked:
     key = (cloud, "reference")
     if key not in _CACHE:
-        _CACHE[key] = plan_and_check(load_spec(STACKS / f"{REFERENCES[cloud]}.yaml").spec)
+        path = STACKS / f"{REFERENCES[cloud]}.yaml"
+        _CACHE[key] = plan_and_check(load_spec(path).spec, near=path)
     return _CACHE[key]
 
 

@@ -50,7 +50,10 @@ def _secure() -> None:
         "compute_type": "AmlCompute", "disable_local_auth": True,
         "properties": {"scale_settings": {"min_node_count": 0, "max_node_count": 4}}})
     az.redis.Redis("cache", resource_group_name=RG, sku={"name": "Premium", "family": "P", "capacity": 1},
-                   enable_non_ssl_port=False, minimum_tls_version="1.2", public_network_access="Disabled", opts=PROTECT)
+                   enable_non_ssl_port=False, minimum_tls_version="1.2", public_network_access="Disabled",
+                   disable_access_key_authentication=True, opts=PROTECT)
+    az.redisenterprise.Database("amr-db", resource_group_name=RG, cluster_name="amr",
+                                access_keys_authentication="Disabled")
     for name, target in (("vault", vault), ("data", storage), ("acr", acr), ("aks", aks), ("ml", ws)):
         az.monitor.DiagnosticSetting(f"{name}-diag", resource_uri=target.id, workspace_id="/subscriptions/0/law",
                                      logs=[{"category_group": "audit", "enabled": True}])
@@ -79,6 +82,8 @@ def _insecure() -> None:
         "compute_type": "AmlCompute", "properties": {"scale_settings": {"min_node_count": 2, "max_node_count": 4}}})
     az.redis.Redis("bad-redis", resource_group_name=RG, sku={"name": "Basic", "family": "C", "capacity": 0},
                    enable_non_ssl_port=True)
+    az.redisenterprise.Database("bad-amr-db", resource_group_name=RG, cluster_name="amr",
+                                access_keys_authentication="Enabled")
     az.authorization.RoleAssignment("bad-rg-reader", principal_id="p", principal_type="ServicePrincipal",
                                     role_definition_id=f"/subscriptions/0/providers/Microsoft.Authorization/"
                                                        f"roleDefinitions/{BLOB_READER}",
@@ -114,6 +119,7 @@ FAILING = {
     "azure-storage-secure": {"bad-storage"},
     "azure-storage-cmk": {"bad-storage"},
     "azure-redis-secure": {"bad-redis"},
+    "azure-redis-entra-only": {"bad-redis", "bad-amr-db"},
     "azure-data-roles-resource-scoped": {"bad-rg-reader"},
     "azure-diagnostics-to-log-analytics": {"bad-diag"},
     "azure-audited-resources-have-diagnostics": {"bad-vault", "bad-storage", "bad-acr", "bad-aks", "bad-ml"},
