@@ -432,11 +432,17 @@ def _azure(type_: str, name: str, inputs: Props, provider: Props, ctx: MockConte
     if "location" in inputs or group:
         out["location"] = location
     identity = inputs.get("identity")
-    if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
-        # azure-native takes user-assigned identities as a list of ids but returns a map id -> ids.
-        out["identity"] = {**identity, "userAssignedIdentities": {
-            i: {"principalId": fake_uuid(i, "principal"), "clientId": fake_uuid(i, "client")}
-            for i in identity["userAssignedIdentities"] if isinstance(i, str)}}
+    if isinstance(identity, dict):
+        returned = dict(identity)
+        if isinstance(identity.get("userAssignedIdentities"), list):
+            # azure-native takes user-assigned identities as a list of ids but returns a map id -> ids.
+            returned["userAssignedIdentities"] = {
+                i: {"principalId": fake_uuid(i, "principal"), "clientId": fake_uuid(i, "client")}
+                for i in identity["userAssignedIdentities"] if isinstance(i, str)}
+        if "SystemAssigned" in str(identity.get("type", "")):
+            # the system-assigned identity's service principal, created with the resource
+            returned.update(principalId=fake_uuid(type_, name, "system-principal"), tenantId=AZURE_TENANT)
+        out["identity"] = returned
     special = _AZURE_SPECIAL.get(f"{module}:{kind}")
     if special:
         special(out, inputs, type_, name, physical, location, id_, sub)

@@ -221,7 +221,7 @@ def kv_private(args: ResourceValidationArgs) -> Iterator[str]:
 def kv_key_expiry(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "properties.attributes.expires") or get(args.props, "properties.rotationPolicy.attributes.expiryTime"):
         return
-    yield f"{_s(args)} must expire or rotate (`attributes.expires` or `rotationPolicy`)."
+    yield f"{_s(args)} must expire or rotate (`attributes.expires`, or `rotationPolicy.attributes.expiryTime`)."
 
 
 # --- Storage ----------------------------------------------------------------------------------------------

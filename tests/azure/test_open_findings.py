@@ -117,9 +117,8 @@ def test_main_vault_stays_private_and_its_registry_key_waits_for_the_registry_sy
     (grant,) = grants_on(plan, key.id)
     acr = one_acr(plan)
     assert grant.inputs["roleDefinitionId"].endswith(CRYPTO_SERVICE_USER)
-    # The registry's system identity: known once the registry exists (the offline engine invents no system-assigned
-    # principal ids, so the input is then absent rather than some other principal's).
-    assert grant.inputs.get("principalId") == acr.outputs["identity"].get("principalId")
+    # The registry's system identity: known once the registry exists.
+    assert grant.inputs["principalId"] == acr.outputs["identity"]["principalId"]
     assert acr.urn in grant.dependencies
 
 
