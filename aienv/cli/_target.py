@@ -152,25 +152,57 @@ def _plan_program(args: argparse.Namespace, progress: ProgressFn | None,
     return Target(plan=plan, source=project.entry_file, kind="program", default_packs=list(PROGRAM_DEFAULT_PACKS))
 
 
+@dataclass
+class SpecProgram:
+    """A loaded spec and the program that builds it, ready to plan in either view (any number of times)."""
+
+    ref: str
+    stack: str
+    program: Callable[[], None]
+    loaded: Any  # the LoadedSpec
+
+    @property
+    def abstract(self) -> bool:
+        return bool(self.loaded is not None and self.loaded.abstract)
+
+    def preload(self) -> None:
+        """Import the provider SDK modules the spec's components use (`aienv.engine.preload`), before a fork."""
+        from aienv.engine.preload import preload
+
+        if self.loaded is not None and not self.abstract:
+            cloud = str(self.loaded.spec.cloud.provider)
+            preload(["components.environment", f"components.{cloud}", "components.kubernetes"])
+
+
+def load_spec_program(ref: str, variables: dict[str, str], vars_file: str | None, *,
+                      allow_abstract: bool = False) -> SpecProgram:
+    stack, program, loaded = _load_spec_program(ref, variables, vars_file, allow_abstract)
+    return SpecProgram(ref, stack, program, loaded)
+
+
 def plan_spec(ref: str, variables: dict[str, str], vars_file: str | None, progress: ProgressFn | None = None,
               stack_outputs: dict[str, dict[str, Any]] | None = None, *,
               skip_abstract: bool = False, view: View = "known") -> Target | None:
     """Plan one spec in `view` (a fresh engine run: nothing carries over from an earlier one). None for an
     abstract base when `skip_abstract` (a base found in a folder is only extended, never planned)."""
+    spec = load_spec_program(ref, variables, vars_file, allow_abstract=skip_abstract)
+    if spec.abstract:
+        return None
+    return plan_spec_program(spec, progress, stack_outputs, view=view)
+
+
+def plan_spec_program(spec: SpecProgram, progress: ProgressFn | None = None,
+                      stack_outputs: dict[str, dict[str, Any]] | None = None, *, view: View = "known") -> Target:
+    """Plan a loaded spec in `view` (a fresh engine run)."""
     from aienv.engine import plan_program
 
-    if skip_abstract:
-        stack, program, loaded = _load_spec_program(ref, variables, vars_file, True)
-        if loaded is not None and loaded.abstract:
-            return None
-    else:
-        stack, program, loaded = _load_spec_program(ref, variables, vars_file)
-    plan = plan_program(program, project="aienv", stack=stack, progress=progress,
+    plan = plan_program(spec.program, project="aienv", stack=spec.stack, progress=progress,
                         stack_outputs_by_ref=stack_outputs, view=view)
     packs: list[str] = []
     policy_config: dict[str, dict[str, Any]] = {}
-    source = Path(ref)
+    source = Path(spec.ref)
     frameworks: list[str] | None = None
+    loaded = spec.loaded
     if loaded is not None:
         source = Path(loaded.path)
         compliance = loaded.spec.compliance

@@ -22,11 +22,13 @@ from aienv.cli._output import Style, check_output_folder, write_output
 from aienv.cli._specs import SpecRef, expand
 from aienv.cli._target import (
     PROGRAM_DEFAULT_PACKS,
+    SpecProgram,
     Target,
     add_target_arguments,
     check_spec_options,
+    load_spec_program,
     parse_vars,
-    plan_spec,
+    plan_spec_program,
     plan_target,
     print_diagnostics,
     stack_outputs_of,
@@ -148,27 +150,36 @@ def _collect_specs(args: argparse.Namespace, config: _ConfigSplit, worker: Worke
     stack_outputs = stack_outputs_of(args)
     slots: list[Checked | tuple[SpecRef, Checked, Pending[CheckResult | None]]] = []
     for ref in refs:
-        def spec(view: View, ref: SpecRef = ref) -> Target | None:
+        try:
+            loaded = load_spec_program(ref.ref, variables, args.vars, allow_abstract=ref.from_folder)
+        except AienvError as exc:
+            slots.append(_spec_errors(ref, exc))
+            continue
+        if loaded.abstract:
+            slots.append(Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
+            continue
+
+        def spec(view: View, ref: SpecRef = ref, loaded: SpecProgram = loaded) -> Target:
             label = " ".join(p for p in (ref.ref if len(refs) > 1 else "",
                                          "(first preview)" if view == "preview" else "") if p)
             progress = Progress(sys.stderr, label)
             try:
-                planned = plan_spec(ref.ref, variables, args.vars, progress, stack_outputs,
-                                    skip_abstract=ref.from_folder, view=view)
+                planned = plan_spec_program(loaded, progress, stack_outputs, view=view)
             finally:
                 progress.done()
-            if planned is not None and view == "known":
+            if view == "known":
                 print_diagnostics(planned.plan)
             return planned
 
+        if worker.parallel:  # both plans at once: the SDK modules both need are imported before the fork
+            loaded.preload()
         try:
-            started = _start_views(spec, args, config, worker)
+            started = _start_views(spec, args, config, worker, fork_first=worker.parallel)
         except AienvError as exc:
             slots.append(_spec_errors(ref, exc))
             continue
-        if started is None:
-            slots.append(Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
-        elif worker.parallel:
+        assert started is not None
+        if worker.parallel:
             slots.append((ref, *started))
         else:  # one plan in memory at a time: the first-preview view now
             slots.append(_finish_spec(ref, *started))
@@ -223,21 +234,25 @@ class _ConfigSplit:
 
 
 def _start_views(plan: Callable[[View], Target | None], args: argparse.Namespace, config: _ConfigSplit,
-                 worker: Worker) -> tuple[Checked, Pending[CheckResult | None]] | None:
+                 worker: Worker, *, fork_first: bool = False) -> tuple[Checked, Pending[CheckResult | None]] | None:
     """The known view of one spec or program, planned and checked, and its first-preview view handed to the
-    worker (forked once the known plan has imported the SDK modules both need). None for an abstract base."""
+    worker: forked before the known plan with `fork_first` (the caller imported the SDK modules both plans
+    need), else once the known plan has imported them. None for an abstract base."""
     def preview_result() -> CheckResult | None:
         target = plan("preview")
         return _gate(target, "preview", args, config) if target is not None else None
 
-    known = plan("known")
-    if known is None:
-        return None
-    preview = worker.submit(preview_result)
+    preview = worker.submit(preview_result) if fork_first else None
     try:
+        known = plan("known")
+        if known is None:
+            return None
+        if preview is None:
+            preview = worker.submit(preview_result)
         return _checked(_gate(known, "known", args, config), known), preview
     except BaseException:
-        preview.cancel()
+        if preview is not None:
+            preview.cancel()
         raise
 
 
