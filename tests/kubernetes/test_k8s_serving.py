@@ -124,14 +124,16 @@ def test_writable_scratch_for_the_model_server(aws: Plan) -> None:
     fetch = pod["initContainers"][0]
     env = {e["name"]: e.get("value") for e in fetch["env"]}
     assert env["MODEL_URI"] == "s3://test-models/models/chat/3/"
-    assert 'aws s3 sync --only-show-errors --no-progress "$MODEL_URI" "/models/model"' in fetch["command"][2]
+    # The node weight cache: the version's directory, filled through a partial copy of this pod.
+    assert 'aws s3 sync --only-show-errors --no-progress "$MODEL_URI" "/models/.partial-$POD_NAME"' in fetch["command"][2]
+    assert volumes["model"]["persistentVolumeClaim"]["claimName"] == "chat-model-cache"
 
 
 def test_triton_reads_the_model_repository_copied_to_its_volume(aws: Plan) -> None:
     # Triton downloads cloud repositories to a local temporary directory anyway: every runtime reads the copy
     # the fetch-model init container makes on the pod's scratch volume (no per-cloud path).
     pod = plain(one(aws, DEPLOYMENT, "prod-aws-k8s-rerank-stable-deployment").inputs)["spec"]["template"]["spec"]
-    assert "--model-repository=/models/model" in pod["containers"][0]["args"]
+    assert "--model-repository=/models/v-2" in pod["containers"][0]["args"]  # version 2 in the node cache
     env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
     assert env["MODEL_URI"] == "s3://test-models/models/rerank/2/"
 
@@ -245,5 +247,6 @@ def test_network_policy_allows_only_what_serving_needs(aws: Plan) -> None:
     denies = [plain(r.inputs) for r in of_type(aws, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
               if plain(r.inputs)["metadata"]["name"] == "default-deny"]
     assert {d["metadata"]["namespace"] for d in denies} == {c.SERVING_NAMESPACE, c.MONITORING_NAMESPACE,
-                                                            c.FEATURES_NAMESPACE, c.MODELS_NAMESPACE}
+                                                            c.FEATURES_NAMESPACE, c.MODELS_NAMESPACE,
+                                                            c.NODE_CACHE_NAMESPACE}
     assert all(d["spec"]["podSelector"] == {} and d["spec"]["policyTypes"] == ["Ingress", "Egress"] for d in denies)
