@@ -42,6 +42,9 @@ ALLOW_PUBLIC_ANNOTATION = "aienv.io/allow-public"
 MODEL_PARAMS_ANNOTATION = "aienv.io/model-params-billion"
 MODEL_PRECISION_ANNOTATION = "aienv.io/model-precision"
 MODEL_MEMORY_ANNOTATION = "aienv.io/model-memory-gib"
+# On a serving pod whose weights the team's pipeline uploads (`source: {uploaded: true}`): the packs then do not
+# look for an import Job writing its model path.
+MODEL_SUPPLY_ANNOTATION = "aienv.io/model-supply"
 # On a capture writer: what it keeps of the text it receives (`redact` | `keep`), so the packs can check it.
 CAPTURE_PII_ANNOTATION = "aienv.io/capture-pii"
 # On a model-cache PersistentVolume: the endpoint whose weights it caches on the GPU nodes.

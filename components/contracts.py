@@ -200,6 +200,9 @@ class MlopsSupport:
     pipelines: Mapping[str, PipelineRun] = field(default_factory=dict)  # endpoint -> its retraining run
     files: Mapping[str, str] = field(default_factory=dict)
     login: str = "true"  # establishes the pod's cloud identity for the lines above (run before them)
+    # The capture writers' and triggers' grants (policies, role assignments): their pods wait for them, since IAM
+    # changes take time to apply.
+    grants: Sequence[pulumi.Resource] = ()
 
 
 MLOPS_TOOL_DIR = "/opt/aienv-cloud"

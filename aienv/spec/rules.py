@@ -741,6 +741,9 @@ def _mlops(spec: StackSpec) -> Iterator[Problem]:
             steps = ro.steps
             if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
                 yield (*at, "rollout", "steps"), f"must increase step by step; got {steps}"
+            if len(steps) < 2:
+                yield (*at, "rollout", "steps"), ("needs at least one step below 100 before the full promotion; "
+                                                  "with only 100 the new version takes all traffic unmeasured")
             if steps[-1] != 100:
                 yield (*at, "rollout", "steps"), (f"must end at 100 (full promotion); the last step is {steps[-1]}%, "
                                                   "so the new version would never take all the traffic")

@@ -79,6 +79,7 @@ class AwsMlops(pulumi.ComponentResource):
         env, spec = args.env, args.env.spec
         via_s3 = {"StringEquals": {"kms:ViaService": env.service("s3.{region}")}}
         self.pipeline_roles: dict[str, aws.iam.Role] = {}
+        grants: list[pulumi.Resource] = []
         for ep in spec.model_endpoints:
             capture = args.roles.get(f"capture-{ep.name}")
             if capture is not None:
@@ -88,17 +89,17 @@ class AwsMlops(pulumi.ComponentResource):
                 if args.data_key_arn is not None:
                     statements.append({"Sid": "EncryptThroughS3", "Effect": "Allow", "Action": "kms:GenerateDataKey",
                                        "Resource": args.data_key_arn, "Condition": via_s3})
-                aws.iam.RolePolicy(f"{name}-capture-{ep.name}", aws.iam.RolePolicyArgs(
-                    role=capture.id, name="inference-capture-write", policy=policy_json(statements)), child(self))
+                grants.append(aws.iam.RolePolicy(f"{name}-capture-{ep.name}", aws.iam.RolePolicyArgs(
+                    role=capture.id, name="inference-capture-write", policy=policy_json(statements)), child(self)))
             trigger = args.roles.get(f"retrain-{ep.name}")
             if trigger is None or ep.retraining is None:
                 continue
-            aws.iam.RolePolicy(f"{name}-retrain-{ep.name}", aws.iam.RolePolicyArgs(
+            grants.append(aws.iam.RolePolicy(f"{name}-retrain-{ep.name}", aws.iam.RolePolicyArgs(
                 role=trigger.id, name="retraining-start", policy=policy_json([
                     {"Sid": "StartThisPipeline", "Effect": "Allow", "Action": "sagemaker:StartPipelineExecution",
-                     "Resource": pipeline_arns(env, ep.retraining.pipeline)}])), child(self))
+                     "Resource": pipeline_arns(env, ep.retraining.pipeline)}])), child(self)))
             self.pipeline_roles[ep.name] = self._pipeline_role(name, ep.name, args, via_s3)
-        self.support = mlops_support(spec)
+        self.support = mlops_support(spec, grants)
         self.register_outputs({"pipelineRoles": {e: r.arn for e, r in self.pipeline_roles.items()}})
 
     def _pipeline_role(self, name: str, endpoint: str, args: AwsMlopsArgs,

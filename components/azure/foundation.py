@@ -147,7 +147,7 @@ class AzureFoundation(pulumi.ComponentResource):
             cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values(), *self.cluster.deployer_access],
             feature_registry_uri=registry_uri,
             images=self.registry_cache.source,
-            mlops=mlops_support(spec, self.registries.workspace.id),
+            mlops=mlops_support(spec, self.registries.workspace.id, self.identity.mlops_grants),
         )
         self.register_outputs({
             "clusterName": self.outputs.cluster_name,

@@ -162,6 +162,7 @@ class Identity(pulumi.ComponentResource):
         self.assignments = {}
         bound: dict[str, tuple[Workload, pulumi.Output[str]]] = {}
         self.custom_roles = self._custom_roles(name, spec, args)
+        self.mlops_grants: list[authorization.RoleAssignment] = []  # what capture writers and triggers wait for
         for workload in workloads(spec):
             if workload.kind == "cluster-autoscaler":
                 continue  # AKS runs its own autoscaler
@@ -209,7 +210,9 @@ class Identity(pulumi.ComponentResource):
             if workload.kind == "model-import" and endpoint is not None and endpoint.model.source is not None:
                 grants += self._source_grants(spec, args, endpoint, grant)
             if workload.kind in ("inference-capture", "retraining-trigger") and endpoint is not None:
-                grants += self._mlops_grants(name, spec, args, workload, endpoint, identity.principal_id)
+                mlops = self._mlops_grants(name, spec, args, workload, endpoint, identity.principal_id)
+                self.mlops_grants += mlops
+                grants += mlops
             self.identities[key] = identity
             self.assignments[key] = grants
             bound[key] = (workload, identity.client_id)

@@ -5,7 +5,7 @@ workload identity."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
@@ -33,7 +33,8 @@ def start_lines() -> str:
             f"else az rest --method put --url {url} --body \"@$REQUEST\" --output none; fi")
 
 
-def mlops_support(spec: StackSpec, workspace_id: pulumi.Input[str]) -> MlopsSupport:
+def mlops_support(spec: StackSpec, workspace_id: pulumi.Input[str],
+                  grants: Sequence[pulumi.Resource] = ()) -> MlopsSupport:
     """`workspace_id`: the ARM id of the environment's Azure ML workspace, where the pipeline jobs run."""
     pipelines: dict[str, PipelineRun] = {}
     for ep in spec.model_endpoints:
@@ -56,4 +57,5 @@ def mlops_support(spec: StackSpec, workspace_id: pulumi.Input[str]) -> MlopsSupp
         pipelines[ep.name] = PipelineRun(
             shape="azureml", template=pulumi.Output.from_input(workspace_id).apply(template), start=start_lines(),
             env={"WORKSPACE_JOBS": pulumi.Output.concat("https://management.azure.com", workspace_id, "/jobs")})
-    return MlopsSupport(tool="object-store", put_file=put_file, pipelines=pipelines, login=AzureCli().login())
+    return MlopsSupport(tool="object-store", put_file=put_file, pipelines=pipelines, login=AzureCli().login(),
+                        grants=list(grants))

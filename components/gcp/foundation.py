@@ -202,7 +202,7 @@ class GcpFoundation(pulumi.ComponentResource):
                 self.storage.buckets[BucketPurpose.feature_offline].url, "/", FEAST_FOLDER, "registry.db")
             if BucketPurpose.feature_offline in self.storage.buckets else None,
             mlops=mlops_support(spec, {e: a.email for e, a in self.identity.pipeline_accounts.items()},
-                                self.storage.data_bucket.url, keys.get(common.KEY_VERTEX)),
+                                self.storage.data_bucket.url, keys.get(common.KEY_VERTEX), self.identity.mlops_grants),
         )
         self.register_outputs({
             "clusterName": gke.name, "registryUrl": self.registries.registry_url,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
@@ -23,7 +23,8 @@ START = f'python {MLOPS_TOOL_DIR}/gcprest.py pipeline-job --url "$PIPELINE_URL" 
 
 
 def mlops_support(spec: StackSpec, runtime_accounts: Mapping[str, pulumi.Input[str]],
-                  data_bucket_url: pulumi.Input[str], kms_key: pulumi.Input[str] | None) -> MlopsSupport:
+                  data_bucket_url: pulumi.Input[str], kms_key: pulumi.Input[str] | None,
+                  grants: Sequence[pulumi.Resource] = ()) -> MlopsSupport:
     """`runtime_accounts`: endpoint -> e-mail of the service account its pipeline runs as; the pipeline root is
     `<data bucket>/pipelines/<endpoint>/`; `kms_key` encrypts the run's artifacts (None: Google-managed)."""
     region, project = spec.region, spec.cloud.project
@@ -47,5 +48,5 @@ def mlops_support(spec: StackSpec, runtime_accounts: Mapping[str, pulumi.Input[s
         pipelines[ep.name] = PipelineRun(
             shape="vertex", start=START, env={"PIPELINE_URL": url},
             template=pulumi.Output.all(runtime_accounts[ep.name], data_bucket_url, kms_key).apply(template))
-    return MlopsSupport(tool="python", put_file=put_file, pipelines=pipelines,
+    return MlopsSupport(tool="python", put_file=put_file, pipelines=pipelines, grants=list(grants),
                         files={"gcprest.py": inspect.getsource(gcprest)})

@@ -175,7 +175,8 @@ class KubernetesLayer(pulumi.ComponentResource):
                         InferenceCaptureArgs(endpoint=ep, environment=env, prod=spec.is_prod, support=support,
                                              mlops=fdn.mlops, images=images, data_bucket_uri=fdn.data_bucket_uri,
                                              service_account=writer.service_account,
-                                             identity=fdn.binder.bind(writer), depends_on=base),
+                                             identity=fdn.binder.bind(writer),
+                                             depends_on=[*base, *fdn.mlops.grants]),
                         child)
                 serving = workload(f"serving-{ep.name}")
                 cache = self.weight_cache.claims[ep.name] if self.weight_cache and ep.name in self.weight_cache.claims \
@@ -238,7 +239,8 @@ class KubernetesLayer(pulumi.ComponentResource):
                         RetrainingTriggerArgs(endpoint=ep, environment=env, support=support, mlops=fdn.mlops,
                                               images=images, data_bucket_uri=fdn.data_bucket_uri,
                                               service_account=trigger.service_account,
-                                              identity=fdn.binder.bind(trigger), depends_on=base),
+                                              identity=fdn.binder.bind(trigger),
+                                              depends_on=[*base, *fdn.mlops.grants]),
                         child)
 
         self.feature_server: FeatureServer | None = None

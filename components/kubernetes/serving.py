@@ -123,6 +123,9 @@ def label_value(value: str) -> str:
 def model_annotations(ep: EndpointSpec, version: str) -> dict[str, str]:
     """What the pod serves; with the size known, the packs check the model fits the GPUs requested."""
     out = {"aienv.io/model-version": version, c.MODEL_PRECISION_ANNOTATION: ep.model.precision}
+    if ep.model.source is not None and ep.model.source.uploaded:
+        # The team's pipeline writes the weights (the pods wait for its marker): nothing of the stack imports them.
+        out[c.MODEL_SUPPLY_ANNOTATION] = "uploaded"
     if ep.model.size_billion_params is not None:
         out[c.MODEL_PARAMS_ANNOTATION] = f"{ep.model.size_billion_params:g}"
     return out
