@@ -185,3 +185,15 @@ def canary_artifact_path(artifact_path: str, endpoint: str, version: str, canary
     if segment in rooted:
         return rooted.replace(segment, f"/{canary_version}/", 1)[1:]
     return f"models/{endpoint}/{canary_version}/"
+
+
+def model_versions_prefixes(artifact_path: str, endpoint: str, version: str) -> list[str]:
+    """The folders every version of an endpoint's model lives under, for a progressive rollout: its stable pods
+    keep reading the previous version (a restart, a scale-up) until the new one is promoted. The artifact path up
+    to its `/<version>/` segment, else `models/<endpoint>/` and the artifact path itself."""
+    rooted = f"/{artifact_path}"
+    segment = f"/{version}/"
+    if segment in rooted:
+        return [rooted[:rooted.index(segment) + 1][1:]]
+    return [f"models/{endpoint}/", artifact_path] if not artifact_path.startswith(f"models/{endpoint}/") \
+        else [f"models/{endpoint}/"]

@@ -78,6 +78,7 @@ class AwsMlops(pulumi.ComponentResource):
         super().__init__("aienv:aws:Mlops", name, None, opts)
         env, spec = args.env, args.env.spec
         via_s3 = {"StringEquals": {"kms:ViaService": env.service("s3.{region}")}}
+        broad = spec.security.workload_permissions == "broad"  # service-wide read already
         self.pipeline_roles: dict[str, aws.iam.Role] = {}
         grants: list[pulumi.Resource] = []
         for ep in spec.model_endpoints:
@@ -91,6 +92,23 @@ class AwsMlops(pulumi.ComponentResource):
                                        "Resource": args.data_key_arn, "Condition": via_s3})
                 grants.append(aws.iam.RolePolicy(f"{name}-capture-{ep.name}", aws.iam.RolePolicyArgs(
                     role=capture.id, name="inference-capture-write", policy=policy_json(statements)), child(self)))
+            serving = args.roles.get(f"serving-{ep.name}")
+            if serving is not None and ep.rollout is not None and not broad:
+                # A rollout's stable pods read the previous version until the new one is promoted (a restart, a
+                # scale-up): read every version folder of this endpoint, nothing else.
+                prefixes = c.model_versions_prefixes(
+                    ep.model.artifact_path or f"models/{ep.name}/{ep.model.version}/", ep.name, ep.model.version)
+                statements = [
+                    {"Sid": "ReadModelVersions", "Effect": "Allow", "Action": READ,
+                     "Resource": [pulumi.Output.concat(args.model_bucket_arn, "/", p, "*") for p in prefixes]},
+                    {"Sid": "ListModelVersions", "Effect": "Allow", "Action": "s3:ListBucket",
+                     "Resource": args.model_bucket_arn,
+                     "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}}}]
+                if args.data_key_arn is not None:
+                    statements.append({"Sid": "DecryptThroughS3", "Effect": "Allow", "Action": "kms:Decrypt",
+                                       "Resource": args.data_key_arn, "Condition": via_s3})
+                grants.append(aws.iam.RolePolicy(f"{name}-rollout-{ep.name}", aws.iam.RolePolicyArgs(
+                    role=serving.id, name="rollout-model-versions", policy=policy_json(statements)), child(self)))
             trigger = args.roles.get(f"retrain-{ep.name}")
             if trigger is None or ep.retraining is None:
                 continue
