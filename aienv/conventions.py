@@ -15,6 +15,9 @@ GPU_COUNT_LABEL = "aienv.io/gpu-count"  # on GPU nodes: GPUs per node
 POOL_LABEL = "aienv.io/pool"  # on every node: the spec pool name
 ENDPOINT_LABEL = "aienv.io/endpoint"  # on serving objects: the spec endpoint name
 TRACK_LABEL = "aienv.io/track"  # stable | canary
+# A progressive rollout's revision (Argo Rollouts' ephemeral metadata: `canary` while a revision is being rolled
+# out, `stable` once promoted; the pods are relabelled in place).
+REVISION_LABEL = "aienv.io/revision"
 COMPONENT_LABEL = "aienv.io/component"  # serving | drift-monitor | feature-server | gateway
 ENVIRONMENT_LABEL = "aienv.io/environment"  # the spec name
 

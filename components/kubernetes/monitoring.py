@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -213,6 +214,19 @@ class EndpointMonitoringArgs:
     # before a model is loaded)
 
 
+def _meta_label(prefix: str, label: str) -> str:
+    return prefix + re.sub(r"[^a-zA-Z0-9_]", "_", label)
+
+
+# A Rollout's canary Service selects the stable pods too whenever no rollout runs (Argo Rollouts points both
+# Services at the stable revision): drop its targets unless the pod is the new revision (`canaryMetadata`), so
+# every pod is scraped once and the canary series are exactly the new revision's.
+ROLLOUT_DEDUP = {
+    "sourceLabels": [_meta_label("__meta_kubernetes_service_label_", c.TRACK_LABEL),
+                     _meta_label("__meta_kubernetes_pod_label_", c.REVISION_LABEL)],
+    "regex": f"{c.TRACK_CANARY};({c.TRACK_STABLE})?", "action": "drop"}
+
+
 class EndpointMonitoring(pulumi.ComponentResource):
     """`aienv:kubernetes:EndpointMonitoring`: ServiceMonitor, PrometheusRule and dashboard of one endpoint."""
 
@@ -230,7 +244,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 "targetLabels": [c.TRACK_LABEL],
                 "selector": {"matchLabels": {c.ENDPOINT_LABEL: ep.name, c.COMPONENT_LABEL: c.COMPONENT_SERVING}},
                 "namespaceSelector": {"matchNames": [c.SERVING_NAMESPACE]},
-                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}],
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s",
+                               **({"relabelings": [ROLLOUT_DEDUP]} if ep.rollout is not None else {})}],
             },
             opts=after)
         groups: list[dict[str, Any]] = []

@@ -216,6 +216,10 @@ class EndpointRollout(pulumi.ComponentResource):
                         "httpRoute": args.route, "namespace": ns,
                         # The plugin would label the route while a step runs; Pulumi owns the route's labels.
                         "disableInProgressLabel": True}}},
+                    # Which pods are the new revision: the ServiceMonitor keeps the canary Service's targets only
+                    # for these, so a fully promoted endpoint (both Services on the stable pods) is scraped once.
+                    "canaryMetadata": {"labels": {c.REVISION_LABEL: c.TRACK_CANARY}},
+                    "stableMetadata": {"labels": {c.REVISION_LABEL: c.TRACK_STABLE}},
                     "analysis": {"templates": [{"templateName": template}], "startingStep": 1},
                     "steps": canary_steps(ep),
                 }},

@@ -410,6 +410,29 @@ def test_chat_rolls_out_progressively_with_slo_analysis(stack: str) -> None:
     assert hpa == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "chat"}
 
 
+def test_each_pod_is_scraped_once_and_the_canary_series_are_the_new_revision(aws: Plan) -> None:
+    # Argo Rollouts points the canary Service at the stable pods whenever no rollout runs; the ServiceMonitor
+    # drops the canary Service's targets unless the pod carries the new revision's ephemeral label.
+    import re
+
+    canary = plain(one(aws, ROLLOUT, "prod-aws-k8s-chat-rollout-rollout").inputs)["spec"]["strategy"]["canary"]
+    assert canary["canaryMetadata"] == {"labels": {"aienv.io/revision": "canary"}}
+    assert canary["stableMetadata"] == {"labels": {"aienv.io/revision": "stable"}}
+    monitors = {plain(r.inputs)["metadata"]["name"]: plain(r.inputs)["spec"]
+                for r in of_type(aws, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")}
+    (rule,) = monitors["chat"]["endpoints"][0]["relabelings"]
+    assert rule["sourceLabels"] == ["__meta_kubernetes_service_label_aienv_io_track",
+                                    "__meta_kubernetes_pod_label_aienv_io_revision"]
+    assert rule["action"] == "drop"
+
+    def dropped(service_track: str, pod_revision: str) -> bool:  # Prometheus anchors the regex
+        return re.fullmatch(rule["regex"], f"{service_track};{pod_revision}") is not None
+
+    assert dropped("canary", "stable") and dropped("canary", "")  # idle: the stable pods behind the canary Service
+    assert not dropped("canary", "canary") and not dropped("stable", "stable") and not dropped("stable", "")
+    assert "relabelings" not in monitors["rerank"]["endpoints"][0]  # no rollout: nothing to drop
+
+
 def test_the_rollouts_controller_runs_the_gateway_api_plugin_from_its_image(aws: Plan) -> None:
     release = next(plain(r.inputs) for r in of_type(aws, RELEASE) if plain(r.inputs)["name"] == "argo-rollouts")
     assert release["chart"] == "argo-rollouts" and release["version"] == "2.41.0"

@@ -135,7 +135,8 @@ def test_uploaded_weights_get_the_same_wait_and_no_import(aws: Plan) -> None:
     assert "until" in fetch["command"][2]
 
 
-def test_one_job_per_version_with_the_import_identity(aws: Plan) -> None:
+def test_one_job_per_version_with_the_import_identity(aws_canary: Plan) -> None:
+    aws = aws_canary
     jobs = _jobs(aws)
     assert set(jobs) == {"import-chat-stable", "import-chat-canary", "import-summarize-stable"}
     canary = _pod(jobs["import-chat-canary"])
