@@ -333,8 +333,10 @@ class ScaleToZero(Model):
     """Scaling an endpoint to zero replicas when idle (KEDA with its HTTP add-on): the first request after idle
     starts a replica (the gateway holds it while the replica starts), so the GPU pool can reach zero nodes."""
 
-    enabled: bool | None = Field(default=None, description="Scale to zero on idle. Default: on in dev, off in "
-                                                           "staging and prod (prod keeps two replicas).")
+    enabled: bool | None = Field(default=None, description="Scale to zero on idle. Default: on in dev (unless "
+                                                           "`replicas.min` is above 0 or the endpoint has a canary "
+                                                           "or rollout), off in staging and prod (prod keeps two "
+                                                           "replicas).")
     idle_minutes: int = Field(default=15, ge=1, le=1440,
                               description="Minutes without requests before the last replica is removed.")
 

@@ -16,6 +16,12 @@ from components.environment import build_environment
 from tests.kubernetes.k8splan import plan_layer, reference
 
 
+# The failing resource of each rule's failing case below (tests/policies/test_stack.py checks every rule has one).
+FAILING = {"ai-drift-needs-capture": {"prod-aws-k8s-rerank-drift-cron-job"},
+           "ai-capture-pii-redaction": {"prod-aws-k8s-chat-capture-deployment"},
+           "ai-rollout-analysis": {"rollout"}}
+
+
 @cache
 def _export(name: str, variant: str = "") -> dict:
     spec = reference(name).model_copy(deep=True)

@@ -121,8 +121,20 @@ def test_dev_scales_to_zero_by_default() -> None:
     assert ep.scales_to_zero and ep.replicas.min == 0
 
 
+@pytest.mark.parametrize("change", [{"replicas": {"min": 1, "max": 2}}, {"canary": {"version": "4", "weight": 10}},
+                                    {"rollout": {}}])
+def test_dev_default_stays_off_for_a_standing_replica_or_two_versions(tmp_path: Path, change: dict) -> None:
+    # Specs written before scale to zero keep validating: the default follows what they ask for.
+    data = _mutated("dev-aws.yaml", lambda d: _chat(d).update(change))
+    written = tmp_path / "dev.yaml"
+    written.write_text(yaml.safe_dump(data, sort_keys=False))
+    ep = load_spec(written).spec.model_endpoints[0]
+    assert not ep.scales_to_zero and ep.replicas.min == 1
+
+
 def test_scale_to_zero_with_min_replicas_is_refused(tmp_path: Path) -> None:
-    path, message = only(tmp_path, "dev-aws.yaml", lambda d: _chat(d)["replicas"].update(min=1))
+    path, message = only(tmp_path, "dev-aws.yaml", lambda d: (_chat(d)["replicas"].update(min=1),
+                                                              _chat(d)["scale_to_zero"].update(enabled=True)))
     assert path == "model_endpoints[0].replicas.min"
     assert message == "is 1 but the endpoint scales to zero when idle; set it to 0 or turn `scale_to_zero.enabled` off"
 
@@ -138,7 +150,7 @@ def test_scale_to_zero_is_refused_in_prod(tmp_path: Path) -> None:
 
 
 def test_scale_to_zero_cannot_combine_with_a_rollout(tmp_path: Path) -> None:
-    path, _ = only(tmp_path, "dev-aws.yaml", lambda d: _chat(d).update(rollout={}))
+    path, _ = only(tmp_path, "dev-aws.yaml", lambda d: _chat(d).update(rollout={}, scale_to_zero={"enabled": True}))
     assert path == "model_endpoints[0].scale_to_zero.enabled"
 
 
@@ -151,6 +163,7 @@ def test_vllm_load_signals_only_on_vllm(tmp_path: Path) -> None:
 def test_validate_names_file_line_and_field(tmp_path: Path) -> None:
     data = reference("dev-aws.yaml")
     _chat(data)["replicas"]["min"] = 1
+    _chat(data)["scale_to_zero"]["enabled"] = True
     spec = tmp_path / "dev.yaml"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     done = subprocess.run([sys.executable, "-m", "aienv", "validate", str(spec)], capture_output=True, text=True,
