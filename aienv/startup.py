@@ -98,3 +98,23 @@ def estimate(spec: StackSpec, ep: ModelEndpoint, pool: GpuPool | None = None) ->
 
 def minutes(seconds: int) -> str:
     return f"{seconds / 60:.1f} min"
+
+
+def table(specs: list[StackSpec]) -> str:
+    """The markdown table of docs/kubernetes.md ("Cold and warm starts") for these specs' endpoints."""
+    head = ("| stack | endpoint | checkpoint | node disk | node joins | image | weights copied | weights loaded "
+            "| server start | **cold** | **warm** |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for spec in specs:
+        for ep in spec.model_endpoints:
+            e = estimate(spec, ep)
+            pool = spec.pool_for(ep)
+            size = "not in the spec" if e.checkpoint_gb is None else f"{e.checkpoint_gb:g} GB ({ep.model.precision})"
+            copied, loaded = ("not counted", "not counted") if e.checkpoint_gb is None else (f"{e.copy_s} s",
+                                                                                             f"{e.load_s} s")
+            disk = f"{pool.disk_gb if pool else 200} GB, {e.disk_mb_s:.0f} MB/s"
+            warm = minutes(e.warm_s) + ("" if e.cache == "node" else " (no cache: copies again)")
+            rows.append(f"| {spec.name} | `{ep.name}` ({ep.runtime.value}) | {size} | {disk} | {e.node_s} s "
+                        f"| {e.image_s} s | {copied} | {loaded} | {e.engine_s} s | **{minutes(e.cold_s)}** "
+                        f"| **{warm}** |")
+    return head + "\n".join(rows) + "\n"
