@@ -15,7 +15,6 @@ from aienv.spec.model import StackSpec
 from components.environment import build_environment
 from tests.kubernetes.k8splan import plan_layer, reference
 
-
 # The failing resource of each rule's failing case below (tests/policies/test_stack.py checks every rule has one).
 FAILING = {"ai-drift-needs-capture": {"prod-aws-k8s-rerank-drift-cron-job"},
            "ai-capture-pii-redaction": {"prod-aws-k8s-chat-capture-deployment"},
