@@ -379,7 +379,7 @@ class Retraining(Model):
         description="Pipeline parameters; the run also gets `endpoint`, `model_version`, `reason` and "
                     "`captured_data` (the `recent/` prefix).")
     triggers: list[Literal["drift", "quality"]] = Field(
-        default_factory=lambda: ["drift"], min_length=1,
+        default_factory=lambda: list[Literal["drift", "quality"]](["drift"]), min_length=1,
         description="Which alerts start a run: `drift` (`ModelEndpointDrift`), `quality` "
                     "(`ModelEndpointQualityLow`, needs `quality_threshold`).")
     quality_threshold: float | None = Field(

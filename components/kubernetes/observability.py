@@ -178,8 +178,14 @@ def managed_control_plane_values(cluster_dns: str) -> dict[str, Any]:
 # --- prometheus-adapter ------------------------------------------------------------------------------
 
 def adapter_rules() -> list[AdapterRule]:
-    """Custom metrics per pod for the HPAs: GPU utilisation (DCGM) and requests in flight."""
+    """Custom metrics per pod for the HPAs: GPU utilisation (DCGM), requests in flight, and vLLM's queue depth and
+    KV-cache use."""
     per_pod = {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}}
+    vllm: list[AdapterRule] = [  # recorded by the endpoints' PrometheusRules
+        {"seriesQuery": f'{metric}{{namespace!="",pod!=""}}', "resources": per_pod,
+         "name": {"matches": f"^{metric}$", "as": metric},
+         "metricsQuery": "max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"}
+        for metric in (common.QUEUE_DEPTH_METRIC, common.KV_CACHE_METRIC)]
     return [
         {"seriesQuery": f'{common.GPU_UTIL_METRIC}{{namespace!="",pod!=""}}', "resources": per_pod,
          "name": {"matches": f"^{common.GPU_UTIL_METRIC}$", "as": common.GPU_UTIL_METRIC},
@@ -187,11 +193,7 @@ def adapter_rules() -> list[AdapterRule]:
         {"seriesQuery": f'{common.IN_FLIGHT_METRIC}{{namespace!="",pod!=""}}', "resources": per_pod,
          "name": {"matches": f"^{common.IN_FLIGHT_METRIC}$", "as": common.IN_FLIGHT_METRIC},
          "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"},
-        # vLLM's queue depth and KV-cache use per pod (recorded by the endpoints' PrometheusRules).
-        *({"seriesQuery": f'{metric}{{namespace!="",pod!=""}}', "resources": per_pod,
-           "name": {"matches": f"^{metric}$", "as": metric},
-           "metricsQuery": "max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"}
-          for metric in (common.QUEUE_DEPTH_METRIC, common.KV_CACHE_METRIC)),
+        *vllm,
     ]
 
 

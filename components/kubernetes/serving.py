@@ -408,9 +408,10 @@ class ModelEndpoint(pulumi.ComponentResource):
                                   f"{at}.canary.image" if track.name == c.TRACK_CANARY else f"{at}.image")
         source = common.join_uri(args.model_bucket_uri, track.artifact_path)
         marker = common.join_uri(args.model_bucket_uri, c.model_import_marker(track.artifact_path))
-        cached = args.weight_cache_claim is not None
+        claim = args.weight_cache_claim
+        cached = claim is not None
         weights = (k8s.core.v1.VolumeArgs(name="model", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                       claim_name=args.weight_cache_claim)) if cached
+                       claim_name=claim)) if claim is not None
                    else common.scratch_volume("model", model_volume_size(ep)))
         volumes = [common.empty_dir("tmp", "2Gi"), common.empty_dir("cache", "20Gi"),
                    common.empty_dir("shm", "8Gi" if ep.gpu.count > 1 else "2Gi", memory=True), weights]
