@@ -61,6 +61,18 @@ def test_aws_pipeline_role_reads_its_data_and_registers_its_versions() -> None:
     assert sids["RegisterVersions"]["Action"] == ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"]
 
 
+def test_aws_rollout_pods_wait_for_their_read_of_every_version() -> None:
+    # The stable pods of a rollout read the previous version until promotion: the grant exists before they start.
+    from aienv.check import from_export, run_packs
+
+    plan = planned("Pulumi.prod-aws.yaml")
+    deployment = next(r for r in plan.resources if r.name == "prod-aws-k8s-chat-stable-deployment")
+    grant = next(r for r in plan.resources if r.name == "prod-aws-mlops-rollout-chat")
+    assert grant.urn in deployment.dependencies
+    found = run_packs(from_export(plan.to_export(), None), ["aienv-deploy"]).violations
+    assert not [v for v in found if v.policy == "deploy-identity-grants-before-workload"]
+
+
 def test_aws_captured_samples_expire() -> None:
     plan = planned("Pulumi.prod-aws.yaml")
     rules = _named(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",

@@ -190,7 +190,9 @@ class KubernetesLayer(pulumi.ComponentResource):
                         feature_server=spec.feature_store.enabled,
                         weight_cache_claim=f"{ep.name}-model-cache" if cache is not None else None,
                         depends_on=[*edge, *([cache] if cache is not None else []),
-                                    *(self.keda.ready if self.keda and ep.scales_to_zero else [])]),
+                                    *(self.keda.ready if self.keda and ep.scales_to_zero else []),
+                                    # a rollout's read of every version folder (AWS: `rollout-model-versions`)
+                                    *(fdn.mlops.grants if fdn.mlops and ep.rollout is not None else [])]),
                     child)
                 self.endpoints[ep.name] = endpoint
                 stable = endpoint.deployments[c.TRACK_STABLE]
