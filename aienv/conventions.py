@@ -15,6 +15,9 @@ GPU_COUNT_LABEL = "aienv.io/gpu-count"  # on GPU nodes: GPUs per node
 POOL_LABEL = "aienv.io/pool"  # on every node: the spec pool name
 ENDPOINT_LABEL = "aienv.io/endpoint"  # on serving objects: the spec endpoint name
 TRACK_LABEL = "aienv.io/track"  # stable | canary
+# A progressive rollout's revision (Argo Rollouts' ephemeral metadata: `canary` while a revision is being rolled
+# out, `stable` once promoted; the pods are relabelled in place).
+REVISION_LABEL = "aienv.io/revision"
 COMPONENT_LABEL = "aienv.io/component"  # serving | drift-monitor | feature-server | gateway
 ENVIRONMENT_LABEL = "aienv.io/environment"  # the spec name
 
@@ -25,6 +28,11 @@ COMPONENT_SERVING = "serving"
 COMPONENT_DRIFT = "drift-monitor"
 COMPONENT_FEATURE_SERVER = "feature-server"
 COMPONENT_MODEL_IMPORT = "model-import"
+COMPONENT_CAPTURE = "inference-capture"
+COMPONENT_RETRAIN = "retraining-trigger"
+COMPONENT_MODEL_CACHE = "model-cache"
+# The team's evaluation job (in MONITORING_NAMESPACE) that pushes `aienv_model_quality{endpoint}` once labels arrive.
+COMPONENT_MODEL_QUALITY = "model-quality"
 # On the Prometheus server pods (through the Prometheus resource's podMetadata), so network policies can admit
 # the scraper without admitting the rest of its namespace (Grafana, the adapter, kube-state-metrics).
 COMPONENT_PROMETHEUS = "prometheus"
@@ -41,6 +49,13 @@ MODEL_SUPPLY_ANNOTATION = "aienv.io/model-supply"
 MODEL_PARAMS_ANNOTATION = "aienv.io/model-params-billion"
 MODEL_PRECISION_ANNOTATION = "aienv.io/model-precision"
 MODEL_MEMORY_ANNOTATION = "aienv.io/model-memory-gib"
+# On a serving pod whose weights the team's pipeline uploads (`source: {uploaded: true}`): the packs then do not
+# look for an import Job writing its model path.
+MODEL_SUPPLY_ANNOTATION = "aienv.io/model-supply"
+# On a capture writer: what it keeps of the text it receives (`redact` | `keep`), so the packs can check it.
+CAPTURE_PII_ANNOTATION = "aienv.io/capture-pii"
+# On a model-cache PersistentVolume: the endpoint whose weights it caches on the GPU nodes.
+MODEL_CACHE_ANNOTATION = "aienv.io/model-cache"
 
 # --- GPU scheduling --------------------------------------------------------------------------------
 # Every GPU pool carries this taint; every GPU workload tolerates it and selects GPU_TYPE_LABEL.
@@ -60,6 +75,11 @@ GPU_NAMESPACE = "gpu-operator"
 PROMETHEUS_NAMESPACE = "aienv-prometheus"
 GATEWAY_NAMESPACE = "envoy-gateway-system"
 AUTOSCALER_NAMESPACE = "kube-system"
+# Argo Rollouts (progressive delivery), KEDA and its HTTP add-on (scale to zero), and the DaemonSet that makes the
+# weight-cache directories on GPU nodes (a hostPath, so its namespace is PSA `privileged`).
+ROLLOUTS_NAMESPACE = "argo-rollouts"
+KEDA_NAMESPACE = "keda"
+NODE_CACHE_NAMESPACE = "aienv-node-cache"
 
 # --- Kubernetes versions and control-plane ports ----------------------------------------------------
 # Minor versions of Kubernetes the layer's pinned charts support together. The narrowest is Envoy Gateway
@@ -83,6 +103,15 @@ SCRATCH_STORAGE_CLASS = "aienv-scratch"
 def drift_data_prefix(endpoint: str) -> str:
     """Where an endpoint's drift job reads `baseline/` and `recent/` samples, in the training-data bucket."""
     return f"drift/{endpoint}/"
+
+
+def capture_prefix(endpoint: str) -> str:
+    """Where an endpoint's capture writer puts its samples: the `recent/` samples its drift job reads."""
+    return f"{drift_data_prefix(endpoint)}recent/"
+
+
+# The weight cache on GPU nodes (`weight_cache: node`): one directory per endpoint, on the node's root disk.
+MODEL_CACHE_DIR = "/var/lib/aienv/model-cache"
 
 
 # The object an import job (or, for `uploaded` sources, the team's pipeline) writes last under a model version's
@@ -163,3 +192,15 @@ def canary_artifact_path(artifact_path: str, endpoint: str, version: str, canary
     if segment in rooted:
         return rooted.replace(segment, f"/{canary_version}/", 1)[1:]
     return f"models/{endpoint}/{canary_version}/"
+
+
+def model_versions_prefixes(artifact_path: str, endpoint: str, version: str) -> list[str]:
+    """The folders every version of an endpoint's model lives under, for a progressive rollout: its stable pods
+    keep reading the previous version (a restart, a scale-up) until the new one is promoted. The artifact path up
+    to its `/<version>/` segment, else `models/<endpoint>/` and the artifact path itself."""
+    rooted = f"/{artifact_path}"
+    segment = f"/{version}/"
+    if segment in rooted:
+        return [rooted[:rooted.index(segment) + 1][1:]]
+    return [f"models/{endpoint}/", artifact_path] if not artifact_path.startswith(f"models/{endpoint}/") \
+        else [f"models/{endpoint}/"]

@@ -8,7 +8,8 @@ into the drift CronJob from a ConfigMap and runs it with a plain `python` image.
         --pushgateway http://pushgateway:9091
 
 Data: every `.csv` (with a header row), `.jsonl` (one JSON object per line) or `.json` (a list of
-objects) file under each directory; each column/key is a feature. Numeric features get the population
+objects) file under each directory; each column/key is a feature, except keys starting with `_`, which are
+metadata (the capture writer's `_ts`). Numeric features get the population
 stability index (PSI, on baseline deciles) and the two-sample Kolmogorov-Smirnov statistic with its
 asymptotic p-value; other features get a categorical PSI. The endpoint's score is the largest value
 of the chosen metric over its features. The result is printed as JSON and, with `--pushgateway`,
@@ -203,6 +204,8 @@ def load_columns(directory: str, window_hours: float | None = None, now: float |
     for path in _files(directory, since, times):
         for row in _rows(path):
             for key, raw in row.items():
+                if str(key).startswith("_"):
+                    continue  # metadata, not a feature the model saw
                 value = _coerce(raw)
                 if value is not None:
                     columns.setdefault(str(key), []).append(value)

@@ -12,7 +12,8 @@ from typing import Literal
 from aienv import conventions as c
 from aienv.spec.model import StackSpec
 
-WorkloadKind = Literal["serving", "feature-server", "drift-monitor", "cluster-autoscaler", "model-import"]
+WorkloadKind = Literal["serving", "feature-server", "drift-monitor", "cluster-autoscaler", "model-import",
+                       "inference-capture", "retraining-trigger"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,20 @@ def workloads(spec: StackSpec) -> list[Workload]:
             out.append(Workload(f"import-{endpoint.name}", "model-import", c.MODELS_NAMESPACE,
                                 f"{endpoint.name}-import", endpoint.name))
     for endpoint in spec.model_endpoints:
-        out.append(Workload(f"drift-{endpoint.name}", "drift-monitor", c.MONITORING_NAMESPACE,
-                            f"{endpoint.name}-drift", endpoint.name))
+        if endpoint.drift:
+            out.append(Workload(f"drift-{endpoint.name}", "drift-monitor", c.MONITORING_NAMESPACE,
+                                f"{endpoint.name}-drift", endpoint.name))
+    for endpoint in spec.model_endpoints:
+        # Writes the sampled requests the gateway mirrors to it: only creates objects under
+        # `drift/<endpoint>/recent/` in the training-data bucket (no read, list, overwrite or delete).
+        if endpoint.capture.enabled:
+            out.append(Workload(f"capture-{endpoint.name}", "inference-capture", c.SERVING_NAMESPACE,
+                                f"{endpoint.name}-capture", endpoint.name))
+    for endpoint in spec.model_endpoints:
+        # Starts a run of exactly the endpoint's retraining pipeline when its drift or quality alert fires.
+        if endpoint.retraining is not None:
+            out.append(Workload(f"retrain-{endpoint.name}", "retraining-trigger", c.MONITORING_NAMESPACE,
+                                f"{endpoint.name}-retrain", endpoint.name))
     if spec.feature_store.enabled:
         out.append(Workload("feature-server", "feature-server", c.FEATURES_NAMESPACE, "feature-server"))
     if spec.cloud.provider == "aws" and spec.cluster.gpu_pools:

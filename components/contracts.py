@@ -6,7 +6,7 @@ cluster's kubeconfig, a workload-identity binder, bucket/registry references and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -175,6 +175,40 @@ class KubernetesSupport:
 
 
 @dataclass(frozen=True)
+class PipelineRun:
+    """How an endpoint's retraining trigger starts a run of the cloud's pipeline service."""
+
+    # How the trigger writes the run's parameters into the request (aienv/retrain.py `render`).
+    shape: Literal["sagemaker", "vertex", "azureml"]
+    # JSON of the request body, `$RUN_ID` where the run id goes (the parameters are added by the trigger).
+    template: pulumi.Input[str]
+    # Shell lines that send the request in the file `$REQUEST` for the run `$RUN_ID`, exit 0 when the run exists
+    # afterwards (also when it existed before: a trigger may send the same run twice).
+    start: str
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MlopsSupport:
+    """The cloud side of the MLOps loop as the Kubernetes layer uses it (components/<cloud>/mlops_support.py)."""
+
+    # The helper image (a key of KubernetesSupport.tool_images: `object-store` or `python`) the capture uploader
+    # and the retraining runner use, and files their shell lines need (mounted under MLOPS_TOOL_DIR).
+    tool: str
+    put_file: Callable[[str, str], str]  # (path_var, uri_var) -> shell: upload `$path_var` as the object `$uri_var`;
+    # it only creates objects (the capture writer may not read, list, overwrite or delete)
+    pipelines: Mapping[str, PipelineRun] = field(default_factory=dict)  # endpoint -> its retraining run
+    files: Mapping[str, str] = field(default_factory=dict)
+    login: str = "true"  # establishes the pod's cloud identity for the lines above (run before them)
+    # The capture writers' and triggers' grants (policies, role assignments): their pods wait for them, since IAM
+    # changes take time to apply.
+    grants: Sequence[pulumi.Resource] = ()
+
+
+MLOPS_TOOL_DIR = "/opt/aienv-cloud"
+
+
+@dataclass(frozen=True)
 class CloudFoundation:
     cloud: CloudName
     cluster_name: pulumi.Output[str]
@@ -202,3 +236,6 @@ class CloudFoundation:
     # `https://<account>.blob.core.windows.net/<container>/feast/registry.db`); the feature-server identity can
     # read and write exactly this object's folder. None: no registry location (feature store off).
     feature_registry_uri: pulumi.Output[str] | None = None
+    # Capture uploads and retraining runs (components/<cloud>/mlops_support.py); None: the layer refuses capture
+    # and retraining.
+    mlops: MlopsSupport | None = None

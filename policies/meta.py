@@ -37,8 +37,10 @@ CONTROL_TITLES: dict[str, dict[str, str]] = {
         "164.312(d)": "Person or entity authentication",
         "164.312(e)(1)": "Transmission security",
         "164.312(e)(2)(ii)": "Transmission security: encryption",
+        "164.502(b)": "Minimum necessary",
     },
     "gdpr": {
+        "Art. 5(1)(c)": "Data minimisation",
         "Art. 25": "Data protection by design and by default",
         "Art. 32": "Security of processing",
         "Art. 32(1)(a)": "Security of processing: encryption",

@@ -71,7 +71,8 @@ PACKS: dict[str, Pack] = {p.name: p for p in (
          _select(areas=("ai",)), framework="soc2"),
     Pack("hipaa",
          "HIPAA Security Rule technical safeguards (45 CFR §164.312): access control, audit controls, integrity, "
-         "authentication and transmission security.",
+         "authentication and transmission security; and the Privacy Rule's minimum necessary standard "
+         "(§164.502(b)) for the inference requests an endpoint captures.",
          _HIPAA, framework="hipaa",
          config={**_all_mandatory(_HIPAA),
                  "aws-log-group-retention": {"minimumDays": 2192}}),

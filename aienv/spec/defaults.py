@@ -38,8 +38,13 @@ def resolve(spec: StackSpec) -> StackSpec:
             gpu_pool.min_nodes = 0 if dev else 1
 
     for endpoint in out.model_endpoints:
+        if endpoint.scale_to_zero.enabled is None:
+            # Dev endpoints scale to zero when idle, so their GPU pools (min_nodes 0) really reach zero nodes;
+            # not those that ask for a standing replica or split traffic between versions.
+            endpoint.scale_to_zero.enabled = (dev and not endpoint.replicas.min and endpoint.canary is None
+                                              and endpoint.rollout is None)
         if endpoint.replicas.min is None:
-            endpoint.replicas.min = 1 if dev else 2
+            endpoint.replicas.min = 0 if endpoint.scale_to_zero.enabled else (1 if dev else 2)
         if endpoint.model.artifact_path is None:
             endpoint.model.artifact_path = f"models/{endpoint.name}/{endpoint.model.version}/"
 

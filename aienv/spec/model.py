@@ -162,7 +162,9 @@ class GpuPool(Model):
                                   description="Minimum nodes. Default: 0 in dev (scale to zero), 1 in staging and prod.")
     max_nodes: int = Field(ge=1, le=1000, description="Maximum nodes the autoscaler may add.")
     spot: bool = Field(default=False, description="Use spot/preemptible capacity (cheaper, can be reclaimed).")
-    disk_gb: int = Field(default=200, ge=50, le=4096, description="Node disk in GB (model weights are cached here).")
+    disk_gb: int = Field(default=200, ge=50, le=4096, description="Node disk in GB: it holds the node's weight "
+                                                                  "cache (`weight_cache: node`), which the "
+                                                                  "deployability pack sizes against it.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
     taints: list[Taint] = Field(default_factory=list, description="Extra taints besides the GPU taint.")
     zones: list[str] = Field(default_factory=list,
@@ -274,18 +276,24 @@ class GpuRequest(Model):
 class Replicas(Model):
     """Replica bounds for the autoscaler."""
 
-    min: int | None = Field(default=None, ge=0, le=1000, description="Minimum replicas. Default: 1 in dev, 2 in "
-                                                                    "staging and prod (prod requires at least 2).")
+    min: int | None = Field(default=None, ge=0, le=1000, description="Minimum replicas. Default: 0 when the "
+                                                                    "endpoint scales to zero, else 1 in dev and 2 "
+                                                                    "in staging and prod (prod requires at least "
+                                                                    "2).")
     max: int = Field(default=4, ge=1, le=1000, description="Maximum replicas.")
 
 
 class Autoscaling(Model):
     """Horizontal autoscaling of an endpoint."""
 
-    metric: Literal["cpu", "gpu_utilization", "requests_in_flight"] = Field(
-        default="gpu_utilization", description="What the HPA scales on.")
-    target: int = Field(default=70, ge=1, le=10000, description="Target value: percent for `cpu` and "
-                                                                "`gpu_utilization`, requests for `requests_in_flight`.")
+    metric: Literal["cpu", "gpu_utilization", "requests_in_flight", "queue_depth", "kv_cache_usage"] = Field(
+        default="gpu_utilization", description="What the autoscaler scales on. `queue_depth` (requests waiting "
+                                               "per replica, `vllm:num_requests_waiting`) and `kv_cache_usage` "
+                                               "(percent of the KV cache in use, `vllm:kv_cache_usage_perc`) are "
+                                               "vLLM's own load signals (`vllm` only).")
+    target: int = Field(default=70, ge=1, le=10000, description="Target value: percent for `cpu`, "
+                                                                "`gpu_utilization` and `kv_cache_usage`, requests "
+                                                                "for `requests_in_flight` and `queue_depth`.")
 
 
 class Canary(Model):
@@ -294,6 +302,102 @@ class Canary(Model):
     version: str = Field(min_length=1, max_length=64, description="Model version served by the canary.")
     image: str | None = Field(default=None, description="Container image of the canary. Default: the stable image.")
     weight: int = Field(ge=0, le=100, description="Percent of traffic sent to the canary, 0 to 100.")
+
+
+class RolloutAnalysis(Model):
+    """The service levels a new version must hold during its rollout, measured on its own replicas from the
+    stack's Prometheus; a breach rolls it back."""
+
+    max_error_rate_percent: float = Field(default=1.0, gt=0, le=100,
+                                          description="Largest share of failed requests (5xx), in percent.")
+    max_p95_latency_ms: int = Field(default=2000, ge=1, le=600000, description="Largest p95 request latency.")
+    max_ttft_p95_ms: int | None = Field(default=None, ge=1, le=600000,
+                                        description="Largest p95 time to first token (`vllm` only, from "
+                                                    "`vllm:time_to_first_token_seconds`).")
+    interval_minutes: int = Field(default=2, ge=1, le=60,
+                                  description="How often each measurement is taken (over that window); at most "
+                                              "`step_minutes`, so every step is measured.")
+    failure_limit: int = Field(default=1, ge=0, le=10,
+                               description="Failed measurements tolerated per metric before the rollout is rolled "
+                                           "back (0: the first failure rolls back).")
+
+
+class ProgressiveRollout(Model):
+    """Progressive delivery of a model version change (Argo Rollouts on the gateway's HTTPRoute): when
+    `model.version` or `image` changes, the new version takes the traffic `steps` in turn, is promoted when the
+    analysis holds at every step and rolled back when it does not."""
+
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=20,
+        description="Percent of the traffic the new version takes at each step, increasing, ending at 100 "
+                    "(full promotion).")
+    step_minutes: int = Field(default=10, ge=1, le=1440, description="How long each step holds before the next.")
+    analysis: RolloutAnalysis = Field(default_factory=RolloutAnalysis,
+                                      description="Service levels that gate promotion.")
+
+
+class ScaleToZero(Model):
+    """Scaling an endpoint to zero replicas when idle (KEDA with its HTTP add-on): the first request after idle
+    starts a replica (the gateway holds it while the replica starts), so the GPU pool can reach zero nodes."""
+
+    enabled: bool | None = Field(default=None, description="Scale to zero on idle. Default: on in dev (unless "
+                                                           "`replicas.min` is above 0 or the endpoint has a canary "
+                                                           "or rollout), off in staging and prod (prod keeps two "
+                                                           "replicas).")
+    idle_minutes: int = Field(default=15, ge=1, le=1440,
+                              description="Minutes without requests before the last replica is removed.")
+
+
+class Capture(Model):
+    """Inference capture: a sample of the requests the endpoint serves (the features the model saw) is mirrored
+    at the gateway to the endpoint's capture writer, which writes it to `drift/<endpoint>/recent/` in the
+    training-data bucket, encrypted with the environment's key, where the drift job reads it."""
+
+    enabled: bool = Field(default=True, description="Capture requests. A drift monitor needs it.")
+    sample_percent: float = Field(default=5.0, gt=0, le=100,
+                                  description="Percent of requests mirrored to the capture writer (0.01 steps).")
+    pii: Literal["redact", "keep"] = Field(
+        default="redact", description="`redact`: free text is stored only as its length and word count, and "
+                                      "values that look like e-mail addresses, phone, card or national id "
+                                      "numbers are dropped. `keep` stores text as sent (the hipaa and gdpr packs "
+                                      "refuse it).")
+    retention_days: int = Field(default=30, ge=1, le=3650,
+                                description="Days captured samples are kept (a lifecycle rule on the prefix).")
+
+    @field_validator("sample_percent")
+    @classmethod
+    def _hundredths(cls, value: float) -> float:
+        if abs(value * 100 - round(value * 100)) > 1e-6:
+            raise ValueError("sample_percent is mirrored as a fraction of 10000; use at most two decimals")
+        return value
+
+
+class Retraining(Model):
+    """What a drift alert (and a quality alert, where labels arrive) starts: a run of the cloud's pipeline
+    service that trains and registers a new model version in the environment's model registry."""
+
+    pipeline: str = Field(min_length=1, max_length=1024, description=(
+        "The pipeline to run: on AWS a SageMaker pipeline name or ARN; on Azure the ARM id of an Azure ML "
+        "pipeline component version in the environment's workspace or a registry "
+        "(`/subscriptions/.../components/<name>/versions/<v>`); on GCP a Vertex AI pipeline template URI (`gs://...json`, "
+        "`https://<region>-kfp.pkg.dev/...`)."))
+    parameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")], str] = Field(
+        default_factory=dict,
+        description="Pipeline parameters; the run also gets `endpoint`, `model_version`, `reason` and "
+                    "`captured_data` (the `recent/` prefix).")
+    triggers: list[Literal["drift", "quality"]] = Field(
+        default_factory=lambda: list[Literal["drift", "quality"]](["drift"]), min_length=1,
+        description="Which alerts start a run: `drift` (`ModelEndpointDrift`), `quality` "
+                    "(`ModelEndpointQualityLow`, needs `quality_threshold`).")
+    quality_threshold: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Alert when `aienv_model_quality{endpoint}` (pushed by the team's evaluation job once "
+                    "labels arrive) falls below this.")
+    cooldown_hours: int = Field(default=24, ge=1, le=720,
+                                description="At most one run per endpoint in this many hours.")
+    compute: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{1,31}$",
+                                description="Azure only: the Azure ML compute cluster the pipeline runs on "
+                                            "(its managed identity is the pipeline's identity).")
 
 
 class Auth(Model):
@@ -341,12 +445,30 @@ class ModelEndpoint(Model):
     gpu: GpuRequest = Field(description="GPUs per replica.")
     replicas: Replicas = Field(default_factory=Replicas, description="Replica bounds.")
     autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="Autoscaling target.")
-    canary: Canary | None = Field(default=None, description="Optional canary version and traffic weight.")
+    canary: Canary | None = Field(default=None, description="Optional canary version and fixed traffic weight.")
+    rollout: ProgressiveRollout | None = Field(default=None, description="Progressive delivery with SLO analysis "
+                                                                         "and rollback of version changes "
+                                                                         "(instead of a fixed `canary`).")
+    scale_to_zero: ScaleToZero = Field(default_factory=ScaleToZero, description="Scaling to zero when idle.")
+    capture: Capture = Field(default_factory=Capture, description="Inference capture for drift and retraining.")
+    drift: bool = Field(default=True, description="Run the scheduled drift job (`monitoring.drift`) on the "
+                                                  "captured samples; needs `capture`.")
+    retraining: Retraining | None = Field(default=None, description="What a drift or quality alert starts.")
+    weight_cache: Literal["node", "none"] = Field(
+        default="node", description="`node`: the weights are cached on the GPU node's disk (encrypted with the "
+                                    "environment's key), so a pod that starts on a node that has them loads "
+                                    "them from there instead of copying them from the bucket. `none`: every "
+                                    "pod copies them onto its own scratch volume.")
     exposure: Exposure = Field(default=Exposure.cluster, description="`cluster` (in-cluster only), `internal` "
                                                                      "(private load balancer) or `public`. "
                                                                      "`internal` and `public` require `auth`.")
     auth: Auth = Field(default_factory=Auth, description="Authentication at the gateway.")
     resources: Resources = Field(default_factory=Resources, description="CPU and memory per replica.")
+
+    @property
+    def scales_to_zero(self) -> bool:
+        """Whether the endpoint scales to zero when idle (`scale_to_zero.enabled`, resolved)."""
+        return bool(self.scale_to_zero.enabled)
 
     @property
     def supply(self) -> str:

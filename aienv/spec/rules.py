@@ -33,7 +33,7 @@ def check(spec: StackSpec) -> list[Problem]:
     for rule in (_cloud, _network, _cluster, _deployer, _gpu_pools, _endpoints, _bring_up, _feature_store, _budget,
                  _compliance, _monitoring, _deployability, _azure_upstreams, _azure_model_sources,
                  _azure_alert_routes, _kubernetes_layer, _gcp_images, _gcp_models, _gcp_cluster, _gcp_monitoring,
-                 _aws_images, _aws_deployer):
+                 _aws_images, _aws_deployer, _mlops):
         problems.extend(rule(spec))
     return problems
 
@@ -737,3 +737,112 @@ def _aws_deployer(spec: StackSpec) -> Iterator[Problem]:
         if ":" in cidr:
             yield ("cluster", "deployer", "cidrs", i), (
                 f"`{cidr}` is IPv6, but the EKS private endpoint answers IPv4 only; list the deployer's IPv4 network")
+
+
+# --- The MLOps loop: capture, drift, retraining, progressive delivery, scale to zero ---------------------------
+# SageMaker pipeline names: "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}" (SageMaker API reference, StartPipelineExecution,
+# PipelineName); an ARN names the pipeline in its own region, and the trigger calls SageMaker in the stack's.
+_SAGEMAKER_PIPELINE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,255}$")
+_SAGEMAKER_PIPELINE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):\d{12}:pipeline/"
+                                     r"[A-Za-z0-9](-*[A-Za-z0-9]){0,255}$")
+_VERTEX_TEMPLATE = re.compile(r"^(gs://[a-z0-9][a-z0-9._-]{1,221}/.+|https://[a-z0-9-]+-kfp\.pkg\.dev/.+)$")
+# An ARM id, so the trigger's read on it can be granted (a registry's; the workspace's comes with its jobs role).
+_AZURE_COMPONENT = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/"
+    r"(workspaces|registries)/[^/]+/components/[^/]+/versions/[^/]+$", re.IGNORECASE)
+# LLM load signals only vLLM exports (vllm/v1/metrics/loggers.py: `vllm:num_requests_waiting`,
+# `vllm:kv_cache_usage_perc`, `vllm:time_to_first_token_seconds`).
+VLLM_ONLY_METRICS = ("queue_depth", "kv_cache_usage")
+
+
+def _pipeline_problem(provider: str, region: str, pipeline: str) -> str | None:
+    if provider == "aws":
+        arn = _SAGEMAKER_PIPELINE_ARN.match(pipeline)
+        if arn is None and not _SAGEMAKER_PIPELINE.match(pipeline):
+            return (f"`{pipeline}` is not a SageMaker pipeline name or ARN "
+                    "(`arn:aws:sagemaker:<region>:<account>:pipeline/<name>`)")
+        if arn is not None and arn.group("region") != region:
+            return f"names a pipeline in {arn.group('region')}; the trigger starts pipelines in {region}"
+        return None
+    if provider == "gcp":
+        if not _VERTEX_TEMPLATE.match(pipeline):
+            return (f"`{pipeline}` is not a Vertex AI pipeline template: give a compiled pipeline in Cloud Storage "
+                    "(`gs://<bucket>/<path>.json`) or Artifact Registry (`https://<region>-kfp.pkg.dev/...`)")
+        return None
+    if not _AZURE_COMPONENT.match(pipeline):
+        return (f"`{pipeline}` is not the ARM id of an Azure ML pipeline component version "
+                "(`/subscriptions/.../workspaces/<ws>/components/<name>/versions/<v>`, or `.../registries/<r>/...`), "
+                "the form the trigger's read on it is granted for")
+    return None
+
+
+def _mlops(spec: StackSpec) -> Iterator[Problem]:
+    """Capture feeds drift, drift (or quality) starts retraining, rollouts are analysed, idle endpoints scale to
+    zero: the combinations that cannot work are refused here (the Kubernetes layer builds only what passes)."""
+    provider = spec.cloud.provider
+    window_hours = spec.monitoring.drift.window_hours
+    for i, ep in enumerate(spec.model_endpoints):
+        at: Path = ("model_endpoints", i)
+        vllm = ep.runtime.value == "vllm"
+        if ep.drift and not ep.capture.enabled:
+            yield (*at, "drift"), ("is on but capture is off: the drift job would find no recent samples; turn "
+                                   "`capture.enabled` on, or set `drift: false`")
+        if ep.drift and ep.capture.enabled and ep.capture.retention_days * 24 < window_hours:
+            yield (*at, "capture", "retention_days"), (
+                f"keeps {ep.capture.retention_days} day(s) of samples, less than the drift window "
+                f"(monitoring.drift.window_hours: {window_hours}); keep at least the window")
+        if ep.autoscaling.metric in VLLM_ONLY_METRICS and not vllm:
+            yield (*at, "autoscaling", "metric"), (f"`{ep.autoscaling.metric}` is a vLLM metric; the "
+                                                   f"`{ep.runtime.value}` runtime does not export it")
+        if ep.autoscaling.metric == "kv_cache_usage" and ep.autoscaling.target > 100:
+            yield (*at, "autoscaling", "target"), "is a percent of the KV cache for `kv_cache_usage`; use 1 to 100"
+
+        rt = ep.retraining
+        if rt is not None:
+            if "drift" in rt.triggers and not ep.drift:
+                yield (*at, "retraining", "triggers"), ("lists `drift` but the endpoint runs no drift job; turn "
+                                                        "`drift` on or remove the trigger")
+            if "quality" in rt.triggers and rt.quality_threshold is None:
+                yield (*at, "retraining", "quality_threshold"), "is required when `triggers` lists `quality`"
+            problem = _pipeline_problem(provider, spec.region, rt.pipeline)
+            if problem:
+                yield (*at, "retraining", "pipeline"), problem
+            if provider == "azure" and rt.compute is None:
+                yield (*at, "retraining", "compute"), ("is required on Azure: the Azure ML compute cluster the "
+                                                       "pipeline runs on")
+            if provider != "azure" and rt.compute is not None:
+                yield (*at, "retraining", "compute"), f"applies only on Azure, not on {provider}; remove it"
+
+        ro = ep.rollout
+        if ro is not None:
+            if ep.canary is not None:
+                yield (*at, "rollout"), ("and `canary` both split traffic; a progressive rollout replaces the fixed "
+                                         "canary: remove `canary`")
+            steps = ro.steps
+            if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+                yield (*at, "rollout", "steps"), f"must increase step by step; got {steps}"
+            if len(steps) < 2:
+                yield (*at, "rollout", "steps"), ("needs at least one step below 100 before the full promotion; "
+                                                  "with only 100 the new version takes all traffic unmeasured")
+            if steps[-1] != 100:
+                yield (*at, "rollout", "steps"), (f"must end at 100 (full promotion); the last step is {steps[-1]}%, "
+                                                  "so the new version would never take all the traffic")
+            if ro.analysis.max_ttft_p95_ms is not None and not vllm:
+                yield (*at, "rollout", "analysis", "max_ttft_p95_ms"), (
+                    f"measures vLLM's time to first token; the `{ep.runtime.value}` runtime does not export it")
+            if ro.analysis.interval_minutes > ro.step_minutes:
+                yield (*at, "rollout", "analysis", "interval_minutes"), (
+                    f"is {ro.analysis.interval_minutes}, longer than a step ({ro.step_minutes} min): a step would "
+                    "pass unmeasured; measure at most every step_minutes")
+
+        if ep.scales_to_zero:
+            if ep.replicas.min:
+                yield (*at, "replicas", "min"), (f"is {ep.replicas.min} but the endpoint scales to zero when idle; "
+                                                 "set it to 0 or turn `scale_to_zero.enabled` off")
+            if spec.is_prod:
+                yield (*at, "scale_to_zero", "enabled"), ("is on in prod, where endpoints keep at least two replicas; "
+                                                          "turn it off")
+            if ep.canary is not None or ep.rollout is not None:
+                yield (*at, "scale_to_zero", "enabled"), (
+                    "cannot combine with a canary or rollout: an idle endpoint's requests wait in KEDA's interceptor "
+                    "for one Service, and a rollout's analysis needs traffic; remove one of them")

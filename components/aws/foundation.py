@@ -18,6 +18,7 @@ from components.aws.feature_store import FeatureStore, FeatureStoreArgs
 from components.aws.identity import FEAST_REGISTRY, Identity, IdentityArgs
 from components.aws.keys import Keys, KeysArgs
 from components.aws.kubernetes_support import kubernetes_support
+from components.aws.mlops import aws_mlops
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_identity import NodeIdentity, NodeIdentityArgs
 from components.aws.registries import Registries, RegistriesArgs
@@ -151,6 +152,7 @@ class AwsFoundation(pulumi.ComponentResource):
             images=registries.images,
             feature_registry_uri=(pulumi.Output.concat("s3://", offline_bucket.bucket, "/", FEAST_REGISTRY)
                                   if offline_bucket is not None else None),
+            mlops=aws_mlops(f"{name}-mlops", env, identity, storage, keys, registries, opts_()),
         )
         self.register_outputs({
             "clusterName": cluster.cluster_name,

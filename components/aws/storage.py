@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from aienv import naming
 from aienv.spec.model import BucketPurpose, StackSpec
 from components.aws._common import AwsEnv, child, policy_json, stateful
+from components.aws.mlops import capture_lifecycle_rules
 
 # Short forms keep `bucket_prefix` within S3's 37-character limit.
 _SHORT = {
@@ -93,7 +94,9 @@ class Storage(pulumi.ComponentResource):
                     status="Enabled" if spec.storage.versioning else "Suspended"),
             ), child(self))
             aws.s3.BucketLifecycleConfiguration(f"{rn}-lifecycle", aws.s3.BucketLifecycleConfigurationArgs(
-                bucket=bucket.id, rules=_lifecycle_rules(*retention(spec, purpose), spec.storage.versioning),
+                bucket=bucket.id, rules=[*_lifecycle_rules(*retention(spec, purpose), spec.storage.versioning),
+                                         *(capture_lifecycle_rules(spec)
+                                           if purpose is BucketPurpose.training_data else [])],
             ), child(self))
             aws.s3.BucketPolicy(f"{rn}-policy", aws.s3.BucketPolicyArgs(
                 bucket=bucket.id,

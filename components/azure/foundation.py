@@ -20,6 +20,7 @@ from components.azure.identity import FEAST_REGISTRY, Identity, IdentityArgs
 from components.azure.keys import Keys, KeysArgs, deployer_principal_type
 from components.azure.kubernetes_support import kubernetes_support
 from components.azure.logs import LogWorkspace, LogWorkspaceArgs
+from components.azure.mlops_support import mlops_support
 from components.azure.network import Network, NetworkArgs
 from components.azure.registries import Registries, RegistriesArgs
 from components.azure.registry_cache import RegistryCache, RegistryCacheArgs
@@ -79,7 +80,7 @@ class AzureFoundation(pulumi.ComponentResource):
             deployer_principal_type=client.client_id.apply(deployer_principal_type)), child)
         self.identity = Identity(f"{name}-identity", IdentityArgs(
             spec=spec, network=self.network, storage=self.storage, keys=self.keys,
-            oidc_issuer_url=self.cluster.oidc_issuer_url), child)
+            oidc_issuer_url=self.cluster.oidc_issuer_url, workspace_id=self.registries.workspace.id), child)
         self.audit = Audit(f"{name}-audit", AuditArgs(
             spec=spec, resource_group_name=rg, workspace_id=self.logs.workspace.id,
             targets=self._diagnostic_targets(), alerts=self._alerts()), child)
@@ -148,6 +149,7 @@ class AzureFoundation(pulumi.ComponentResource):
                            *(g for grants in self.identity.assignments.values() for g in grants)],
             feature_registry_uri=registry_uri,
             images=self.registry_cache.source,
+            mlops=mlops_support(spec, self.registries.workspace.id, self.identity.mlops_grants),
         )
         self.register_outputs({
             "clusterName": self.outputs.cluster_name,

@@ -7,10 +7,12 @@ the exact secret it reads.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import authorization, managedidentity
+from pulumi_azure_native.authorization import PermissionArgs
 
 from aienv import conventions as c
 from aienv.naming import azure_blob_ref, azure_secret_ref
@@ -18,6 +20,7 @@ from aienv.spec.model import BucketPurpose, ModelEndpoint, StackSpec
 from aienv.workloads import Workload, workloads
 from components.azure._shared import (
     ROLE_KV_SECRETS_USER,
+    ROLE_READER,
     ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR,
     ROLE_STORAGE_BLOB_DATA_READER,
     create,
@@ -39,6 +42,20 @@ FEAST_REGISTRY = f"{FEAST_PREFIX}registry.db"
 _BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
 _READ = f"{_BLOBS}/read"
 _WRITES = (f"{_BLOBS}/write", f"{_BLOBS}/add/action", f"{_BLOBS}/delete", f"{_BLOBS}/move/action")
+# Custom roles of the MLOps loop. Create blobs only (Put Blob is `blobs/write`, appends `blobs/add/action`; no read,
+# list or delete data action): the capture writers, limited to their prefix by the assignment's condition.
+BLOB_CREATOR_DATA_ACTIONS = (f"{_BLOBS}/write", f"{_BLOBS}/add/action")
+# Submit Azure ML jobs (Jobs - Create Or Update is `Microsoft.MachineLearningServices/workspaces/jobs/write`) and
+# read what a job references in the workspace: the retraining triggers, on the environment's workspace only.
+PIPELINE_RUN_ACTIONS = ("Microsoft.MachineLearningServices/workspaces/read",
+                        "Microsoft.MachineLearningServices/workspaces/*/read",
+                        "Microsoft.MachineLearningServices/workspaces/jobs/write")
+_ROLE_NAMESPACE = uuid.UUID("5b6e2f2c-9a41-4c3e-8f0e-5d1c7a9e3b21")
+
+
+def custom_role_id(subscription: str, environment: str, role: str) -> str:
+    """A stable GUID for one of the environment's custom role definitions."""
+    return str(uuid.uuid5(_ROLE_NAMESPACE, f"{subscription}/{environment}/{role}"))
 
 
 def blob_path_condition(prefix: str, *, write: bool) -> str:
@@ -123,6 +140,8 @@ class IdentityArgs:
     storage: Storage
     keys: Keys
     oidc_issuer_url: pulumi.Input[str]
+    # The environment's Azure ML workspace: where the retraining triggers submit pipeline jobs.
+    workspace_id: pulumi.Input[str] | None = None
 
 
 class Identity(pulumi.ComponentResource):
@@ -142,6 +161,8 @@ class Identity(pulumi.ComponentResource):
         self.identities = {}
         self.assignments = {}
         bound: dict[str, tuple[Workload, pulumi.Output[str]]] = {}
+        self.custom_roles = self._custom_roles(name, spec, args)
+        self.mlops_grants: list[authorization.RoleAssignment] = []  # what capture writers and triggers wait for
         for workload in workloads(spec):
             if workload.kind == "cluster-autoscaler":
                 continue  # AKS runs its own autoscaler
@@ -188,6 +209,10 @@ class Identity(pulumi.ComponentResource):
             endpoint = next((e for e in spec.model_endpoints if e.name == workload.endpoint), None)
             if workload.kind == "model-import" and endpoint is not None and endpoint.model.source is not None:
                 grants += self._source_grants(spec, args, endpoint, grant)
+            if workload.kind in ("inference-capture", "retraining-trigger") and endpoint is not None:
+                mlops = self._mlops_grants(name, spec, args, workload, endpoint, identity.principal_id)
+                self.mlops_grants += mlops
+                grants += mlops
             self.identities[key] = identity
             self.assignments[key] = grants
             bound[key] = (workload, identity.client_id)
@@ -218,4 +243,57 @@ class Identity(pulumi.ComponentResource):
                 condition = blob_path_condition(blob.path, write=False) if blob.path else None
                 out.append(grant("source", ROLE_STORAGE_BLOB_DATA_READER, match.id,  # type: ignore[operator]
                                  condition))
+        return out
+
+    def _custom_roles(self, name: str, spec: StackSpec, args: IdentityArgs) -> dict[str, authorization.RoleDefinition]:
+        """The environment's custom roles (assignable in its resource group), when a workload needs them."""
+        subscription = spec.cloud.subscription_id or ""
+        kinds = {w.kind for w in workloads(spec)}
+        wanted = {"blob-creator": ("inference-capture" in kinds, "Create blobs (the capture writers)",
+                                   PermissionArgs(data_actions=list(BLOB_CREATOR_DATA_ACTIONS))),
+                  "pipeline-runs": ("retraining-trigger" in kinds and args.workspace_id is not None,
+                                    "Submit Azure ML pipeline jobs (the retraining triggers)",
+                                    PermissionArgs(actions=list(PIPELINE_RUN_ACTIONS)))}
+        rg = args.network.resource_group.id
+        out: dict[str, authorization.RoleDefinition] = {}
+        for role, (needed, description, permission) in wanted.items():
+            if not needed:
+                continue
+            # Role names are unique in the tenant: the environment and its subscription name it.
+            out[role] = authorization.RoleDefinition(f"{name}-role-{role}", authorization.RoleDefinitionArgs(
+                role_definition_id=custom_role_id(subscription, spec.name, role), scope=rg, assignable_scopes=[rg],
+                role_name=f"aienv {spec.name} {role} {subscription[:8]}", description=description,
+                permissions=[permission], role_type="CustomRole"), pulumi.ResourceOptions(parent=self))
+        return out
+
+    def _mlops_grants(self, name: str, spec: StackSpec, args: IdentityArgs, workload: Workload,
+                      endpoint: ModelEndpoint, principal: pulumi.Output[str]) -> list[authorization.RoleAssignment]:
+        """The capture writer creates blobs under its prefix; the retraining trigger submits jobs in the workspace
+        (and reads the pipeline component where it lives)."""
+        subscription = spec.cloud.subscription_id or ""
+
+        def assign(suffix: str, role: str, scope: pulumi.Input[str], condition: str | None = None,
+                   custom: bool = True) -> authorization.RoleAssignment:
+            definition = self.custom_roles.get(role) if custom else None
+            return authorization.RoleAssignment(
+                f"{name}-{workload.key}-{suffix}", authorization.RoleAssignmentArgs(
+                    principal_id=principal, principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                    role_definition_id=role_definition(subscription, custom_role_id(subscription, spec.name, role)
+                                                       if custom else role),
+                    scope=scope, condition=condition, condition_version="2.0" if condition else None),
+                pulumi.ResourceOptions(parent=self, depends_on=[definition] if definition is not None else None))
+
+        if workload.kind == "inference-capture":
+            container = args.storage.containers.get(BucketPurpose.training_data)
+            if container is None:
+                return []
+            return [assign("capture", "blob-creator", container.id,
+                           blob_path_condition(c.capture_prefix(endpoint.name), write=True))]
+        rt = endpoint.retraining
+        if rt is None or args.workspace_id is None:
+            return []
+        out = [assign("pipeline-runs", "pipeline-runs", args.workspace_id)]
+        component = rt.pipeline.split("/components/")[0]
+        if "/registries/" in component.lower() and component.startswith("/subscriptions/"):
+            out.append(assign("pipeline-registry", ROLE_READER, component, custom=False))
         return out

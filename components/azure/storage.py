@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import storage
 
+from aienv.conventions import capture_prefix
 from aienv.naming import azure_storage_account
 from aienv.spec.model import BucketPurpose, StackSpec
 from components.azure._shared import private_endpoint, stateful, tags
@@ -177,6 +178,20 @@ class Storage(pulumi.ComponentResource):
                         delete=storage.DateAfterModificationArgs(days_after_modification_greater_than=days))),
                 ),
             ))
+        if BucketPurpose.training_data in members:
+            # Each endpoint's captured samples expire after `capture.retention_days` ("prefixMatch: An array of
+            # strings for prefixes to be matched", the container name first; Azure Storage lifecycle management).
+            for ep in spec.model_endpoints:
+                if not ep.capture.enabled:
+                    continue
+                rules.append(storage.ManagementPolicyRuleArgs(
+                    name=f"expire-capture-{ep.name}", type=storage.RuleType.LIFECYCLE, enabled=True,
+                    definition=storage.ManagementPolicyDefinitionArgs(
+                        filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"], prefix_match=[
+                            f"{container_name(BucketPurpose.training_data)}/{capture_prefix(ep.name)}"]),
+                        actions=storage.ManagementPolicyActionArgs(base_blob=storage.ManagementPolicyBaseBlobArgs(
+                            delete=storage.DateAfterModificationArgs(
+                                days_after_modification_greater_than=ep.capture.retention_days))))))
         if versioned:
             rules.append(storage.ManagementPolicyRuleArgs(
                 name="expire-noncurrent-versions", type=storage.RuleType.LIFECYCLE, enabled=True,

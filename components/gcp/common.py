@@ -77,7 +77,8 @@ def bigquery_on(spec: StackSpec) -> bool:
 
 
 def vertex_on(spec: StackSpec) -> bool:
-    return spec.registries.model_registry or spec.feature_store.enabled
+    return (spec.registries.model_registry or spec.feature_store.enabled
+            or any(ep.retraining is not None for ep in spec.model_endpoints))
 
 
 def key_purposes(spec: StackSpec) -> list[str]:

@@ -22,6 +22,7 @@ from components.gcp.feature_store import FeatureStore, FeatureStoreArgs
 from components.gcp.identity import FEAST_FOLDER, Identity, IdentityArgs
 from components.gcp.keys import Keys, KeysArgs
 from components.gcp.kubernetes_support import kubernetes_support
+from components.gcp.mlops_support import mlops_support
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.registries import Registries, RegistriesArgs
 from components.gcp.storage import Storage, StorageArgs
@@ -200,6 +201,8 @@ class GcpFoundation(pulumi.ComponentResource):
             feature_registry_uri=pulumi.Output.concat(
                 self.storage.buckets[BucketPurpose.feature_offline].url, "/", FEAST_FOLDER, "registry.db")
             if BucketPurpose.feature_offline in self.storage.buckets else None,
+            mlops=mlops_support(spec, {e: a.email for e, a in self.identity.pipeline_accounts.items()},
+                                self.storage.data_bucket.url, keys.get(common.KEY_VERTEX), self.identity.mlops_grants),
         )
         self.register_outputs({
             "clusterName": gke.name, "registryUrl": self.registries.registry_url,

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import bigquery, projects, secretmanager, serviceaccount, storage
+from pulumi_gcp import artifactregistry, bigquery, projects, secretmanager, serviceaccount, storage
 
 from aienv import conventions as c
 from aienv.spec.model import BucketPurpose, ModelEndpoint, StackSpec
@@ -18,6 +18,29 @@ from components.contracts import BoundIdentity
 from components.gcp import common
 
 OBJECT_VIEWER = "roles/storage.objectViewer"
+# Create objects only ("Allows users to create objects. Does not give permission to view, delete, or replace
+# objects", Cloud Storage IAM roles): the capture writers.
+OBJECT_CREATOR = "roles/storage.objectCreator"
+# A Vertex AI pipeline's own service account needs what "Vertex AI User" grants a pipeline ("You must grant the
+# following roles to the service account for Vertex AI Pipelines in the pipeline project: Vertex AI User ...
+# aiplatform.metadataStores.get allows the service account to create a pipeline job. aiplatform.models.upload ...",
+# Vertex AI, Tabular Workflows service accounts); a custom role keeps it to what a run does ("we recommend using
+# custom roles ... to limit access to only the permissions needed", Vertex AI access control with IAM): run its
+# steps as custom jobs, record lineage in Vertex ML Metadata, upload the new version to the Model Registry.
+PIPELINE_RUNTIME_PERMISSIONS = (
+    "aiplatform.customJobs.create", "aiplatform.customJobs.get", "aiplatform.customJobs.cancel",
+    "aiplatform.pipelineJobs.get", "aiplatform.metadataStores.get",
+    "aiplatform.artifacts.create", "aiplatform.artifacts.get", "aiplatform.artifacts.list",
+    "aiplatform.artifacts.update", "aiplatform.executions.create", "aiplatform.executions.get",
+    "aiplatform.executions.list", "aiplatform.executions.update", "aiplatform.contexts.create",
+    "aiplatform.contexts.get", "aiplatform.contexts.list", "aiplatform.contexts.update",
+    "aiplatform.contexts.addContextArtifactsAndExecutions", "aiplatform.contexts.addContextChildren",
+    "aiplatform.models.upload", "aiplatform.models.get", "aiplatform.models.list")
+SA_USER = "roles/iam.serviceAccountUser"
+# What a retraining trigger does with Vertex AI: create a PipelineJob (and read it back); the run's permissions are
+# its pipeline account's, which only the endpoint's trigger may act as.
+PIPELINE_RUN_PERMISSIONS = ("aiplatform.pipelineJobs.create", "aiplatform.pipelineJobs.get")
+PIPELINES_FOLDER = "pipelines/"
 # Read, create, overwrite and delete objects (no IAM, no bucket settings): an import rewrites a partial copy.
 OBJECT_USER = "roles/storage.objectUser"
 DATASET_VIEWER = "roles/bigquery.dataViewer"
@@ -98,6 +121,14 @@ class Identity(pulumi.ComponentResource):
         self.folders = {}
         self._opts = opts_child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         self._prefix, self._args = name, args
+        # The service account each endpoint's retraining pipeline runs as (not a Kubernetes workload).
+        self.pipeline_accounts: dict[str, serviceaccount.Account] = {}
+        self._run_role: projects.IAMCustomRole | None = None
+        self._runtime_role: projects.IAMCustomRole | None = None
+        self.mlops_grants: list[pulumi.Resource] = []  # what the capture writers and triggers wait for
+        for ep in spec.model_endpoints:
+            if ep.retraining is not None:
+                self.pipeline_accounts[ep.name] = self._pipeline_account(ep)
 
         for wl in workloads(spec):
             sa = serviceaccount.Account(f"{name}-{wl.key}", serviceaccount.AccountArgs(
@@ -119,6 +150,7 @@ class Identity(pulumi.ComponentResource):
 
         self.binder = GcpBinder({k: a.email for k, a in self.accounts.items()})
         self.register_outputs({"serviceAccounts": {k: a.email for k, a in self.accounts.items()},
+                               "pipelineAccounts": {k: a.email for k, a in self.pipeline_accounts.items()},
                                "managedFolders": {f"{p.value}/{n}": f.id for (p, n), f in self.folders.items()}})
 
     def _folder(self, purpose: BucketPurpose, path: str) -> storage.ManagedFolder | None:
@@ -138,12 +170,12 @@ class Identity(pulumi.ComponentResource):
         return self.folders[key]
 
     def _on_folder(self, wl: Workload, purpose: BucketPurpose, path: str, role: str,
-                   member: pulumi.Output[str]) -> None:
+                   member: pulumi.Output[str]) -> storage.ManagedFolderIamMember | None:
         folder = self._folder(purpose, path)
         if folder is None:
-            return
+            return None
         slug = path.strip("/").replace("/", "-").replace("_", "-").replace(".", "-")
-        storage.ManagedFolderIamMember(f"{self._prefix}-{wl.key}-{slug}", storage.ManagedFolderIamMemberArgs(
+        return storage.ManagedFolderIamMember(f"{self._prefix}-{wl.key}-{slug}", storage.ManagedFolderIamMemberArgs(
             bucket=folder.bucket, managed_folder=folder.name, role=role, member=member), self._opts)
 
     def _grants(self, wl: Workload, member: pulumi.Output[str], scoped: bool) -> None:
@@ -170,6 +202,13 @@ class Identity(pulumi.ComponentResource):
             # Pushgateway).
             self._on_folder(wl, BucketPurpose.training_data, c.drift_data_prefix(endpoint.name), OBJECT_VIEWER,
                             member)
+        elif wl.kind == "inference-capture" and endpoint is not None:
+            # Creates its batches under `recent/` (never reads, lists, replaces or deletes), in every mode.
+            grant = self._on_folder(wl, BucketPurpose.training_data, c.capture_prefix(endpoint.name),
+                                    OBJECT_CREATOR, member)
+            self.mlops_grants += [grant] if grant is not None else []
+        elif wl.kind == "retraining-trigger" and endpoint is not None and endpoint.retraining is not None:
+            self._trigger(wl, endpoint, member)
         elif wl.kind == "feature-server":
             # Feast reads and writes its registry (`feast/registry.db`), and `feast apply` reads the offline
             # tables' schemas.
@@ -179,16 +218,66 @@ class Identity(pulumi.ComponentResource):
                     dataset_id=self._args.dataset.dataset_id, project=spec.cloud.project, role=DATASET_VIEWER,
                     member=member), opts)
 
-    def _source_read(self, wl: Workload, uri: str, member: pulumi.Output[str]) -> None:
+    def _source_read(self, wl: Workload, uri: str, member: pulumi.Output[str]) -> storage.BucketIAMMember:
         """Read `gs://bucket/prefix` of a model source the team owns. Object reads are limited to the prefix by
         an IAM condition; listing is checked on the bucket itself (`projects/_/buckets/<bucket>`), so the listing
         condition names the bucket (Cloud Storage "IAM Conditions": resource.name of a bucket and of objects)."""
         bucket, prefix = gs_prefix(uri)
         objects = f"projects/_/buckets/{bucket}/objects/{prefix}"
-        storage.BucketIAMMember(f"{self._prefix}-{wl.key}-source", storage.BucketIAMMemberArgs(
+        return storage.BucketIAMMember(f"{self._prefix}-{wl.key}-source", storage.BucketIAMMemberArgs(
             bucket=bucket, role=OBJECT_VIEWER, member=member,
             condition=storage.BucketIAMMemberConditionArgs(
                 title=f"aienv-{wl.key}-source"[:100],
                 description=f"Model source of {wl.endpoint}: objects under {prefix or '/'} and the listing",
                 expression=(f'resource.name == "projects/_/buckets/{bucket}" || '
                             f'resource.name.startsWith("{objects}")'))), self._opts)
+
+    def _pipeline_account(self, endpoint: ModelEndpoint) -> serviceaccount.Account:
+        """The endpoint's pipeline account: reads its `drift/` and `training/` data, writes new versions in its model
+        folders and its pipeline root `pipelines/<endpoint>/`, and uses Vertex AI (uploads models to the registry)."""
+        spec, name, project = self._args.spec, self._prefix, self._args.spec.cloud.project or ""
+        key = f"pipeline-{endpoint.name}"
+        sa = serviceaccount.Account(f"{name}-{key}", serviceaccount.AccountArgs(
+            account_id=common.physical_name(spec, f"{endpoint.name}-pipe", 30), project=project,
+            display_name=f"aienv {spec.name} {endpoint.name} retraining",
+            description=f"The Vertex AI pipeline that retrains {endpoint.name}"), self._opts)
+        member = sa.email.apply(lambda e: f"serviceAccount:{e}")
+        wl = Workload(key, "retraining-trigger", "", "", endpoint.name)  # names the grants only
+        for path in (c.drift_data_prefix(endpoint.name), f"training/{endpoint.name}/"):
+            self._on_folder(wl, BucketPurpose.training_data, path, OBJECT_VIEWER, member)
+        self._on_folder(wl, BucketPurpose.training_data, f"{PIPELINES_FOLDER}{endpoint.name}/", OBJECT_USER, member)
+        for path in model_folders(endpoint):
+            self._on_folder(wl, BucketPurpose.model_artifacts, path, OBJECT_USER, member)
+        if self._runtime_role is None:
+            self._runtime_role = projects.IAMCustomRole(f"{name}-pipeline-runtime", projects.IAMCustomRoleArgs(
+                role_id=f"aienv_{spec.name.replace('-', '_')}_pipeline_runtime"[:64], project=project,
+                title=f"aienv {spec.name} pipeline runtime", permissions=list(PIPELINE_RUNTIME_PERMISSIONS),
+                description="What a Vertex AI pipeline run does (the retraining pipelines' accounts)"), self._opts)
+        projects.IAMMember(f"{name}-{key}-runtime", projects.IAMMemberArgs(
+            project=project, role=self._runtime_role.name, member=member), self._opts)
+        return sa
+
+    def _trigger(self, wl: Workload, endpoint: ModelEndpoint, member: pulumi.Output[str]) -> None:
+        """Create PipelineJobs that run as exactly the endpoint's pipeline account, from its template."""
+        spec, name, project = self._args.spec, self._prefix, self._args.spec.cloud.project or ""
+        rt = endpoint.retraining
+        assert rt is not None
+        if self._run_role is None:
+            self._run_role = projects.IAMCustomRole(f"{name}-pipeline-runs", projects.IAMCustomRoleArgs(
+                role_id=f"aienv_{spec.name.replace('-', '_')}_pipeline_runs"[:64], project=project,
+                title=f"aienv {spec.name} pipeline runs", permissions=list(PIPELINE_RUN_PERMISSIONS),
+                description="Start Vertex AI pipeline runs (the retraining triggers)"), self._opts)
+        self.mlops_grants.append(projects.IAMMember(f"{name}-{wl.key}-runs", projects.IAMMemberArgs(
+            project=project, role=self._run_role.name, member=member), self._opts))
+        self.mlops_grants.append(serviceaccount.IAMMember(f"{name}-{wl.key}-act-as", serviceaccount.IAMMemberArgs(
+            service_account_id=self.pipeline_accounts[endpoint.name].name, role=SA_USER, member=member),
+            self._opts))
+        template = rt.pipeline
+        if template.startswith("gs://"):
+            self.mlops_grants.append(self._source_read(wl, template, member))
+        else:  # https://<region>-kfp.pkg.dev/<project>/<repository>/...
+            host, _, path = template.removeprefix("https://").partition("/")
+            repo_project, _, rest = path.partition("/")
+            self.mlops_grants.append(artifactregistry.RepositoryIamMember(f"{name}-{wl.key}-template", artifactregistry.RepositoryIamMemberArgs(
+                project=repo_project, location=host.removesuffix("-kfp.pkg.dev"), repository=rest.partition("/")[0],
+                role="roles/artifactregistry.reader", member=member), self._opts))

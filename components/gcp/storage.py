@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_gcp import storage
 
+from aienv import conventions as c
 from aienv.spec.model import BucketPurpose, StackSpec
 from components.gcp import common
 
@@ -55,6 +56,15 @@ class Storage(pulumi.ComponentResource):
                 rules.append(storage.BucketLifecycleRuleArgs(
                     action=storage.BucketLifecycleRuleActionArgs(type="Delete"),
                     condition=storage.BucketLifecycleRuleConditionArgs(age=days, with_state="ANY")))
+            if purpose is BucketPurpose.training_data:
+                # Each endpoint's captured samples expire after `capture.retention_days` ("matchesPrefix: ...
+                # the condition is satisfied if the object's name starts with one of the prefixes", Cloud
+                # Storage, Object Lifecycle Management).
+                rules += [storage.BucketLifecycleRuleArgs(
+                    action=storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=storage.BucketLifecycleRuleConditionArgs(
+                        age=ep.capture.retention_days, with_state="ANY", matches_prefixes=[c.capture_prefix(ep.name)]))
+                    for ep in spec.model_endpoints if ep.capture.enabled]
             log_bucket = self.buckets.get(BucketPurpose.access_logs)
             self.buckets[purpose] = storage.Bucket(f"{name}-{role}", storage.BucketArgs(
                 name=common.physical_name(spec, role, 63), location=spec.region.upper(),

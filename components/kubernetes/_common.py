@@ -45,6 +45,12 @@ KUBE_PROMETHEUS_STACK = ChartRef("kube-prometheus-stack", "78.1.0",
 PROMETHEUS_ADAPTER = ChartRef("prometheus-adapter", "5.2.0", "https://prometheus-community.github.io/helm-charts")
 PUSHGATEWAY = ChartRef("prometheus-pushgateway", "3.6.1", "https://prometheus-community.github.io/helm-charts")
 ENVOY_GATEWAY = ChartRef("oci://docker.io/envoyproxy/gateway-helm", "v1.7.0")
+# The MLOps loop (rollouts.py, scaling.py): Argo Rollouts 2.41.0 is argo-helm tag `argo-rollouts-2.41.0` (app
+# v1.9.0); keda-add-ons-http 0.15.0 is kedacore/charts commit "feat(http-add-on): release v0.15.0 (#878)"; keda's
+# chart follows the cluster's minor version (scaling.keda_chart).
+KEDA_REPO = "https://kedacore.github.io/charts"
+ARGO_ROLLOUTS = ChartRef("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm")
+KEDA_HTTP_ADDON = ChartRef("keda-add-ons-http", "0.15.0", KEDA_REPO)
 
 CHARTS: dict[str, ChartRef] = {
     "gpu-operator": GPU_OPERATOR,
@@ -54,6 +60,8 @@ CHARTS: dict[str, ChartRef] = {
     "prometheus-adapter": PROMETHEUS_ADAPTER,
     "prometheus-pushgateway": PUSHGATEWAY,
     "gateway-helm": ENVOY_GATEWAY,
+    "argo-rollouts": ARGO_ROLLOUTS,
+    "keda-add-ons-http": KEDA_HTTP_ADDON,
 }
 
 # --- namespaces the layer adds besides the shared ones in aienv.conventions -------------------------
@@ -74,6 +82,10 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 # Metrics the HPA and the alerts read (see observability.py for the adapter rules).
 GPU_UTIL_METRIC = "DCGM_FI_DEV_GPU_UTIL"
 IN_FLIGHT_METRIC = "aienv_requests_in_flight"
+# vLLM's own load signals per pod, recorded from `vllm:num_requests_waiting` and `vllm:kv_cache_usage_perc`
+# (x 100, so the autoscaling target is a percent) by each vLLM endpoint's PrometheusRule (monitoring.py).
+QUEUE_DEPTH_METRIC = "aienv_queue_depth"
+KV_CACHE_METRIC = "aienv_kv_cache_percent"
 DRIFT_METRIC = "aienv_drift_score"
 PUSHGATEWAY_SERVICE = "pushgateway"
 PUSHGATEWAY_PORT = 9091
@@ -104,10 +116,11 @@ def meta(name: str, namespace: str | None, labels: Mapping[str, str],
 NON_ROOT_UID = 65532
 
 
-def pod_security(uid: int = NON_ROOT_UID) -> k8s.core.v1.PodSecurityContextArgs:
+def pod_security(uid: int = NON_ROOT_UID, fs_group_change_policy: str | None = None) -> k8s.core.v1.PodSecurityContextArgs:
     """Pod Security Admission `restricted`: non-root, RuntimeDefault seccomp."""
     return k8s.core.v1.PodSecurityContextArgs(
         run_as_non_root=True, run_as_user=uid, run_as_group=uid, fs_group=uid,
+        fs_group_change_policy=fs_group_change_policy,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"))
 
 

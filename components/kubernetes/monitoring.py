@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -45,29 +46,52 @@ class EndpointQueries:
     replicas: str
     replicas_at_max: str
     drift_score: str
+    queue_depth_by_pod: str | None = None  # vLLM only
+    kv_cache_by_pod: str | None = None  # vLLM only
+
+
+# Pod names of a Rollout's revisions: `<rollout>-<pod-template-hash>-<suffix>`, both in Kubernetes' safe encoding
+# (k8s.io/apimachinery rand.SafeEncodeString: "bcdfghjklmnpqrstvwxz2456789", no vowels), so `<ep>-capture-...`
+# (the capture writer) never matches.
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+
+
+def pod_pattern(ep: EndpointSpec) -> str:
+    """A regex of the endpoint's serving pods: its Deployments', and with `rollout` its Rollout's revisions."""
+    tracks = f"{ep.name}-({c.TRACK_STABLE}|{c.TRACK_CANARY})-.*"
+    return f"{tracks}|{ep.name}-{_SAFE}{{6,10}}-{_SAFE}{{5}}" if ep.rollout is not None else tracks
 
 
 def queries(ep: EndpointSpec) -> EndpointQueries:
     sel = f'namespace="{c.SERVING_NAMESPACE}",job="{ep.name}"'
-    pods = f'namespace="{c.SERVING_NAMESPACE}",pod=~"{ep.name}-({c.TRACK_STABLE}|{c.TRACK_CANARY})-.*"'
+    pods = f'namespace="{c.SERVING_NAMESPACE}",pod=~"{pod_pattern(ep)}"'
     hpas = f'namespace="{c.SERVING_NAMESPACE}",horizontalpodautoscaler=~"{ep.name}-({c.TRACK_STABLE}|{c.TRACK_CANARY})"'
     if ep.runtime is Runtime.vllm:
         latency = f"histogram_quantile(0.95, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{{{sel}}}[5m])))"
         errors = (f'sum(rate(http_requests_total{{{sel},status="5xx"}}[5m])) / '
                   f"sum(rate(http_requests_total{{{sel}}}[5m]))")
-        in_flight: str | None = (f"sum by (namespace, pod) (vllm:num_requests_running{{{sel}}}) + "
-                                 f"sum by (namespace, pod) (vllm:num_requests_waiting{{{sel}}})")
+        # A pod behind two Services (a Rollout's stable and canary between rollouts) is scraped twice: `max` per
+        # engine drops the copy, `sum` adds the engines.
+        running = f"sum by (namespace, pod) (max by (namespace, pod, engine) (vllm:num_requests_running{{{sel}}}))"
+        waiting = f"sum by (namespace, pod) (max by (namespace, pod, engine) (vllm:num_requests_waiting{{{sel}}}))"
+        in_flight: str | None = f"{running} + {waiting}"
+        # vLLM v0.11 exports the KV-cache use as `vllm:kv_cache_usage_perc` ("KV-cache usage. 1 means 100
+        # percent usage.", vllm/v1/metrics/loggers.py; `vllm:gpu_cache_usage_perc` is its deprecated name).
+        queue_depth: str | None = waiting
+        kv_cache: str | None = f"100 * max by (namespace, pod) (vllm:kv_cache_usage_perc{{{sel}}})"
     elif ep.runtime is Runtime.triton:
         latency = f'max(nv_inference_request_summary_us{{{sel},quantile="0.95"}}) / 1e6'
+        queue_depth = kv_cache = None
         failures = f"sum(rate(nv_inference_request_failure{{{sel}}}[5m]))"
         errors = f"{failures} / ({failures} + sum(rate(nv_inference_request_success{{{sel}}}[5m])))"
-        in_flight = f"sum by (namespace, pod) (nv_inference_pending_request_count{{{sel}}})"
+        in_flight = (f"sum by (namespace, pod) (max by (namespace, pod, model, version) "
+                     f"(nv_inference_pending_request_count{{{sel}}}))")
     else:
         # Custom servers follow the common HTTP instrumentation names and export the in-flight gauge.
         latency = f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[5m])))"
         errors = (f'sum(rate(http_requests_total{{{sel},status=~"5.."}}[5m])) / '
                   f"sum(rate(http_requests_total{{{sel}}}[5m]))")
-        in_flight = None
+        in_flight = queue_depth = kv_cache = None
     fb_used, fb_free = f"DCGM_FI_DEV_FB_USED{{{pods}}}", f"DCGM_FI_DEV_FB_FREE{{{pods}}}"
     return EndpointQueries(
         latency_p95_seconds=latency,
@@ -80,16 +104,42 @@ def queries(ep: EndpointSpec) -> EndpointQueries:
                          f"{{{hpas}}}) >= max by (horizontalpodautoscaler) "
                          f"(kube_horizontalpodautoscaler_spec_max_replicas{{{hpas}}})"),
         drift_score=f'max({common.DRIFT_METRIC}{{endpoint="{ep.name}"}})',
+        queue_depth_by_pod=queue_depth,
+        kv_cache_by_pod=kv_cache,
     )
+
+
+QUALITY_METRIC = "aienv_model_quality"
+
+
+def unavailable_expr(ep: EndpointSpec) -> str:
+    """No replica serves: the stable Deployment's, or with `rollout` the Rollout's available replicas (the Rollout
+    scales the Deployment down); an endpoint that scales to zero only while KEDA wants a replica."""
+    ns = c.SERVING_NAMESPACE
+    if ep.rollout is not None:
+        metric = f'rollout_info_replicas_available{{namespace="{ns}",name="{ep.name}"}}'
+        return f"sum({metric}) < 1 or absent({metric})"
+    deployment = f'namespace="{ns}",deployment="{ep.name}-{c.TRACK_STABLE}"'
+    available = f"sum(kube_deployment_status_replicas_available{{{deployment}}})"
+    if ep.scales_to_zero:
+        return f"(sum(kube_deployment_spec_replicas{{{deployment}}}) > 0) and ({available} < 1)"
+    return (f"{available} < 1 or absent(kube_deployment_status_replicas_available{{{deployment}}})")
 
 
 def alert_rules(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, environment: str) -> list[dict[str, Any]]:
     q = queries(ep)
     labels = {"endpoint": ep.name, "environment": environment}
 
-    def alert(name: str, expr: str, duration: str, severity: str, summary: str) -> dict[str, Any]:
+    def alert(name: str, expr: str, duration: str, severity: str, summary: str, score: bool = False,
+              quality: bool = False) -> dict[str, Any]:
+        annotations = {"summary": summary, "endpoint": ep.name}
+        # The value at firing time, which the retraining trigger passes to the pipeline (aienv/retrain.py).
+        if score:
+            annotations["score"] = "{{ $value }}"
+        if quality:
+            annotations["quality"] = "{{ $value }}"
         return {"alert": name, "expr": expr, "for": duration, "labels": {**labels, "severity": severity},
-                "annotations": {"summary": summary, "endpoint": ep.name}}
+                "annotations": annotations}
 
     latency_s = thresholds.p95_latency_ms / 1000
     error_ratio = thresholds.error_rate_percent / 100
@@ -104,16 +154,19 @@ def alert_rules(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, envi
               "warning", f"{ep.name}: GPU memory use above {thresholds.gpu_memory_percent}%"),
         alert("ModelEndpointReplicasAtMax", q.replicas_at_max, "15m", "warning",
               f"{ep.name}: the autoscaler is at its maximum replicas"),
-        alert("ModelEndpointDrift", f"{q.drift_score} > {drift.threshold:g}", "0m", "warning",
-              f"{ep.name}: {drift.metric} drift score above {drift.threshold:g}"),
-        alert("ModelEndpointDriftJobFailed",
-              f'max(kube_job_status_failed{{namespace="{c.MONITORING_NAMESPACE}",job_name=~"{ep.name}-drift-.*"}}) > 0',
-              "0m", "warning", f"{ep.name}: the drift job failed"),
+        *([alert("ModelEndpointDrift", f"{q.drift_score} > {drift.threshold:g}", "0m", "warning",
+                 f"{ep.name}: {drift.metric} drift score above {drift.threshold:g}", score=True),
+           alert("ModelEndpointDriftJobFailed",
+                 f'max(kube_job_status_failed{{namespace="{c.MONITORING_NAMESPACE}",job_name=~"{ep.name}-drift-.*"}}) > 0',
+                 "0m", "warning", f"{ep.name}: the drift job failed")] if ep.drift else []),
+        # Where labels arrive, the team's evaluation job pushes the model's quality; below the threshold it alerts
+        # (and, with `retraining.triggers: [quality]`, starts a run).
+        *([alert("ModelEndpointQualityLow",
+                 f'min({QUALITY_METRIC}{{endpoint="{ep.name}"}}) < {ep.retraining.quality_threshold:g}', "15m",
+                 "warning", f"{ep.name}: model quality below {ep.retraining.quality_threshold:g}", quality=True)]
+          if ep.retraining is not None and ep.retraining.quality_threshold is not None else []),
         # Pulumi does not await serving rollouts or imports: a stuck one pages here instead.
-        alert("ModelEndpointUnavailable",
-              f'sum(kube_deployment_status_replicas_available{{namespace="{c.SERVING_NAMESPACE}",'
-              f'deployment="{ep.name}-{c.TRACK_STABLE}"}}) < 1 or absent(kube_deployment_status_replicas_available'
-              f'{{namespace="{c.SERVING_NAMESPACE}",deployment="{ep.name}-{c.TRACK_STABLE}"}})',
+        alert("ModelEndpointUnavailable", unavailable_expr(ep),
               f"{math.ceil(rollout_seconds(ep) / 60)}m", "critical",
               f"{ep.name}: no replica has served for longer than a rollout should take"),
         *([alert("ModelEndpointImportFailed",
@@ -139,9 +192,10 @@ def dashboard(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, enviro
          "threshold": thresholds.gpu_memory_percent},
         {"title": "Replicas", "expr": q.replicas, "unit": "short", "legend": "{{horizontalpodautoscaler}}",
          "threshold": None},
-        {"title": f"Drift ({drift.metric})", "expr": q.drift_score, "unit": "short", "legend": drift.metric,
-         "threshold": drift.threshold},
     ]
+    if ep.drift:
+        panels.append({"title": f"Drift ({drift.metric})", "expr": q.drift_score, "unit": "short",
+                       "legend": drift.metric, "threshold": drift.threshold})
     text = templates().get_template("dashboard.json.j2").render(
         uid=f"aienv-{environment}-{ep.name}"[:40], title=f"aienv {environment} / {ep.name}", endpoint=ep.name,
         panels=panels)
@@ -158,6 +212,19 @@ class EndpointMonitoringArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()  # kube-prometheus-stack (CRDs); not the Services (never ready
     # before a model is loaded)
+
+
+def _meta_label(prefix: str, label: str) -> str:
+    return prefix + re.sub(r"[^a-zA-Z0-9_]", "_", label)
+
+
+# A Rollout's canary Service selects the stable pods too whenever no rollout runs (Argo Rollouts points both
+# Services at the stable revision): drop its targets unless the pod is the new revision (`canaryMetadata`), so
+# every pod is scraped once and the canary series are exactly the new revision's.
+ROLLOUT_DEDUP = {
+    "sourceLabels": [_meta_label("__meta_kubernetes_service_label_", c.TRACK_LABEL),
+                     _meta_label("__meta_kubernetes_pod_label_", c.REVISION_LABEL)],
+    "regex": f"{c.TRACK_CANARY};({c.TRACK_STABLE})?", "action": "drop"}
 
 
 class EndpointMonitoring(pulumi.ComponentResource):
@@ -177,14 +244,17 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 "targetLabels": [c.TRACK_LABEL],
                 "selector": {"matchLabels": {c.ENDPOINT_LABEL: ep.name, c.COMPONENT_LABEL: c.COMPONENT_SERVING}},
                 "namespaceSelector": {"matchNames": [c.SERVING_NAMESPACE]},
-                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}],
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s",
+                               **({"relabelings": [ROLLOUT_DEDUP]} if ep.rollout is not None else {})}],
             },
             opts=after)
         groups: list[dict[str, Any]] = []
-        in_flight = queries(ep).in_flight_by_pod
-        if in_flight is not None:
-            groups.append({"name": f"aienv-{ep.name}-recording", "interval": "15s",
-                           "rules": [{"record": common.IN_FLIGHT_METRIC, "expr": in_flight}]})
+        q = queries(ep)
+        recorded = [(common.IN_FLIGHT_METRIC, q.in_flight_by_pod), (common.QUEUE_DEPTH_METRIC, q.queue_depth_by_pod),
+                    (common.KV_CACHE_METRIC, q.kv_cache_by_pod)]
+        records = [{"record": name, "expr": expr} for name, expr in recorded if expr is not None]
+        if records:
+            groups.append({"name": f"aienv-{ep.name}-recording", "interval": "15s", "rules": records})
         self.rules = alert_rules(ep, args.thresholds, args.drift, args.environment)
         groups.append({"name": f"aienv-{ep.name}-alerts", "rules": self.rules})
         self.prometheus_rule = k8s.apiextensions.CustomResource(

@@ -30,10 +30,14 @@ class NamespacesArgs:
     environment: str  # spec name
     feature_store: bool
     model_imports: bool = False  # an endpoint's weights are imported (source other than `uploaded`)
+    rollouts: bool = False  # an endpoint has a progressive rollout (Argo Rollouts)
+    keda: bool = False  # an endpoint scales to zero (KEDA and its HTTP add-on)
+    node_cache: bool = False  # an endpoint caches its weights on the GPU nodes
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def namespace_specs(feature_store: bool, model_imports: bool = False) -> list[NamespaceSpec]:
+def namespace_specs(feature_store: bool, model_imports: bool = False, rollouts: bool = False, keda: bool = False,
+                    node_cache: bool = False) -> list[NamespaceSpec]:
     specs = [
         NamespaceSpec(c.SERVING_NAMESPACE),
         NamespaceSpec(c.MONITORING_NAMESPACE),
@@ -48,6 +52,18 @@ def namespace_specs(feature_store: bool, model_imports: bool = False) -> list[Na
         specs.append(NamespaceSpec(c.FEATURES_NAMESPACE))
     if model_imports:
         specs.append(NamespaceSpec(c.MODELS_NAMESPACE))
+    if rollouts:
+        specs.append(NamespaceSpec(c.ROLLOUTS_NAMESPACE, default_deny=False,
+                                   why="the Argo Rollouts controller talks to the API server and Prometheus"))
+    if keda:
+        specs.append(NamespaceSpec(c.KEDA_NAMESPACE, enforce="baseline", default_deny=False,
+                                   why="KEDA's metrics server and webhooks are called by the API server, its "
+                                       "interceptor forwards requests to serving pods (restricted is audited "
+                                       "and warned; the charts' pods are set restricted)"))
+    if node_cache:
+        specs.append(NamespaceSpec(c.NODE_CACHE_NAMESPACE, enforce="privileged",
+                                   why="the DaemonSet that makes the weight-cache directories on GPU nodes mounts "
+                                       "them as hostPath volumes (its container runs non-root, read-only)"))
     return specs
 
 
@@ -61,7 +77,8 @@ class Namespaces(pulumi.ComponentResource):
         labels = {**common.base_labels(args.environment), **args.labels}
         self.namespaces = {}
         policies: list[k8s.networking.v1.NetworkPolicy] = []
-        for ns in namespace_specs(args.feature_store, args.model_imports):
+        for ns in namespace_specs(args.feature_store, args.model_imports, args.rollouts, args.keda,
+                                  args.node_cache):
             psa = {f"{PSA}/enforce": ns.enforce, f"{PSA}/enforce-version": "latest",
                    f"{PSA}/audit": "restricted", f"{PSA}/warn": "restricted"}
             annotations = {"aienv.io/pod-security-reason": ns.why} if ns.why else None

@@ -78,6 +78,8 @@ class ObservabilityArgs:
     monitoring: MonitoringSpec
     storage_class: str
     cluster_dns: str = "coredns"  # KubernetesSupport.cluster_dns
+    # Endpoint -> (alerts that start its retraining, where its trigger listens, cooldown hours).
+    retraining: Mapping[str, tuple[Sequence[str], str, int]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -106,9 +108,22 @@ def receiver(route: AlertRoute) -> dict[str, Any]:
 SMTP_SECRET = "alertmanager-smtp"
 
 
-def alertmanager_config(monitoring: MonitoringSpec) -> AlertmanagerConfigValues:
-    routes = [{"receiver": r.name, "matchers": [f'severity=~"{"|".join(r.severities)}"'], "continue": True}
-              for r in monitoring.alert_routes]
+def retrain_receiver(endpoint: str) -> str:
+    return f"retrain-{endpoint}"
+
+
+def alertmanager_config(monitoring: MonitoringSpec,
+                        retraining: Mapping[str, tuple[Sequence[str], str, int]] | None = None,
+                        ) -> AlertmanagerConfigValues:
+    retraining = retraining or {}
+    # First the retraining triggers (each gets its endpoint's drift/quality alerts, `continue` so the people's
+    # routes below still do); repeats come no faster than the trigger's cooldown, which it enforces itself too.
+    routes = [{"receiver": retrain_receiver(ep), "continue": True, "group_by": ["alertname", "endpoint"],
+               "group_wait": "30s", "repeat_interval": f"{cooldown}h",
+               "matchers": [f'alertname=~"{"|".join(alerts)}"', f'endpoint="{ep}"']}
+              for ep, (alerts, _url, cooldown) in sorted(retraining.items())]
+    routes += [{"receiver": r.name, "matchers": [f'severity=~"{"|".join(r.severities)}"'], "continue": True}
+               for r in monitoring.alert_routes]
     global_: dict[str, Any] = {"resolve_timeout": "5m"}
     if monitoring.smtp is not None:  # the spec rules require it whenever a route is `email`
         global_.update(smtp_smarthost=monitoring.smtp.smarthost, smtp_from=monitoring.smtp.from_address,
@@ -120,7 +135,12 @@ def alertmanager_config(monitoring: MonitoringSpec) -> AlertmanagerConfigValues:
         "global_": global_,
         "route": {"receiver": "null", "group_by": ["alertname", "endpoint", "severity"], "group_wait": "30s",
                   "group_interval": "5m", "repeat_interval": "4h", "routes": routes},
-        "receivers": pulumi.Output.secret([{"name": "null"}, *(receiver(r) for r in monitoring.alert_routes)]),
+        "receivers": pulumi.Output.secret([
+            {"name": "null"}, *(receiver(r) for r in monitoring.alert_routes),
+            # In-cluster URLs without secrets; resolved alerts start nothing.
+            *({"name": retrain_receiver(ep), "webhook_configs": [{"url": url, "send_resolved": False,
+                                                                 "max_alerts": 10}]}
+              for ep, (_alerts, url, _cooldown) in sorted(retraining.items()))]),
         "inhibit_rules": [{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
                            "equal": ["alertname", "endpoint"]}],
     }
@@ -158,8 +178,14 @@ def managed_control_plane_values(cluster_dns: str) -> dict[str, Any]:
 # --- prometheus-adapter ------------------------------------------------------------------------------
 
 def adapter_rules() -> list[AdapterRule]:
-    """Custom metrics per pod for the HPAs: GPU utilisation (DCGM) and requests in flight."""
+    """Custom metrics per pod for the HPAs: GPU utilisation (DCGM), requests in flight, and vLLM's queue depth and
+    KV-cache use."""
     per_pod = {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}}
+    vllm: list[AdapterRule] = [  # recorded by the endpoints' PrometheusRules
+        {"seriesQuery": f'{metric}{{namespace!="",pod!=""}}', "resources": per_pod,
+         "name": {"matches": f"^{metric}$", "as": metric},
+         "metricsQuery": "max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"}
+        for metric in (common.QUEUE_DEPTH_METRIC, common.KV_CACHE_METRIC)]
     return [
         {"seriesQuery": f'{common.GPU_UTIL_METRIC}{{namespace!="",pod!=""}}', "resources": per_pod,
          "name": {"matches": f"^{common.GPU_UTIL_METRIC}$", "as": common.GPU_UTIL_METRIC},
@@ -167,6 +193,7 @@ def adapter_rules() -> list[AdapterRule]:
         {"seriesQuery": f'{common.IN_FLIGHT_METRIC}{{namespace!="",pod!=""}}', "resources": per_pod,
          "name": {"matches": f"^{common.IN_FLIGHT_METRIC}$", "as": common.IN_FLIGHT_METRIC},
          "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"},
+        *vllm,
     ]
 
 
@@ -213,7 +240,7 @@ class Observability(pulumi.ComponentResource):
                                        "searchNamespace": "ALL"}},
             "defaultDashboardsTimezone": "utc",
         }
-        self.alertmanager_config = alertmanager_config(mon)
+        self.alertmanager_config = alertmanager_config(mon, args.retraining)
         am_storage = {"volumeClaimTemplate": {"spec": {**pvc, "resources": {"requests": {"storage": "10Gi"}}}}}
         kps_values: dict[str, Any] = {
             "fullnameOverride": KPS_FULLNAME,
@@ -273,7 +300,10 @@ class Observability(pulumi.ComponentResource):
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE,
                                                  {c.COMPONENT_LABEL: c.COMPONENT_PROMETHEUS}),
-                           common.namespace_peer(c.MONITORING_NAMESPACE, {c.COMPONENT_LABEL: c.COMPONENT_DRIFT})],
+                           common.namespace_peer(c.MONITORING_NAMESPACE, {c.COMPONENT_LABEL: c.COMPONENT_DRIFT}),
+                           # The team's evaluation job, once labels arrive, pushes `aienv_model_quality`.
+                           common.namespace_peer(c.MONITORING_NAMESPACE,
+                                                 {c.COMPONENT_LABEL: c.COMPONENT_MODEL_QUALITY})],
                     ports=common.tcp_ports(common.PUSHGATEWAY_PORT))]),
             opts=after)
 

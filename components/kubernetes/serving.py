@@ -1,9 +1,14 @@
 """One model endpoint on the cluster: a Deployment, Service, HPA and PDB per version (stable, and canary
-when the spec has one), an HTTPRoute splitting traffic by the canary weight, authentication at the
-gateway, a ServiceAccount bound to the endpoint's cloud identity, and its network policy.
+when the spec has a fixed one), an HTTPRoute splitting traffic by the canary weight and mirroring a sample to the
+endpoint's capture writer, authentication at the gateway, a ServiceAccount bound to the endpoint's cloud
+identity, and its network policy. With `rollout`, the stable Deployment is handed to an Argo Rollouts `Rollout`
+(rollouts.py): a second Service `<ep>-canary` takes the new revision, the HPA scales the Rollout, and the route's
+weights belong to the Rollout. With scale to zero, the route sends requests to KEDA's interceptor (scaling.py),
+which owns the HPA.
 
-Each serving pod first waits for its version's import marker (`conventions.model_import_marker`), then copies
-the weights from the model bucket onto its own scratch volume. Pulumi does not await the Deployments and
+Each serving pod first waits for its version's import marker (`conventions.model_import_marker`), then loads the
+weights from the node's weight cache (`weight_cache: node`, weight_cache.py), copying them there from the model
+bucket when the node does not have them yet, or (`weight_cache: none`) copies them onto its own scratch volume. Pulumi does not await the Deployments and
 Services (`pulumi.com/skipAwait`): a replica needs a GPU node, a multi-GB image and the weights, often more than
 the 10-minute default await, and nothing else in the stack waits for a model to be loaded. The rollout stays
 visible in the cluster (`kubectl rollout status`, whose progress deadline is sized from the model).
@@ -29,7 +34,10 @@ from aienv.spec.model import Exposure, GpuPool, Runtime
 from aienv.spec.model import ModelEndpoint as EndpointSpec
 from components.contracts import BoundIdentity, GpuPoolRef, KubernetesSupport
 from components.kubernetes import _common as common
+from components.kubernetes.capture import mirror_filter
 from components.kubernetes.gateway import ENVOY_API, GATEWAY_API, gateway_name, listener_name
+from components.kubernetes.scaling import INTERCEPTOR_POD_LABELS, interceptor_backend
+from components.kubernetes.scaling import host as scale_host
 
 # Default server images (pulled through the environment's registry caches).
 DEFAULT_IMAGES = images.DEFAULT_SERVER_IMAGES
@@ -39,6 +47,8 @@ METRICS_SERVICE_PORT = 9090
 API_KEY_HEADER = "x-api-key"
 MODELS_MOUNT = "/models"
 MODEL_DIR = f"{MODELS_MOUNT}/model"
+CACHED_MARKER = ".aienv-cached"  # written last into a version's directory in the node weight cache
+VERSIONS_KEPT = 2
 FEATURE_SERVER_PORT = 6566
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -101,6 +111,7 @@ class ModelEndpointArgs:
     service_account: str
     identity: BoundIdentity
     feature_server: bool = False  # the environment runs the Feast feature server (serving pods may call it)
+    weight_cache_claim: str | None = None  # the PVC of the node weight cache (`weight_cache: node`)
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()  # namespaces and the gateway (HTTPRoute/SecurityPolicy CRDs)
 
@@ -112,6 +123,9 @@ def label_value(value: str) -> str:
 def model_annotations(ep: EndpointSpec, version: str) -> dict[str, str]:
     """What the pod serves; with the size known, the packs check the model fits the GPUs requested."""
     out = {"aienv.io/model-version": version, c.MODEL_PRECISION_ANNOTATION: ep.model.precision}
+    if ep.model.source is not None and ep.model.source.uploaded:
+        # The team's pipeline writes the weights (the pods wait for its marker): nothing of the stack imports them.
+        out[c.MODEL_SUPPLY_ANNOTATION] = "uploaded"
     if ep.model.size_billion_params is not None:
         out[c.MODEL_PARAMS_ANNOTATION] = f"{ep.model.size_billion_params:g}"
     return out
@@ -124,8 +138,8 @@ def tracks(ep: EndpointSpec, field_prefix: str) -> list[Track]:
         raise ComponentInputError(f"{field_prefix}.image", "is required when runtime is `custom`")
     common.check_pinned(image, f"{field_prefix}.image")
     artifact = ep.model.artifact_path or f"models/{ep.name}/{ep.model.version}/"
-    # The HPA needs at least one replica; scale to zero is left to the GPU pool (min_nodes 0).
-    stable_min = max(1, ep.replicas.min or 0)
+    # An HPA needs at least one replica; an endpoint that scales to zero is scaled by KEDA from zero.
+    stable_min = 0 if ep.scales_to_zero else max(1, ep.replicas.min or 0)
     weight = ep.canary.weight if ep.canary else 0
     out = [Track(c.TRACK_STABLE, ep.model.version, image, artifact, stable_min, max(stable_min, ep.replicas.max),
                  100 - weight)]
@@ -183,6 +197,16 @@ def checkpoint_bytes(ep: EndpointSpec) -> float | None:
     if ep.model.size_billion_params is None:
         return None
     return ep.model.size_billion_params * 1e9 * CHECKPOINT_BYTES_PER_PARAM[ep.model.precision]
+
+
+def version_dir(version: str) -> str:
+    """A model version's directory in the node weight cache."""
+    return f"v-{label_value(version)}"
+
+
+def model_dir(ep: EndpointSpec, track: Track) -> str:
+    """Where the server reads its weights: the version's directory in the weight cache, or the pod's copy."""
+    return f"{MODELS_MOUNT}/{version_dir(track.version)}" if ep.weight_cache == "node" else MODEL_DIR
 
 
 def model_volume_size(ep: EndpointSpec) -> str:
@@ -312,12 +336,37 @@ class ModelEndpoint(pulumi.ComponentResource):
                 spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector, ports=ports),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on),
                                             delete_before_replace=True))
+            if ep.rollout is not None:
+                # The new revision's Service: Argo Rollouts adds each revision's pod-template hash to the two
+                # Services' selectors, so the ServiceMonitor labels the new revision's series `canary`.
+                canary_labels = {**labels, c.TRACK_LABEL: c.TRACK_CANARY}
+                self.services[c.TRACK_CANARY] = k8s.core.v1.Service(
+                    f"{name}-{c.TRACK_CANARY}-service",
+                    metadata=common.meta(f"{ep.name}-{c.TRACK_CANARY}", ns, canary_labels, common.SKIP_AWAIT),
+                    spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=selector, ports=ports),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on),
+                                                delete_before_replace=True,
+                                                ignore_changes=["spec.selector"]))  # Argo Rollouts adds the hash
+            # `maxUnavailable: 1`, never `minAvailable`: with one replica left (or none, scaled to zero) a
+            # `minAvailable: 1` budget would forbid every eviction, and the node autoscaler could never drain the
+            # GPU node to remove it (it honours PodDisruptionBudgets when it scales down).
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-{track.name}-pdb",
+                metadata=common.meta(resource_name, ns, track_labels),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
+                opts=after)
+            if ep.scales_to_zero:
+                continue  # KEDA owns this Deployment's HPA (scaling.py)
+            target = (k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                api_version="argoproj.io/v1alpha1", kind="Rollout", name=ep.name) if ep.rollout is not None else
+                k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(api_version="apps/v1", kind="Deployment",
+                                                                   name=resource_name))
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-{track.name}-hpa",
                 metadata=common.meta(resource_name, ns, track_labels),
                 spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                        api_version="apps/v1", kind="Deployment", name=resource_name),
+                    scale_target_ref=target,
                     min_replicas=track.min_replicas, max_replicas=track.max_replicas,
                     metrics=[self._metric(ep)],
                     behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
@@ -331,12 +380,6 @@ class ModelEndpoint(pulumi.ComponentResource):
                             policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=1,
                                                                               period_seconds=300)]))),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, deployment]))
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-{track.name}-pdb",
-                metadata=common.meta(resource_name, ns, track_labels),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
-                opts=after)
 
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
@@ -368,9 +411,14 @@ class ModelEndpoint(pulumi.ComponentResource):
                                   f"{at}.canary.image" if track.name == c.TRACK_CANARY else f"{at}.image")
         source = common.join_uri(args.model_bucket_uri, track.artifact_path)
         marker = common.join_uri(args.model_bucket_uri, c.model_import_marker(track.artifact_path))
+        claim = args.weight_cache_claim
+        cached = claim is not None
+        weights = (k8s.core.v1.VolumeArgs(name="model", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                       claim_name=claim)) if claim is not None
+                   else common.scratch_volume("model", model_volume_size(ep)))
         volumes = [common.empty_dir("tmp", "2Gi"), common.empty_dir("cache", "20Gi"),
-                   common.empty_dir("shm", "8Gi" if ep.gpu.count > 1 else "2Gi", memory=True),
-                   common.scratch_volume("model", model_volume_size(ep))]
+                   common.empty_dir("shm", "8Gi" if ep.gpu.count > 1 else "2Gi", memory=True), weights]
+        directory = model_dir(ep, track)
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                   k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
                   k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
@@ -378,20 +426,42 @@ class ModelEndpoint(pulumi.ComponentResource):
         # Wait for the version's import marker (written last by the import Job, or by the team's pipeline for
         # `uploaded` weights) instead of crash-looping on a half-written prefix, then copy the weights. The
         # login runs in the loop: a workload-identity session can outlive its token during a long import.
-        fetch = common.tool_container(
-            "fetch-model", args.images.tool("object-store"), store, [
-                f'until {{ {store.login()} && {store.exists("MARKER")}; }}; do '
+        wait = [f'until {{ {store.login()} && {store.exists("MARKER")}; }}; do '
                 f'echo "waiting for $MARKER (written when the model import is complete)"; '
                 f"sleep {MARKER_POLL_SECONDS}; done",
-                store.login(),
-                f'mkdir -p "{MODEL_DIR}"',
-                store.download("MODEL_URI", MODEL_DIR),
-                f'rm -f "{MODEL_DIR}/{c.MODEL_IMPORT_MARKER}"',
-            ],
-            {**args.support.workload_env, "MODEL_URI": source, "MARKER": marker},
+                store.login()]
+        if cached:
+            # The node has the version: nothing to copy. Else copy it into a partial directory of this pod and
+            # rename it into place (a pod that loses the race drops its copy), then keep the VERSIONS_KEPT most
+            # recently used versions of the endpoint on the node.
+            partial = f"{MODELS_MOUNT}/.partial-$POD_NAME"
+            lines = [
+                f'if [ -e "{directory}/{CACHED_MARKER}" ]; then touch "{directory}"; '
+                f'echo "version $MODEL_VERSION is cached on this node"; exit 0; fi',
+                *wait,
+                f'rm -rf "{partial}"; mkdir -p "{partial}"',
+                store.download("MODEL_URI", partial),
+                f'rm -f "{partial}/{c.MODEL_IMPORT_MARKER}"; : > "{partial}/{CACHED_MARKER}"',
+                f'if mv -T "{partial}" "{directory}" 2>/dev/null; then echo "cached version $MODEL_VERSION"; '
+                f'else rm -rf "{partial}"; echo "another pod cached version $MODEL_VERSION first"; fi',
+                f'touch "{directory}"',
+                f'ls -1dt "{MODELS_MOUNT}"/v-*/ | tail -n +{VERSIONS_KEPT + 1} | while IFS= read -r old; do '
+                f'rm -rf "$old"; done',
+            ]
+        else:
+            lines = [*wait, f'mkdir -p "{MODEL_DIR}"', store.download("MODEL_URI", MODEL_DIR),
+                     f'rm -f "{MODEL_DIR}/{c.MODEL_IMPORT_MARKER}"']
+        fetch = common.tool_container(
+            "fetch-model", args.images.tool("object-store"), store, lines,
+            {**args.support.workload_env, "MODEL_URI": source, "MARKER": marker, "MODEL_VERSION": track.version},
             [k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODELS_MOUNT),
              k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
             cpu="1", memory="2Gi")
+        if cached:
+            # The partial copy is named after the pod, so pods starting together on a node never share one.
+            fetch.env = [*fetch.env, k8s.core.v1.EnvVarArgs(  # type: ignore[misc]
+                name="POD_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
+                    field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")))]
         command, server_args = self._server(args, track)
         env = [k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
                # The uid has no passwd entry: getpass.getuser() (torch's cache paths) reads these first.
@@ -400,7 +470,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value="/cache"),
                k8s.core.v1.EnvVarArgs(name="HF_HOME", value="/cache/huggingface"),
                k8s.core.v1.EnvVarArgs(name="HF_HUB_OFFLINE", value="1"),
-               k8s.core.v1.EnvVarArgs(name="MODEL_DIR", value=MODEL_DIR),
+               k8s.core.v1.EnvVarArgs(name="MODEL_DIR", value=directory),
                k8s.core.v1.EnvVarArgs(name="MODEL_VERSION", value=track.version)]
         if ep.runtime is Runtime.vllm:
             env.append(k8s.core.v1.EnvVarArgs(name="VLLM_NO_USAGE_STATS", value="1"))
@@ -423,7 +493,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             automount_service_account_token=False,
             enable_service_links=False,
             host_network=False, host_pid=False, host_ipc=False,
-            security_context=common.pod_security(SERVING_UID),
+            # A cache volume is chowned to the pod's group on mount; only when its root does not match yet, not
+            # every file of every cached checkpoint on every start.
+            security_context=common.pod_security(SERVING_UID, fs_group_change_policy="OnRootMismatch"),
             init_containers=[fetch],
             containers=[server],
             volumes=volumes,
@@ -438,15 +510,16 @@ class ModelEndpoint(pulumi.ComponentResource):
     @staticmethod
     def _server(args: ModelEndpointArgs, track: Track) -> tuple[list[str] | None, list[Any]]:
         ep = args.endpoint
+        directory = model_dir(ep, track)
         if ep.runtime is Runtime.vllm:
             return (["python3", "-m", "vllm.entrypoints.openai.api_server"],
-                    ["--model", MODEL_DIR, "--served-model-name", ep.model.name, "--host", "0.0.0.0",
+                    ["--model", directory, "--served-model-name", ep.model.name, "--host", "0.0.0.0",
                      "--port", str(RUNTIMES[Runtime.vllm].http_port),
                      "--tensor-parallel-size", str(ep.gpu.count), *VLLM_DTYPE.get(ep.model.precision, []),
                      *ep.args])
         if ep.runtime is Runtime.triton:
             return (["tritonserver"],
-                    [f"--model-repository={MODEL_DIR}",
+                    [f"--model-repository={directory}",
                      "--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", "--allow-metrics=true",
                      "--allow-gpu-metrics=true", "--metrics-config=summary_latencies=true", *ep.args])
         return None, list(ep.args)
@@ -457,7 +530,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         if ep.autoscaling.metric == "cpu":
             return k8s.autoscaling.v2.MetricSpecArgs(type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
                 name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=target)))
-        name = common.GPU_UTIL_METRIC if ep.autoscaling.metric == "gpu_utilization" else common.IN_FLIGHT_METRIC
+        name = {"gpu_utilization": common.GPU_UTIL_METRIC, "requests_in_flight": common.IN_FLIGHT_METRIC,
+                "queue_depth": common.QUEUE_DEPTH_METRIC, "kv_cache_usage": common.KV_CACHE_METRIC}[
+            ep.autoscaling.metric]
         return k8s.autoscaling.v2.MetricSpecArgs(type="Pods", pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
             metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=name),
             target=k8s.autoscaling.v2.MetricTargetArgs(type="AverageValue", average_value=str(target))))
@@ -475,6 +550,11 @@ class ModelEndpoint(pulumi.ComponentResource):
                 from_=[common.namespace_peer(common.PROMETHEUS_NAMESPACE, {c.COMPONENT_LABEL: c.COMPONENT_PROMETHEUS})],
                 ports=common.tcp_ports(shape.metrics_port)),
         ]
+        if ep.scales_to_zero:
+            # Requests of an endpoint that scales to zero come through KEDA's interceptor (scaling.py).
+            ingress.append(k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[common.namespace_peer(c.KEDA_NAMESPACE, dict(INTERCEPTOR_POD_LABELS))],
+                ports=common.tcp_ports(shape.http_port)))
         # The weights (object store over HTTPS) and the pod's cloud identity.
         egress = [common.https_egress(), *common.identity_egress(args.support.identity_egress)]
         if args.feature_server:
@@ -493,9 +573,23 @@ class ModelEndpoint(pulumi.ComponentResource):
         ep, ns = args.endpoint, c.SERVING_NAMESPACE
         at = f"model_endpoints[{args.index}]"
         # Routes name the Services; they do not wait for them (a Service is ready only with a loaded model).
-        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        backends = [{"group": "", "kind": "Service", "name": f"{ep.name}-{t.name}", "port": SERVICE_PORT,
-                     "weight": t.weight} for t in self.tracks]
+        rewrite: dict[str, Any] = {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}
+        ignore: list[str] = []
+        if ep.scales_to_zero:
+            # KEDA's interceptor routes by host to the endpoint's Service and holds requests while it scales up.
+            backends = [interceptor_backend()]
+            rewrite["hostname"] = scale_host(ep.name)
+        elif ep.rollout is not None:
+            # All traffic on the stable revision until a rollout moves it; the weights are the Rollout's then.
+            backends = [{"group": "", "kind": "Service", "name": f"{ep.name}-{track}", "port": SERVICE_PORT,
+                         "weight": weight} for track, weight in ((c.TRACK_STABLE, 100), (c.TRACK_CANARY, 0))]
+            ignore = [f"spec.rules[0].backendRefs[{i}].weight" for i in range(len(backends))]
+        else:
+            backends = [{"group": "", "kind": "Service", "name": f"{ep.name}-{t.name}", "port": SERVICE_PORT,
+                         "weight": t.weight} for t in self.tracks]
+        filters: list[dict[str, Any]] = [{"type": "URLRewrite", "urlRewrite": rewrite}]
+        if ep.capture.enabled:
+            filters.append(mirror_filter(ep))
         route = k8s.apiextensions.CustomResource(
             f"{name}-route", api_version=GATEWAY_API, kind="HTTPRoute",
             metadata=common.meta(ep.name, ns, labels),
@@ -505,13 +599,13 @@ class ModelEndpoint(pulumi.ComponentResource):
                                 "sectionName": listener_name(ep.exposure)}],
                 "rules": [{
                     "matches": [{"path": {"type": "PathPrefix", "value": self.route_path}}],
-                    "filters": [{"type": "URLRewrite", "urlRewrite": {
-                        "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+                    "filters": filters,
                     "backendRefs": backends,
                     "timeouts": {"request": "300s"},
                 }],
             },
-            opts=after)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), ignore_changes=ignore))
+        self.route = route
         if ep.auth.mode == "none":
             return
         policy: dict[str, Any] = {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",

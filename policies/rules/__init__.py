@@ -19,6 +19,7 @@ from policies.rules import (
     gcp,
     identity_common,
     kubernetes,
+    mlops,
     network_exposure,
     secrets,
     stack,
@@ -29,7 +30,7 @@ ALL_RULES: tuple[Rule, ...] = (*aws.RULES, *azure.RULES, *gcp.RULES, *kubernetes
                               *deploy_fit.RULES, *deploy_names.RULES, *deploy_ranges.RULES, *deploy_zones.RULES,
                               *deploy_order.RULES, *deploy_runtime.RULES, *deploy_access.RULES,
                               *network_exposure.RULES, *identity_common.RULES, *data_stores.RULES,
-                              *compute_metadata.RULES, *secrets.RULES, *ai_services.RULES)
+                              *compute_metadata.RULES, *secrets.RULES, *ai_services.RULES, *mlops.RULES)
 RULES_BY_NAME: dict[str, Rule] = {r.meta.name: r for r in ALL_RULES}
 
 __all__ = ["ALL_RULES", "RULES_BY_NAME", "Rule"]

@@ -27,7 +27,7 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from aienv import capacity
-from aienv.conventions import GPU_COUNT_LABEL, GPU_RESOURCE
+from aienv.conventions import GPU_COUNT_LABEL, GPU_RESOURCE, MODEL_CACHE_DIR
 from policies import meta as m
 from policies.meta import RuleMeta
 from policies.rules._base import get, guarded, items, number, stack_rule, subject
@@ -40,6 +40,12 @@ AKS = "azure-native:containerservice:ManagedCluster"
 GKE_POOL = "gcp:container/nodePool:NodePool"
 POOL_TYPES = frozenset({EKS_NODEGROUP, AKS_POOL, AKS, GKE_POOL})
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+# Scalers besides HPAs: an Argo Rollouts Rollout takes over a Deployment (`spec.workloadRef`) and an HPA scales the
+# Rollout; a KEDA ScaledObject owns its target's HPA (`spec.maxReplicaCount`).
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+PERSISTENT_VOLUME = "kubernetes:core/v1:PersistentVolume"
+SCALERS = frozenset({HPA, ROLLOUT, SCALED_OBJECT})
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Workloads that are scheduled like any pod (DaemonSets are the nodes' overhead, not candidates).
 SCHEDULED = frozenset(POD_SPEC_PATHS) - {DAEMONSET}
@@ -298,7 +304,8 @@ def replicas_of(r: PolicyResource, hpas: dict[str, float]) -> int:
 
 
 def _hpa_max(resources: list[PolicyResource]) -> dict[str, float]:
-    """Workload URN -> the largest maxReplicas of an HPA that scales it (matched by dependency or name)."""
+    """Workload URN -> the largest maxReplicas of an HPA (or KEDA ScaledObject) that scales it, matched by
+    dependency or name; an HPA on an Argo Rollouts Rollout scales the Deployment the Rollout takes over."""
     by_name: dict[tuple[str, str, str], str] = {}
     for r in resources:
         if r.resource_type in SCHEDULED:
@@ -308,12 +315,21 @@ def _hpa_max(resources: list[PolicyResource]) -> dict[str, float]:
                          str(get(meta, "name")))] = r.urn
             except Exception:  # noqa: BLE001 - an unknown name cannot be matched by name
                 continue
+    for r in resources:
+        if r.resource_type == ROLLOUT:
+            try:
+                ns = str(get(r.props, "metadata.namespace") or "default")
+                ref = (ns, str(get(r.props, "spec.workloadRef.kind")), str(get(r.props, "spec.workloadRef.name")))
+                if ref in by_name:
+                    by_name[(ns, "Rollout", str(get(r.props, "metadata.name")))] = by_name[ref]
+            except Exception:  # noqa: BLE001 - a Rollout with unknown values names no Deployment we can match
+                continue
     out: dict[str, float] = {}
     for r in resources:
-        if r.resource_type != HPA:
+        if r.resource_type not in (HPA, SCALED_OBJECT):
             continue
         try:
-            most = number(r.props, "spec.maxReplicas", 0) or 0
+            most = number(r.props, "spec.maxReplicas" if r.resource_type == HPA else "spec.maxReplicaCount", 0) or 0
             targets = {d.urn for d in r.property_dependencies.get("spec", []) if d.resource_type in SCHEDULED}
             ns = str(get(r.props, "metadata.namespace") or "default")
             ref = (ns, str(get(r.props, "spec.scaleTargetRef.kind")), str(get(r.props, "spec.scaleTargetRef.name")))
@@ -468,28 +484,79 @@ def pod_fits_node(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]
     yield from guarded(args.resources, SCHEDULED, check)
 
 
+@dataclass
+class ModelCache:
+    """A node weight cache: a `local` PersistentVolume under MODEL_CACHE_DIR on every node its affinity admits."""
+
+    urn: str
+    name: str
+    mib: float
+    terms: list[Any]
+
+    def on(self, pool: NodePool) -> bool:
+        labels = dict(pool.labels)
+        return not self.terms or any(all(_expression_ok(e, labels) for e in items(t, "matchExpressions"))
+                                     for t in self.terms)
+
+
+def model_caches(args: StackValidationArgs, problems: list[tuple[str, str | None]]) -> list[ModelCache]:
+    out: list[ModelCache] = []
+
+    def collect(r: PolicyResource) -> Iterator[str]:
+        path = str(get(r.props, "spec.local.path") or "")
+        if path == MODEL_CACHE_DIR or path.startswith(MODEL_CACHE_DIR + "/"):
+            out.append(ModelCache(r.urn, r.name, capacity.memory_mib(get(r.props, "spec.capacity.storage")) or 0.0,
+                                  items(r.props, "spec.nodeAffinity.required.nodeSelectorTerms")))
+        return iter(())
+
+    problems.extend(guarded(args.resources, frozenset({PERSISTENT_VOLUME}), collect))
+    return out
+
+
 _DISK_REMEDIATION = (
-    "Give the pool a larger root disk, request `ephemeral-storage` equal to the pod's node-local data so the "
+    "Give the pool a larger root disk (`cluster.gpu_pools[].disk_gb`), request `ephemeral-storage` equal to the "
+    "pod's node-local data so the "
     "scheduler spreads replicas, or keep the weights off node-local storage (a PVC or local NVMe). The kubelet "
     "evicts pods once the node filesystem has less than 10% free (kubelet configuration reference, "
     "`evictionHard` default `nodefs.available<10%`, kubernetes.io/docs/reference/config-api/"
     "kubelet-config.v1beta1/); emptyDir volumes and container writable layers live on that filesystem "
     "(kubernetes.io/docs/concepts/storage/volumes/#emptydir). Replicas that may share a node: as many as "
-    "its GPUs, CPU and memory admit, up to the workload's maximum replicas (HPA maxReplicas).")
+    "its GPUs, CPU and memory admit, up to the workload's maximum replicas (HPA maxReplicas). A node weight cache "
+    "(`weight_cache: node`: a local PersistentVolume under /var/lib/aienv/model-cache, sized for the versions it "
+    "keeps) lives on the same root disk as every pod's node-local data: either set `weight_cache: none` or size "
+    "the disk for the caches of every endpoint the pool can run.")
 
 
 @stack_rule(RuleMeta(
     name="deploy-node-disk-fits-local-data",
-    description="Keep the node-local data (model weights in emptyDir) of the replicas that may share a node "
-                "within the node's disk.",
+    description="Keep the node-local data (model weights in emptyDir, the node weight cache) of the replicas "
+                "that may share a node within the node's disk.",
     severity="high", area="deploy", controls=DEPLOY_CONTROLS, remediation=_DISK_REMEDIATION,
-), SCHEDULED | POOL_TYPES | {DAEMONSET, HELM_RELEASE, HPA, LAUNCH_TEMPLATE})
+), SCHEDULED | POOL_TYPES | SCALERS | {DAEMONSET, HELM_RELEASE, LAUNCH_TEMPLATE, PERSISTENT_VOLUME})
 def node_disk_fits(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     problems: list[tuple[str, str | None]] = []
     pools = stack_pools(args, problems)
     if not pools:
         return
     hpas = _hpa_max(list(args.resources))
+    unknown: list[tuple[str, str | None]] = []
+    caches = model_caches(args, unknown)
+    yield from unknown  # a cache of unknown size is not judged as fitting
+
+    def disk_mib(pool: NodePool) -> float:
+        return capacity.pod_disk_gib(pool.disk_gb or 0) * 1024 - (1024 if pool.cloud == "aws" else 0)
+
+    cached: dict[str, float] = {}  # pool name -> MiB of the caches its nodes hold
+    for pool in pools:
+        if pool.disk_gb is None:
+            continue
+        here = [m for m in caches if m.on(pool)]
+        cached[pool.name] = sum(m.mib for m in here)
+        if here and cached[pool.name] > disk_mib(pool):
+            names = ", ".join(f"`{m.name}` ({m.mib / 1024:.0f} GiB)" for m in here)
+            yield (f"The weight caches on pool {pool.describe()} must fit its disk: {names} take "
+                   f"{cached[pool.name] / 1024:.0f} GiB, but a {pool.disk_gb:.0f} GB disk leaves pods "
+                   f"{disk_mib(pool) / 1024:.0f} GiB before eviction."), here[0].urn
 
     def check(r: PolicyResource) -> Iterator[str]:
         spec = pod_spec(r.resource_type, r.props)
@@ -505,16 +572,20 @@ def node_disk_fits(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             fit = fit_on(pool)
             if pool.disk_gb is None or fit is None or not schedulable_on(spec, pool) or fit.shortfalls(need):
                 continue
-            have = capacity.pod_disk_gib(pool.disk_gb) * 1024 - (1024 if pool.cloud == "aws" else 0)
+            cache = cached.get(pool.name, 0.0)
+            have = disk_mib(pool)
+            if cache > have:
+                continue  # reported on the cache above
             per_node = min(replicas, max(fit.per_node(need), 1))
             eph = need.get("ephemeral-storage", 0.0)
             if eph > 0:
-                per_node = min(per_node, max(int(have // eph), 1))
-            total = per_node * local
+                per_node = min(per_node, max(int((have - cache) // eph), 1))
+            total = per_node * local + cache
             if total > have:
+                also = f" and the node's weight caches ({cache / 1024:.0f} GiB)" if cache else ""
                 yield (f"{who} must keep its node-local data within the disk of pool {pool.describe()}: "
-                       f"{per_node} replica(s) x {local / 1024:.0f} GiB = {total / 1024:.0f} GiB on one node, "
-                       f"but a {pool.disk_gb:.0f} GB disk leaves pods {have / 1024:.0f} GiB before eviction.")
+                       f"{per_node} replica(s) x {local / 1024:.0f} GiB{also} = {total / 1024:.0f} GiB on one "
+                       f"node, but a {pool.disk_gb:.0f} GB disk leaves pods {have / 1024:.0f} GiB before eviction.")
 
     yield from guarded(args.resources, SCHEDULED, check)
 

@@ -111,7 +111,7 @@ def test_launch_templates_require_imdsv2_and_encrypt_volumes(prod: AwsPlan) -> N
         assert ebs["encrypted"] == "true" and ebs["kmsKeyId"].startswith("arn:aws:kms:")
         assert ebs["volumeType"] == "gp3"
     a100 = next(lt for lt in prod.of("LaunchTemplate") if "gpu-a100" in lt.name)
-    assert a100.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 200
+    assert a100.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 600  # the spec's disk_gb: room for the node weight cache
 
 
 def test_kubeconfig_is_a_secret_exec_based_string(prod: AwsPlan) -> None:

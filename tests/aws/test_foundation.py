@@ -9,7 +9,7 @@ from aienv import conventions as c
 from .awsplan import AwsPlan
 
 COMPONENTS = {"Keys", "Network", "Storage", "Registries", "NodeIdentity", "Cluster", "FeatureStore", "Identity",
-              "Audit", "Budget"}
+              "Audit", "Budget", "Mlops"}
 
 
 @pytest.mark.parametrize("name", ["prod-aws", "dev-aws"])

@@ -58,8 +58,13 @@ def test_serving_reads_only_its_model_prefix_and_decrypts_through_s3(prod: AwsPl
     models = next(b for b in prod.of("Bucket") if b.inputs["tags"]["aienv-bucket-purpose"] == "model_artifacts")
     bucket_arn = models.outputs["arn"]
     sts = {s["Sid"]: s for s in _policy(prod, "serving-chat")}
-    assert sorted(sts["ReadModelArtifacts"]["Resource"]) == sorted([f"{bucket_arn}/models/chat/3/*",
-                                                                   f"{bucket_arn}/models/chat/4/*"])  # + canary
+    assert sts["ReadModelArtifacts"]["Resource"] == [f"{bucket_arn}/models/chat/3/*"]
+    # `chat` rolls out progressively: its stable pods may read the previous version until promotion.
+    rollout = next(p for p in prod.of("RolePolicy") if p.name.endswith("-rollout-chat"))
+    versions = {s["Sid"]: s for s in statements(rollout)}
+    assert versions["ReadModelVersions"]["Resource"] == [f"{bucket_arn}/models/chat/*"]
+    assert versions["ListModelVersions"]["Condition"]["StringLike"]["s3:prefix"] == ["models/chat/*"]
+    assert set(versions) == {"ReadModelVersions", "ListModelVersions", "DecryptThroughS3"}
     assert sts["ListModelPrefix"]["Resource"] == bucket_arn
     assert sts["DecryptThroughS3"]["Resource"].startswith("arn:aws:kms:")
     assert sts["DecryptThroughS3"]["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
@@ -138,7 +143,7 @@ def test_canary_grant_follows_a_custom_artifact_path(variant) -> None:
     endpoints = [{"name": "chat", "model": {"name": "m", "version": "3", "artifact_path": "models/chat/3/weights/",
                                             "source": {"huggingface": "org/m"}},
                   "canary": {"version": "4", "weight": 10}, "gpu": {"type": "nvidia-l4"},
-                  "resources": {"cpu": "3", "memory": "12Gi"}}]
+                  "scale_to_zero": {"enabled": False}, "resources": {"cpu": "3", "memory": "12Gi"}}]
     plan = variant("dev-aws", {"model_endpoints": endpoints})
     models = next(b.outputs["arn"] for b in plan.of("Bucket") if b.inputs["tags"]["aienv-bucket-purpose"] == "model_artifacts")
     sts = {s["Sid"]: s for s in _policy(plan, "serving-chat")}
@@ -182,3 +187,12 @@ def test_long_environment_and_workload_names_fit_the_iam_prefix(variant) -> None
     assert pkg and all(len(n) <= 63 for n in pkg)
     cache = [r.inputs["ecrRepositoryPrefix"] for r in plan.of("PullThroughCacheRule")]
     assert cache and all(2 <= len(p) <= 30 for p in cache)
+
+
+def test_rollout_versions_root_follows_the_artifact_path() -> None:
+    from aienv import conventions as c
+
+    assert c.model_versions_prefixes("models/chat/3/", "chat", "3") == ["models/chat/"]
+    assert c.model_versions_prefixes("weights/llama/3/safetensors/", "chat", "3") == ["weights/llama/"]
+    # No version segment: the default folder (where a new version lands) and the path itself.
+    assert c.model_versions_prefixes("weights/llama/", "chat", "3") == ["models/chat/", "weights/llama/"]

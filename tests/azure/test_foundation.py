@@ -46,7 +46,8 @@ def test_explicit_provider_pins_subscription_and_location(prod):
 
 def test_every_taggable_resource_carries_the_environment_tags(prod):
     plan, _ = prod
-    untaggable = {"authorization:RoleAssignment", "authorization:ManagementLockAtResourceGroupLevel",
+    untaggable = {"authorization:RoleAssignment", "authorization:RoleDefinition",  # role definitions take no tags
+                  "authorization:ManagementLockAtResourceGroupLevel",
                   "network:Subnet", "network:PrivateDnsZoneGroup", "storage:BlobContainer",
                   "storage:BlobServiceProperties", "storage:ManagementPolicy", "monitor:DiagnosticSetting",
                   "managedidentity:FederatedIdentityCredential", "consumption:Budget",
@@ -335,7 +336,8 @@ def test_one_identity_per_workload_federated_to_its_service_account(prod):
     creds = {f.inputs["federatedIdentityCredentialResourceName"]: f.inputs
              for f in of(plan, "managedidentity:FederatedIdentityCredential")}
     assert set(creds) == {"serving-chat", "serving-codegen", "serving-embed", "import-chat", "import-codegen",
-                          "drift-chat", "drift-codegen", "drift-embed", "feature-server"}
+                          "drift-chat", "drift-codegen", "drift-embed", "feature-server",
+                          "capture-chat", "capture-codegen", "capture-embed", "retrain-chat"}  # the MLOps loop
     assert creds["serving-chat"]["subject"] == "system:serviceaccount:aienv-serving:chat-serving"
     assert creds["serving-chat"]["audiences"] == ["api://AzureADTokenExchange"]
     assert creds["serving-chat"]["issuer"].startswith("https://westeurope.oic.prod-aks.azure.com/")

@@ -56,7 +56,7 @@ def test_graph_grows_with_endpoints(prod):
     extra = ModelEndpoint(name="embed", model=ModelInfo(name="bge"), gpu=GpuRequest(type="nvidia-l4"))
     plan = plan_gcp(variant(lambda s: s.model_endpoints.append(extra)), "four-endpoints")
     accounts = "gcp:serviceaccount/account:Account"
-    assert len(plan.of_type(accounts)) == len(prod.of_type(accounts)) + 2  # serving + drift identities
+    assert len(plan.of_type(accounts)) == len(prod.of_type(accounts)) + 3  # serving, drift and capture identities
 
 
 def test_project_number_is_looked_up_when_not_in_the_spec():

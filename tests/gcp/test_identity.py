@@ -23,11 +23,20 @@ def test_one_service_account_per_workload_bound_to_exactly_its_ksa(prod):
     spec = prod_spec()
     wls = workloads(spec)
     accounts = {inputs(a)["accountId"] for a in identity_children(prod, ACCOUNT)}
-    assert accounts == {account_id(spec, w) for w in wls}
-    members = sorted(inputs(m)["member"] for m in identity_children(prod, SA_MEMBER))
-    assert members == sorted(f"serviceAccount:acme-ml-prod.svc.id.goog[{w.namespace}/{w.service_account}]"
-                             for w in wls)
-    assert {inputs(m)["role"] for m in identity_children(prod, SA_MEMBER)} == {"roles/iam.workloadIdentityUser"}
+    # + the account chat's retraining pipeline runs as (no Kubernetes workload, no workload identity)
+    (pipeline,) = accounts - {account_id(spec, w) for w in wls}
+    assert pipeline.startswith("prod-gcp-chat-pipe-")
+    federated = [inputs(m) for m in identity_children(prod, SA_MEMBER)
+                 if inputs(m)["role"] == "roles/iam.workloadIdentityUser"]
+    assert sorted(m["member"] for m in federated) == sorted(
+        f"serviceAccount:acme-ml-prod.svc.id.goog[{w.namespace}/{w.service_account}]" for w in wls)
+    # The one other service-account grant: chat's trigger may act as its pipeline account, nothing else.
+    (act_as,) = [inputs(m) for m in identity_children(prod, SA_MEMBER)
+                 if inputs(m)["role"] != "roles/iam.workloadIdentityUser"]
+    assert act_as["role"] == "roles/iam.serviceAccountUser"
+    assert act_as["serviceAccountId"].endswith(f"/{pipeline}@acme-ml-prod.iam.gserviceaccount.com")
+    assert act_as["member"] == f"serviceAccount:{account_id(spec, next(w for w in wls if w.key == 'retrain-chat'))}" \
+        "@acme-ml-prod.iam.gserviceaccount.com"
 
 
 def test_account_ids_fit_gcp_limits():
@@ -47,6 +56,8 @@ def grants_by_workload(plan, spec):
     purpose = {inputs(b)["name"]: b.name.split("-storage-")[1] for b in plan.of_type("gcp:storage/bucket:Bucket")}
     key_of = {f"serviceAccount:{account_id(spec, w)}@acme-ml-prod.iam.gserviceaccount.com": w.key
               for w in workloads(spec)}
+    key_of |= {f"serviceAccount:{inputs(a)['accountId']}@acme-ml-prod.iam.gserviceaccount.com": "pipeline-chat"
+               for a in identity_children(plan, ACCOUNT) if "-chat-pipe-" in inputs(a)["accountId"]}
     out: dict[str, set[tuple[str, str, str]]] = {}
     for m in identity_children(plan, FOLDER_MEMBER):
         g = inputs(m)
@@ -57,7 +68,7 @@ def grants_by_workload(plan, spec):
 def test_each_workload_reaches_exactly_the_objects_it_uses(prod):
     # C1 and the class behind it: every grant matches a read or write the workload's code makes.
     spec = prod_spec()
-    viewer, user = "roles/storage.objectViewer", "roles/storage.objectUser"
+    viewer, user, creator = "roles/storage.objectViewer", "roles/storage.objectUser", "roles/storage.objectCreator"
     assert grants_by_workload(prod, spec) == {
         "serving-chat": {("model-artifacts", "models/chat/", viewer)},
         "serving-reason": {("model-artifacts", "models/reason/", viewer)},
@@ -68,14 +79,31 @@ def test_each_workload_reaches_exactly_the_objects_it_uses(prod):
         "drift-reason": {("training-data", "drift/reason/", viewer)},
         "drift-fraud": {("training-data", "drift/fraud/", viewer)},
         "feature-server": {("feature-offline", "feast/", user)},
+        # The MLOps loop: capture writers create objects under `recent/` only (no read, list, replace, delete) ...
+        "capture-chat": {("training-data", "drift/chat/recent/", creator)},
+        "capture-reason": {("training-data", "drift/reason/recent/", creator)},
+        "capture-fraud": {("training-data", "drift/fraud/recent/", creator)},
+        # ... and chat's retraining pipeline reads its samples and training data, writes versions and its root.
+        "pipeline-chat": {("training-data", "drift/chat/", viewer), ("training-data", "training/chat/", viewer),
+                          ("training-data", "pipelines/chat/", user), ("model-artifacts", "models/chat/", user)},
     }
-    # No whole-bucket grant, no registry grant (the node identity pulls images), nothing on the audit archive.
-    assert not identity_children(prod, BUCKET_MEMBER)
-    assert not identity_children(prod, PROJECT_MEMBER)
+    # No whole-bucket grant but the pipeline template the trigger reads (an IAM condition on its object), no
+    # registry grant (the node identity pulls images), nothing on the audit archive.
+    (template,) = [inputs(m) for m in identity_children(prod, BUCKET_MEMBER)]
+    assert template["bucket"] == "acme-ml-prod-pipelines" and template["role"] == "roles/storage.objectViewer"
+    assert "objects/chat/retrain-pipeline.json" in template["condition"]["expression"]
+    # Project-wide only what Vertex AI grants nowhere narrower: the two custom roles (start runs; what a run does).
+    project = sorted((m.name.rsplit("-", 1)[1], inputs(m)["role"]) for m in identity_children(prod, PROJECT_MEMBER))
+    assert [p for p, _ in project] == ["runs", "runtime"]
+    roles = {r.name: inputs(r) for r in identity_children(prod, "gcp:projects/iAMCustomRole:IAMCustomRole")}
+    assert sorted(r["roleId"] for r in roles.values()) == ["aienv_prod_gcp_pipeline_runs", "aienv_prod_gcp_pipeline_runtime"]
+    runs = next(r for r in roles.values() if r["roleId"].endswith("_runs"))
+    assert runs["permissions"] == ["aiplatform.pipelineJobs.create", "aiplatform.pipelineJobs.get"]
     assert not identity_children(prod, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
     folders = {(inputs(f)["name"]) for f in identity_children(prod, FOLDER)}
     assert folders == {"models/chat/", "models/reason/", "models/fraud/", "drift/chat/", "drift/reason/",
-                       "drift/fraud/", "feast/"}
+                       "drift/fraud/", "feast/", "drift/chat/recent/", "drift/reason/recent/", "drift/fraud/recent/",
+                       "training/chat/", "pipelines/chat/"}
     offline = [inputs(m) for m in identity_children(prod, "gcp:bigquery/datasetIamMember:DatasetIamMember")]
     assert [(m["role"], m["datasetId"]) for m in offline] == [("roles/bigquery.dataViewer", "prod_gcp_features")]
 
@@ -97,7 +125,7 @@ def test_an_import_from_a_bucket_reads_only_that_prefix():
         s.model_endpoints[0].model.source = type(s.model_endpoints[0].model.source)(
             uri="gs://acme-research/exports/gemma/")
     plan = plan_gcp(variant(edit), "import-from-gcs")
-    source = [inputs(m) for m in identity_children(plan, BUCKET_MEMBER)]
+    source = [inputs(m) for m in identity_children(plan, BUCKET_MEMBER) if "-import-" in m.name]
     assert len(source) == 1 and source[0]["bucket"] == "acme-research"
     assert source[0]["role"] == "roles/storage.objectViewer"
     expr = source[0]["condition"]["expression"]
@@ -120,13 +148,15 @@ def test_model_folders_cover_stable_and_canary_versions():
 
 def test_broad_permissions_grant_project_wide_read_only():
     plan = plan_gcp(variant(lambda s: setattr(s.security, "workload_permissions", "broad")), "broad")
-    roles = [inputs(m)["role"] for m in identity_children(plan, PROJECT_MEMBER)]
+    # (the retraining pipeline's custom roles apart: see test_each_workload_reaches_exactly_the_objects_it_uses)
+    roles = [inputs(m)["role"] for m in identity_children(plan, PROJECT_MEMBER) if not m.name.endswith(("-runs", "-runtime"))]
     assert set(roles) == set(BROAD_ROLES)
     assert len(roles) == len(BROAD_ROLES) * len(workloads(prod_spec()))
     assert not {"roles/editor", "roles/owner"} & set(roles)
-    reads = [m for m in identity_children(plan, FOLDER_MEMBER) if inputs(m)["role"] == "roles/storage.objectViewer"]
-    assert not reads  # replaced by the project-wide read; writes (imports, Feast registry) stay on their folders
-    assert {inputs(m)["role"] for m in identity_children(plan, FOLDER_MEMBER)} == {"roles/storage.objectUser"}
+    workload_grants = [m for m in identity_children(plan, FOLDER_MEMBER) if "-pipeline-" not in m.name]
+    reads = [m for m in workload_grants if inputs(m)["role"] == "roles/storage.objectViewer"]
+    assert not reads  # replaced by the project-wide read; writes (imports, Feast registry, captures) stay
+    assert {inputs(m)["role"] for m in workload_grants} == {"roles/storage.objectUser", "roles/storage.objectCreator"}
 
 
 def test_binder_annotates_with_the_gsa_and_rejects_unknown_workloads(prod):

@@ -22,7 +22,8 @@ def test_services_needed_by_prod_are_enabled_and_never_disabled(prod):
 
 def test_services_follow_the_spec():
     spec = variant(lambda s: (setattr(s.feature_store, "enabled", False), setattr(s, "budget", None),
-                              setattr(s.registries, "model_registry", False)))
+                              setattr(s.registries, "model_registry", False),
+                              [setattr(e, "retraining", None) for e in s.model_endpoints]))
     apis = required_services(spec)
     assert "redis.googleapis.com" not in apis and "billingbudgets.googleapis.com" not in apis
     assert "aiplatform.googleapis.com" not in apis and "bigquery.googleapis.com" not in apis

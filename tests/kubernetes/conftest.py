@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aienv.engine import Plan
+from aienv.spec.model import Canary, StackSpec
 
 from .k8splan import plan_layer, reference
 
@@ -35,3 +36,19 @@ def azure() -> Plan:
 @pytest.fixture
 def gcp() -> Plan:
     return reference_plan("prod-gcp")
+
+
+def canary_spec() -> StackSpec:
+    """prod-aws with a fixed-weight canary on `chat` (version 4 at 10 %) instead of its progressive rollout."""
+    spec = reference("prod-aws")
+    chat = next(e for e in spec.model_endpoints if e.name == "chat")
+    chat.rollout = None
+    chat.canary = Canary(version="4", weight=10)
+    return spec
+
+
+@pytest.fixture
+def aws_canary() -> Plan:
+    if "prod-aws-canary" not in _CACHE:
+        _CACHE["prod-aws-canary"] = plan_layer(canary_spec())
+    return _CACHE["prod-aws-canary"]

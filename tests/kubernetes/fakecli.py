@@ -72,6 +72,18 @@ FAKE = textwrap.dedent('''\
         elif args[:2] == ["s3", "cp"] and args[-2] == "-":
             target = local(args[-1]); os.makedirs(os.path.dirname(target), exist_ok=True)
             open(target, "wb").write(sys.stdin.buffer.read())
+        elif args[:2] == ["s3", "cp"]:
+            src, dst = [a for a in args[2:] if not a.startswith("--")]
+            target = local(dst); os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy(src, target)
+        elif args[:2] == ["sagemaker", "start-pipeline-execution"]:
+            request = json.load(open(opt(args, "--cli-input-json").removeprefix("file://")))
+            runs = os.path.join(STORE, "_sagemaker"); os.makedirs(runs, exist_ok=True)
+            path = os.path.join(runs, request["ClientRequestToken"] + ".json")
+            if not os.path.exists(path):  # idempotent on ClientRequestToken
+                json.dump(request, open(path, "w"))
+            print("arn:aws:sagemaker:us-east-1:123456789012:pipeline/" + request["PipelineName"].lower()
+                  + "/execution/" + request["ClientRequestToken"][-12:])
         elif args[:2] == ["s3api", "head-object"]:
             raise SystemExit(0 if os.path.isfile(os.path.join(STORE, opt(args, "--bucket"), opt(args, "--key"))) else 254)
         elif args[:2] == ["s3api", "list-objects-v2"]:
@@ -131,6 +143,15 @@ FAKE = textwrap.dedent('''\
                     print(os.path.relpath(f, root) + "\\t" + iso(f))
         elif args[:3] == ["keyvault", "secret", "show"]:
             secret(opt(args, "--id"))
+        elif args[0] == "rest":
+            url = opt(args, "--url"); job = url.split("?")[0].rsplit("/", 1)[-1]
+            jobs = os.path.join(STORE, "_azureml"); os.makedirs(jobs, exist_ok=True)
+            path = os.path.join(jobs, job + ".json")
+            if opt(args, "--method") == "get":
+                raise SystemExit(0 if os.path.exists(path) else 3)
+            if os.path.exists(path):
+                sys.stderr.write("UserError: jobs cannot be updated\\n"); raise SystemExit(1)
+            json.dump({"url": url, "body": json.load(open(opt(args, "--body").removeprefix("@")))}, open(path, "w"))
         else:
             raise SystemExit("unsupported: " + " ".join(args))
     ''')

@@ -22,6 +22,7 @@ from components.contracts import (
     CloudFoundation,
     GpuPoolRef,
     KubernetesSupport,
+    MlopsSupport,
     OfflineStore,
     OnlineStoreEndpoint,
 )
@@ -99,6 +100,21 @@ def support(spec: StackSpec) -> KubernetesSupport:
     return module.kubernetes_support(spec, volume)
 
 
+def mlops(spec: StackSpec) -> MlopsSupport:
+    """The cloud's real MlopsSupport (components/<cloud>/mlops_support.py) on stand-in identifiers."""
+    cloud = spec.cloud.provider
+    module = importlib.import_module(f"components.{cloud}.mlops_support")
+    if cloud == "aws":
+        return module.mlops_support(spec)
+    if cloud == "azure":
+        return module.mlops_support(spec, pulumi.Output.from_input(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"))
+    return module.mlops_support(
+        spec, {e.name: pulumi.Output.from_input(f"{e.name}-pipeline@{spec.cloud.project}.iam.gserviceaccount.com")
+               for e in spec.model_endpoints}, pulumi.Output.from_input(DATA_BUCKET[cloud]),
+        "projects/p/locations/l/keyRings/r/cryptoKeys/data")
+
+
 def pool_refs(spec: StackSpec) -> list[GpuPoolRef]:
     return [GpuPoolRef(p.name, p.gpu_type, p.gpus_per_node,
                        {c.GPU_TYPE_LABEL: p.gpu_type, c.GPU_COUNT_LABEL: str(p.gpus_per_node), c.POOL_LABEL: p.name,
@@ -127,6 +143,7 @@ def foundation(spec: StackSpec, **overrides: Any) -> CloudFoundation:
         if fs.enabled and fs.online_store.enabled else None,
         offline_store=OfflineStore(OFFLINE[cloud][0], pulumi.Output.from_input(OFFLINE[cloud][1]))
         if fs.enabled and fs.offline_store else None,
+        mlops=mlops(spec),
     )
     values.update(overrides)
     return CloudFoundation(**values)

@@ -26,6 +26,10 @@ CRD_GROUPS = {
     "monitoring.coreos.com/v1": "kube-prometheus-stack",
     "gateway.networking.k8s.io/v1": "gateway-helm",
     "gateway.envoyproxy.io/v1alpha1": "gateway-helm",
+    "gateway.networking.k8s.io/v1beta1": "gateway-helm",  # ReferenceGrant
+    "argoproj.io/v1alpha1": "argo-rollouts",
+    "keda.sh/v1alpha1": "keda",
+    "http.keda.sh/v1alpha1": "keda-add-ons-http",
 }
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 

@@ -104,7 +104,8 @@ def test_a1_dcgm_exporter_keeps_its_metrics_file_mount(gcp: Plan) -> None:
 
 def test_a2_serving_and_import_objects_skip_the_pulumi_await(any_plan: Plan) -> None:
     serving_objects = [r for r in [*of_type(any_plan, DEPLOYMENT), *of_type(any_plan, SERVICE)]
-                       if plain(r.inputs)["metadata"]["namespace"] == c.SERVING_NAMESPACE]
+                       if plain(r.inputs)["metadata"]["namespace"] == c.SERVING_NAMESPACE
+                       and plain(r.inputs)["metadata"]["labels"][c.COMPONENT_LABEL] == c.COMPONENT_SERVING]
     imports = [r for r in of_type(any_plan, JOB) if plain(r.inputs)["metadata"]["namespace"] == c.MODELS_NAMESPACE]
     assert serving_objects and imports
     for r in [*serving_objects, *imports]:
@@ -332,7 +333,11 @@ def test_b4_cluster_dns_is_scraped_where_it_runs(aws: Plan, gcp: Plan) -> None:
 
 # --- B5: weights on the pod's own scratch volume -------------------------------------------------------------
 
-def test_b5_weights_live_on_a_scratch_volume_and_node_disk_is_requested(aws: Plan) -> None:
+def test_b5_weights_live_on_a_scratch_volume_and_node_disk_is_requested() -> None:
+    spec = reference("prod-aws").model_copy(deep=True)
+    for ep in spec.model_endpoints:
+        ep.weight_cache = "none"  # the node weight cache replaces the scratch volume (test_k8s_mlops.py)
+    aws = plan_layer(spec)
     pod = plain(one(aws, DEPLOYMENT, "prod-aws-k8s-summarize-stable-deployment").inputs)["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     claim = volumes["model"]["ephemeral"]["volumeClaimTemplate"]["spec"]
@@ -391,7 +396,7 @@ def test_b9_cpu_autoscaling_is_refused_where_no_metrics_server_runs() -> None:
 def test_b11_servers_get_a_user_name(any_plan: Plan) -> None:
     for r in of_type(any_plan, DEPLOYMENT):
         inputs = plain(r.inputs)
-        if inputs["metadata"]["namespace"] != c.SERVING_NAMESPACE:
+        if inputs["metadata"]["labels"].get(c.COMPONENT_LABEL) != c.COMPONENT_SERVING:
             continue
         env = {e["name"]: e.get("value") for e in inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env["USER"] and env["LOGNAME"], r.name

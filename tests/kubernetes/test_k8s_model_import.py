@@ -109,16 +109,17 @@ def test_serving_pods_wait_for_the_marker_then_copy_the_weights(stack: str, tmp_
     assert fetch["name"] == "fetch-model"
     uri = env_of(fetch)["MODEL_URI"]
     box = Sandbox(tmp_path)
+    pod = {"POD_NAME": f"{endpoint}-stable-7c9d-x2k4p"}
     for name, body in WEIGHTS.items():  # half-written: no marker yet
         box.put(store_path(uri) + name, body)
-    waiting = box.run(fetch)
+    waiting = box.run(fetch, extra_env=pod)
     assert waiting.returncode != 0 and "waiting for" in waiting.stdout
     assert ["sleep"] in box.calls()
-    model_dir = tmp_path / "volumes" / "model" / "model"
+    model_dir = tmp_path / "volumes" / "model" / f"v-{version}"  # the version's directory in the node cache
     assert not model_dir.exists() or not any(model_dir.iterdir())
 
     box.put(store_path(env_of(fetch)["MARKER"]), "imported\n")
-    done = box.run(fetch)
+    done = box.run(fetch, extra_env=pod)
     assert done.returncode == 0, (done.stdout, done.stderr)
     for name, body in WEIGHTS.items():
         assert (model_dir / name).read_bytes() == body
@@ -134,7 +135,8 @@ def test_uploaded_weights_get_the_same_wait_and_no_import(aws: Plan) -> None:
     assert "until" in fetch["command"][2]
 
 
-def test_one_job_per_version_with_the_import_identity(aws: Plan) -> None:
+def test_one_job_per_version_with_the_import_identity(aws_canary: Plan) -> None:
+    aws = aws_canary
     jobs = _jobs(aws)
     assert set(jobs) == {"import-chat-stable", "import-chat-canary", "import-summarize-stable"}
     canary = _pod(jobs["import-chat-canary"])

@@ -101,7 +101,10 @@ def test_prometheus_stack_follows_the_monitoring_spec(aws: Plan) -> None:
     assert receivers["oncall"]["pagerduty_configs"][0]["routing_key"] == "abc123"
     assert receivers["ml-team"]["email_configs"][0]["to"] == "ml-team@example.com"
     routes = {r["receiver"]: r["matchers"] for r in config["route"]["routes"]}
-    assert routes == {"oncall": ['severity=~"critical"'], "ml-team": ['severity=~"critical|warning"']}
+    assert routes == {"oncall": ['severity=~"critical"'], "ml-team": ['severity=~"critical|warning"'],
+                      # first, and `continue`: chat's drift and quality alerts also start its retraining
+                      "retrain-chat": ['alertname=~"ModelEndpointDrift|ModelEndpointQualityLow"', 'endpoint="chat"']}
+    assert config["route"]["routes"][0]["receiver"] == "retrain-chat" and config["route"]["routes"][0]["continue"]
     # webhook URLs and keys stay secret in the recorded inputs
     assert "abc123" not in json.dumps(release.inputs["values"]["alertmanager"]["config"].get("route"))
 
@@ -237,7 +240,12 @@ def test_bigquery_offline_store_on_gcp(gcp: Plan) -> None:
 
 STABLE_APIS = {"v1", "apps/v1", "batch/v1", "autoscaling/v2", "policy/v1", "networking.k8s.io/v1", "storage.k8s.io/v1",
                "gateway.networking.k8s.io/v1", "monitoring.coreos.com/v1", "gateway.envoyproxy.io/v1alpha1",
-               "helm.sh/v3"}
+               "helm.sh/v3",
+               # The newest (and only) versions the installed charts serve: Argo Rollouts v1.9 (Rollout,
+               # AnalysisTemplate), KEDA 2.19/2.20 (ScaledObject), its HTTP add-on 0.15 (HTTPScaledObject), and
+               # Gateway API v1.4's ReferenceGrant (v1beta1 in the standard channel).
+               "argoproj.io/v1alpha1", "keda.sh/v1alpha1", "http.keda.sh/v1alpha1",
+               "gateway.networking.k8s.io/v1beta1"}
 
 
 def test_every_object_uses_an_api_served_on_the_cluster(any_plan: Plan) -> None:

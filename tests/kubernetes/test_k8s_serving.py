@@ -13,6 +13,7 @@ from aienv.engine.wire import is_secret
 from aienv.errors import AienvError, SpecError
 from aienv.spec import load_spec
 
+from .conftest import canary_spec
 from .k8splan import (
     DEPLOYMENT,
     HTTPROUTE,
@@ -124,19 +125,22 @@ def test_writable_scratch_for_the_model_server(aws: Plan) -> None:
     fetch = pod["initContainers"][0]
     env = {e["name"]: e.get("value") for e in fetch["env"]}
     assert env["MODEL_URI"] == "s3://test-models/models/chat/3/"
-    assert 'aws s3 sync --only-show-errors --no-progress "$MODEL_URI" "/models/model"' in fetch["command"][2]
+    # The node weight cache: the version's directory, filled through a partial copy of this pod.
+    assert 'aws s3 sync --only-show-errors --no-progress "$MODEL_URI" "/models/.partial-$POD_NAME"' in fetch["command"][2]
+    assert volumes["model"]["persistentVolumeClaim"]["claimName"] == "chat-model-cache"
 
 
 def test_triton_reads_the_model_repository_copied_to_its_volume(aws: Plan) -> None:
     # Triton downloads cloud repositories to a local temporary directory anyway: every runtime reads the copy
     # the fetch-model init container makes on the pod's scratch volume (no per-cloud path).
     pod = plain(one(aws, DEPLOYMENT, "prod-aws-k8s-rerank-stable-deployment").inputs)["spec"]["template"]["spec"]
-    assert "--model-repository=/models/model" in pod["containers"][0]["args"]
+    assert "--model-repository=/models/v-2" in pod["containers"][0]["args"]  # version 2 in the node cache
     env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
     assert env["MODEL_URI"] == "s3://test-models/models/rerank/2/"
 
 
-def test_canary_split_follows_the_spec_weight(aws: Plan) -> None:
+def test_canary_split_follows_the_spec_weight(aws_canary: Plan, aws: Plan) -> None:
+    aws, rollout = aws_canary, aws  # a fixed-weight canary (prod-aws's chat rolls out progressively instead)
     route = plain(one(aws, HTTPROUTE, "prod-aws-k8s-chat-route").inputs)
     backends = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
     assert backends == {"chat-stable": 90, "chat-canary": 10}
@@ -144,14 +148,14 @@ def test_canary_split_follows_the_spec_weight(aws: Plan) -> None:
     assert canary["spec"]["template"]["metadata"]["labels"][c.TRACK_LABEL] == c.TRACK_CANARY
     fetch_env = {e["name"]: e.get("value") for e in canary["spec"]["template"]["spec"]["initContainers"][0]["env"]}
     assert fetch_env["MODEL_URI"] == "s3://test-models/models/chat/4/"
-    single = plain(one(aws, HTTPROUTE, "prod-aws-k8s-rerank-route").inputs)
+    single = plain(one(rollout, HTTPROUTE, "prod-aws-k8s-rerank-route").inputs)
     assert [(b["name"], b["weight"]) for b in single["spec"]["rules"][0]["backendRefs"]] == [("rerank-stable", 100)]
 
 
 def test_canary_weight_change_moves_traffic() -> None:
-    spec = reference("prod-gcp").model_copy(deep=True)
+    spec = canary_spec()
     spec.model_endpoints[0].canary.weight = 35  # type: ignore[union-attr]
-    route = plain(one(plan_layer(spec), HTTPROUTE, "prod-gcp-k8s-chat-route").inputs)
+    route = plain(one(plan_layer(spec), HTTPROUTE, "prod-aws-k8s-chat-route").inputs)
     assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [65, 35]
 
 
@@ -207,15 +211,22 @@ def test_hpa_targets_the_spec_metric(aws: Plan) -> None:
     assert (chat["minReplicas"], chat["maxReplicas"]) == (2, 8)
     assert chat["metrics"] == [{"type": "Pods", "pods": {"metric": {"name": "DCGM_FI_DEV_GPU_UTIL"},
                                                          "target": {"type": "AverageValue", "averageValue": "70"}}}]
-    assert hpas["prod-aws-k8s-chat-canary-hpa"]["maxReplicas"] == 1
+    assert chat["scaleTargetRef"]["kind"] == "Rollout"  # chat rolls out progressively: the HPA scales the Rollout
     rerank = hpas["prod-aws-k8s-rerank-stable-hpa"]["metrics"][0]
     assert rerank["pods"]["metric"]["name"] == "aienv_requests_in_flight"
     assert rerank["pods"]["target"]["averageValue"] == "32"
 
 
+def test_canary_track_has_its_own_hpa_and_pdb(aws_canary: Plan) -> None:
+    hpas = {r.name: plain(r.inputs)["spec"] for r in of_type(aws_canary, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")}
+    assert hpas["prod-aws-k8s-chat-canary-hpa"]["maxReplicas"] == 1
+    pdbs = {plain(r.inputs)["metadata"]["name"] for r in of_type(aws_canary, "kubernetes:policy/v1:PodDisruptionBudget")}
+    assert {"chat-stable", "chat-canary"} <= pdbs
+
+
 def test_pdb_and_service_account_per_endpoint(aws: Plan) -> None:
     pdbs = {plain(r.inputs)["metadata"]["name"] for r in of_type(aws, "kubernetes:policy/v1:PodDisruptionBudget")}
-    assert {"chat-stable", "chat-canary", "summarize-stable", "rerank-stable"} <= pdbs
+    assert {"chat-stable", "summarize-stable", "rerank-stable"} <= pdbs
     sas = {plain(r.inputs)["metadata"]["name"]: plain(r.inputs) for r in of_type(aws, "kubernetes:core/v1:ServiceAccount")}
     chat = sas["chat-serving"]
     assert chat["metadata"]["namespace"] == c.SERVING_NAMESPACE
@@ -245,5 +256,6 @@ def test_network_policy_allows_only_what_serving_needs(aws: Plan) -> None:
     denies = [plain(r.inputs) for r in of_type(aws, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
               if plain(r.inputs)["metadata"]["name"] == "default-deny"]
     assert {d["metadata"]["namespace"] for d in denies} == {c.SERVING_NAMESPACE, c.MONITORING_NAMESPACE,
-                                                            c.FEATURES_NAMESPACE, c.MODELS_NAMESPACE}
+                                                            c.FEATURES_NAMESPACE, c.MODELS_NAMESPACE,
+                                                            c.NODE_CACHE_NAMESPACE}
     assert all(d["spec"]["podSelector"] == {} and d["spec"]["policyTypes"] == ["Ingress", "Egress"] for d in denies)

@@ -60,7 +60,9 @@ def test_compliance_packs_carry_their_control_ids(monkeypatch: pytest.MonkeyPatc
             if p.name in WAIVER_POLICIES:
                 continue  # added by this checkout's aienv-waivers.yaml (policies.pack_waivers), not rules
             assert p.framework is not None and framework in (p.framework.name or "")
-            assert control in (p.framework.specification or ""), p.name
+            spec = p.framework.specification or ""
+            # (HIPAA: the Security Rule's §164.312, and minimum necessary for captured requests)
+            assert control in spec or (pack == "hipaa" and spec == "164.502(b)"), p.name
 
 
 def test_gdpr_pack_enforces_eu_residency(monkeypatch: pytest.MonkeyPatch) -> None:

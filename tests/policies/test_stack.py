@@ -176,8 +176,10 @@ def test_every_rule_has_pass_and_fail_cases() -> None:
     import test_deploy
     import test_gcp
     import test_kubernetes_ai
+    import test_mlops_policies
 
     covered = (set(test_aws.FAILING) | set(test_azure.FAILING) | set(test_gcp.FAILING)
                | set(test_kubernetes_ai.FAILING) | set(test_deploy.FAILING) | set(FAILING)
-               | set(test_coverage_classes.FAILING) | set(test_cached_images.FAILING))
+               | set(test_coverage_classes.FAILING) | set(test_cached_images.FAILING)
+               | set(test_mlops_policies.FAILING))
     assert covered == {r.meta.name for r in ALL_RULES}

@@ -132,7 +132,8 @@ def test_prod_endpoints_need_two_replicas(tmp_path: Path) -> None:
 
 def test_canary_weight_bounds(tmp_path: Path) -> None:
     data = reference("prod-aws.yaml")
-    data["model_endpoints"][0]["canary"]["weight"] = 120
+    data["model_endpoints"][0].pop("rollout")  # a fixed-weight canary instead of the progressive rollout
+    data["model_endpoints"][0]["canary"] = {"version": "4", "weight": 120}
     ((path, message),) = problems(tmp_path, data)
     assert (path, message) == ("model_endpoints[0].canary.weight", "is 120; use 100 or less")
 
@@ -239,7 +240,8 @@ def test_images_must_be_pinned(tmp_path: Path, image: str, expected: str) -> Non
 
 def test_canary_image_must_be_pinned(tmp_path: Path) -> None:
     def mutate(d: dict[str, Any]) -> None:
-        d["model_endpoints"][0]["canary"]["image"] = "vllm-openai:latest"
+        d["model_endpoints"][0].pop("rollout")  # a fixed-weight canary instead of the progressive rollout
+        d["model_endpoints"][0]["canary"] = {"version": "4", "weight": 10, "image": "vllm-openai:latest"}
     path, _ = only(tmp_path, "prod-aws.yaml", mutate)
     assert path == "model_endpoints[0].canary.image"
 
