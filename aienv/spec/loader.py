@@ -282,7 +282,8 @@ _PATTERN_RULES = {
     r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]{1,63}$":
         "a taint key: write up to 63 letters, digits, `.`, `_` or `-`, optionally after a DNS prefix and `/` "
         "(e.g. `example.com/dedicated`)",
-    r"^1\.(2[89]|3[0-9])$": "a supported Kubernetes minor version: write `1.28` to `1.39`, quoted (\"1.32\")",
+    r"^1\.(2[89]|3[0-9])$": "a Kubernetes minor version: write `1.<minor>`, quoted (\"1.32\"); "
+                          "the Kubernetes layer supports 1.32 to 1.35",
     r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+$":
         "a Hugging Face repository id: write `org/name` (e.g. `meta-llama/Llama-3.1-8B-Instruct`)",
     r"^[a-z0-9._-]+(/[a-z0-9._-]+){1,2}:[A-Za-z0-9._-]+$":
@@ -296,6 +297,8 @@ _PATTERN_RULES = {
     r"^[a-z0-9.-]+\.[a-z]{2,}$": "a registry host name: write it in lowercase, e.g. `docker.io` or `nvcr.io`",
     r"^[A-Za-z0-9.-]+:\d{2,5}$": "a mail relay address: write `host:port`, e.g. `smtp.example.com:587`",
     r"^[^@\s]+@[^@\s]+$": "an email address: write it as name@example.com",
+    r"^[A-Za-z][A-Za-z0-9-]{2,23}$":
+        "an Azure ML compute name: write 3 to 24 letters, digits or `-`, starting with a letter",
 }
 
 

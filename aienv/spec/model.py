@@ -198,7 +198,8 @@ class ClusterSpec(Model):
     """The Kubernetes cluster: EKS, AKS or GKE."""
 
     kubernetes_version: str = Field(default="1.32", pattern=r"^1\.(2[89]|3[0-9])$",
-                                    description="Kubernetes minor version, `1.28` to `1.39`.")
+                                    description="Kubernetes minor version, quoted (`\"1.32\"`); the Kubernetes layer's charts "
+                                                "support `1.32` to `1.35` (Envoy Gateway v1.7's matrix).")
     api_access: EndpointAccess = Field(default=EndpointAccess.private,
                                        description="The API server endpoint: `private` (default) or `public` "
                                                    "(then `api_allowed_cidrs` is required).")
@@ -395,7 +396,9 @@ class Retraining(Model):
                     "labels arrive) falls below this.")
     cooldown_hours: int = Field(default=24, ge=1, le=720,
                                 description="At most one run per endpoint in this many hours.")
-    compute: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{1,31}$",
+    # "Name must be between 3 to 24 characters long. Valid characters are upper and lower case letters,
+    # digits, and the - character. Name must start with a letter." (Azure ML, "Create a compute cluster")
+    compute: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{2,23}$",
                                 description="Azure only: the Azure ML compute cluster the pipeline runs on "
                                             "(its managed identity is the pipeline's identity).")
 

@@ -16,7 +16,7 @@ from .test_runs import Broken
 def program(monkeypatch):
     chosen = {"fn": small_program}
     monkeypatch.setattr(_target, "_load_spec_program",
-                        lambda spec, variables, vars_file: ("test", chosen["fn"], None))
+                        lambda spec, variables, vars_file, allow_abstract=False: ("test", chosen["fn"], None))
     return chosen
 
 

@@ -195,7 +195,8 @@ def test_every_pattern_of_the_spec_has_an_english_message() -> None:
      "model_endpoints[0].resources.cpu", "`six` is not a CPU quantity: write cores (`4`, `0.5`) or millicores "
                                          "(`3500m`)"),
     (lambda d: d["cluster"].__setitem__("kubernetes_version", "1.20"), "cluster.kubernetes_version",
-     "`1.20` is not a supported Kubernetes minor version: write `1.28` to `1.39`, quoted (\"1.32\")"),
+     "`1.20` is not a Kubernetes minor version: write `1.<minor>`, quoted (\"1.32\"); "
+     "the Kubernetes layer supports 1.32 to 1.35"),
     (lambda d: d["cloud"].__setitem__("project", "My Project"), "cloud.project",
      "`My Project` is not a GCP project id: write 6 to 30 lowercase letters, digits or hyphens, starting with a "
      "letter and not ending with a hyphen (the id `gcloud projects list` shows, not the display name or number)"),
