@@ -19,6 +19,7 @@ The Kubernetes CronJob docs list the same macros ("Other than the standard synta
 
 from __future__ import annotations
 
+import itertools
 import re
 
 MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -106,3 +107,59 @@ def _field_problem(text: str, name: str, low: int, high: int, names: dict[str, i
         if start > end:
             return f"the {name} range `{part}` runs backwards; write the smaller value first"
     return None
+
+
+# The macros as robfig/cron/v3 expands them (parser.go, `parseDescriptor`).
+_MACRO_FIELDS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+                 "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _values(text: str, low: int, high: int, names: dict[str, int]) -> tuple[set[int], bool]:
+    """The values a valid field matches, and whether robfig marks it as a star (`*` or `?` without a step
+    above 1: then day-of-month and day-of-week must both match, otherwise either does)."""
+    values: set[int] = set()
+    star = False
+    for part in (p for p in text.split(",") if p):
+        range_text, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        bounds = range_text.split("-")
+        if bounds[0] in ("*", "?"):
+            start, end = low, high
+            star = star or step == 1
+        else:
+            start = _number(bounds[0], names) or 0
+            end = _number(bounds[-1], names) or 0 if len(bounds) == 2 else (high if step_text else start)
+        values.update(range(start, end + 1, step))
+    return values, star
+
+
+def longest_gap_seconds(schedule: str) -> float | None:
+    """The longest time between two runs of a valid schedule (UTC, as the drift CronJobs run), or None when it
+    never fires (e.g. `0 0 31 2 *`). Used to tell a drift score that stopped being refreshed from a current one."""
+    import datetime as dt
+
+    if schedule.startswith("@every "):
+        return sum(float(n) * _GO_UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)",
+                                                                       schedule[len("@every "):]))
+    fields = _MACRO_FIELDS.get(schedule, schedule).split()
+    parsed = [_values(text, low, high, names) for text, (_, low, high, names) in zip(fields, FIELDS, strict=True)]
+    (minutes, _), (hours, _), (doms, dom_star), (months, _), (dows, dow_star) = parsed
+    day_times = sorted(h * 60 + m for h in hours for m in minutes)
+    within_day = max((b - a for a, b in itertools.pairwise(day_times)), default=0)
+    # Eight years from a leap year cover every calendar pattern of the Gregorian cycle that a schedule can hit
+    # before 2100, so a gap such as Feb 29 to Feb 29 is measured too.
+    first = dt.date(2024, 1, 1)
+    previous_last: int | None = None
+    gap = within_day
+    for offset in range(8 * 366):
+        day = first + dt.timedelta(days=offset)
+        dom_match, dow_match = day.day in doms, (day.weekday() + 1) % 7 in dows
+        matches = (dom_match and dow_match) if (dom_star or dow_star) else (dom_match or dow_match)
+        if day.month not in months or not matches:
+            continue
+        start = offset * 1440
+        if previous_last is not None:
+            gap = max(gap, start + day_times[0] - previous_last)
+        previous_last = start + day_times[-1]
+    return None if previous_last is None else gap * 60.0

@@ -616,7 +616,9 @@ class Thresholds(Model):
     p95_latency_ms: int = Field(default=2000, ge=1, description="p95 request latency above which to alert.")
     error_rate_percent: float = Field(default=2.0, gt=0, le=100, description="5xx rate above which to alert.")
     gpu_utilization_percent: int = Field(default=90, ge=1, le=100, description="Sustained GPU utilisation alert.")
-    gpu_memory_percent: int = Field(default=95, ge=1, le=100, description="GPU memory use alert.")
+    gpu_memory_percent: int = Field(default=95, ge=1, le=100,
+                                    description="GPU memory use alert; for vLLM the KV-cache use of the memory it "
+                                                "reserved at start (its device memory always looks ~90% full).")
 
 
 class DriftSpec(Model):

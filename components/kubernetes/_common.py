@@ -87,6 +87,10 @@ IN_FLIGHT_METRIC = "aienv_requests_in_flight"
 QUEUE_DEPTH_METRIC = "aienv_queue_depth"
 KV_CACHE_METRIC = "aienv_kv_cache_percent"
 DRIFT_METRIC = "aienv_drift_score"
+DRIFT_LAST_RUN_METRIC = "aienv_drift_last_run_timestamp_seconds"  # pushed by aienv/drift.py with the score
+# A drift run starts at most this late after its schedule, and is stopped after this long.
+DRIFT_STARTING_DEADLINE_SECONDS = 600
+DRIFT_ACTIVE_DEADLINE_SECONDS = 3600
 PUSHGATEWAY_SERVICE = "pushgateway"
 PUSHGATEWAY_PORT = 9091
 

@@ -117,11 +117,13 @@ class DriftMonitor(pulumi.ComponentResource):
             metadata=common.meta(f"{ep}-drift", ns, labels),
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=drift.schedule, time_zone="Etc/UTC", concurrency_policy="Forbid",
-                starting_deadline_seconds=600, successful_jobs_history_limit=3, failed_jobs_history_limit=3,
+                starting_deadline_seconds=common.DRIFT_STARTING_DEADLINE_SECONDS,
+                successful_jobs_history_limit=3, failed_jobs_history_limit=3,
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=2, active_deadline_seconds=3600, ttl_seconds_after_finished=86400,
+                        backoff_limit=2, active_deadline_seconds=common.DRIFT_ACTIVE_DEADLINE_SECONDS,
+                        ttl_seconds_after_finished=86400,
                         template=k8s.core.v1.PodTemplateSpecArgs(
                             metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **args.identity.pod_labels}),
                             spec=pod)))),

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from aienv import conventions as c
+from aienv.spec.cron import longest_gap_seconds
 from aienv.spec.model import DriftSpec, Runtime, Thresholds
 from aienv.spec.model import ModelEndpoint as EndpointSpec
 from components.kubernetes import _common as common
@@ -126,6 +127,54 @@ def unavailable_expr(ep: EndpointSpec) -> str:
     return (f"{available} < 1 or absent(kube_deployment_status_replicas_available{{{deployment}}})")
 
 
+def drift_stale_seconds(drift: DriftSpec) -> int | None:
+    """How old the last pushed drift score may be before it is stale: the schedule's longest gap plus the
+    CronJob's starting deadline and the Job's active deadline (a run may push that late), or None for a schedule
+    that never fires."""
+    gap = longest_gap_seconds(drift.schedule)
+    if gap is None:
+        return None
+    return math.ceil((gap + common.DRIFT_STARTING_DEADLINE_SECONDS + common.DRIFT_ACTIVE_DEADLINE_SECONDS) / 60) * 60
+
+
+def drift_alerts(ep: EndpointSpec, drift: DriftSpec, alert: Any) -> list[dict[str, Any]]:
+    q = queries(ep)
+    ns = c.MONITORING_NAMESPACE
+    failed = alert("ModelEndpointDriftJobFailed",
+                   f'max(kube_job_status_failed{{namespace="{ns}",job_name=~"{ep.name}-drift-.*"}}) > 0',
+                   "0m", "warning", f"{ep.name}: the drift job failed")
+    stale = drift_stale_seconds(drift)
+    if stale is None:
+        return [alert("ModelEndpointDrift", f"{q.drift_score} > {drift.threshold:g}", "0m", "warning",
+                      f"{ep.name}: {drift.metric} drift score above {drift.threshold:g}", score=True), failed]
+    # The Pushgateway keeps a pushed score until it is replaced, so a score is only evidence while it is fresh:
+    # a stale one neither alerts nor starts retraining again; it raises ModelEndpointDriftStale instead. Before
+    # the first run the score is absent; that is stale only once the CronJob is older than a run may take.
+    last_run = f'max({common.DRIFT_LAST_RUN_METRIC}{{endpoint="{ep.name}"}})'
+    created = f'max(kube_cronjob_created{{namespace="{ns}",cronjob="{ep.name}-drift"}})'
+    return [
+        alert("ModelEndpointDrift", f"{q.drift_score} > {drift.threshold:g} and (time() - {last_run} < {stale})",
+              "0m", "warning", f"{ep.name}: {drift.metric} drift score above {drift.threshold:g}", score=True),
+        failed,
+        alert("ModelEndpointDriftStale",
+              f"time() - {last_run} > {stale} or (absent({last_run}) and (time() - {created} > {stale}))",
+              "0m", "warning", f"{ep.name}: no drift score pushed for more than {stale // 60} minutes "
+                               f"(kubectl -n {ns} get cronjob {ep.name}-drift)"),
+    ]
+
+
+def gpu_memory_alert(ep: EndpointSpec, q: EndpointQueries, thresholds: Thresholds, alert: Any) -> dict[str, Any]:
+    """GPU memory pressure. vLLM allocates `--gpu-memory-utilization` (default 0.9) of the device at start and
+    fills it with its KV cache, so DCGM's framebuffer use sits near 90% whatever the load; what runs out there
+    is the KV cache (`vllm:kv_cache_usage_perc`), and then requests queue or are preempted."""
+    limit = thresholds.gpu_memory_percent
+    if q.kv_cache_by_pod is not None:
+        return alert("ModelEndpointGpuMemoryHigh", f"max({q.kv_cache_by_pod}) > {limit}", "10m", "warning",
+                     f"{ep.name}: KV cache use above {limit}% of what vLLM reserved")
+    return alert("ModelEndpointGpuMemoryHigh", f"{q.gpu_memory_percent} > {limit}", "10m", "warning",
+                 f"{ep.name}: GPU memory use above {limit}%")
+
+
 def alert_rules(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, environment: str) -> list[dict[str, Any]]:
     q = queries(ep)
     labels = {"endpoint": ep.name, "environment": environment}
@@ -150,15 +199,10 @@ def alert_rules(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, envi
               f"{ep.name}: more than {thresholds.error_rate_percent:g}% of requests fail"),
         alert("ModelEndpointGpuUtilizationHigh", f"{q.gpu_util} > {thresholds.gpu_utilization_percent}", "15m",
               "warning", f"{ep.name}: GPU utilisation above {thresholds.gpu_utilization_percent}%"),
-        alert("ModelEndpointGpuMemoryHigh", f"{q.gpu_memory_percent} > {thresholds.gpu_memory_percent}", "10m",
-              "warning", f"{ep.name}: GPU memory use above {thresholds.gpu_memory_percent}%"),
+        gpu_memory_alert(ep, q, thresholds, alert),
         alert("ModelEndpointReplicasAtMax", q.replicas_at_max, "15m", "warning",
               f"{ep.name}: the autoscaler is at its maximum replicas"),
-        *([alert("ModelEndpointDrift", f"{q.drift_score} > {drift.threshold:g}", "0m", "warning",
-                 f"{ep.name}: {drift.metric} drift score above {drift.threshold:g}", score=True),
-           alert("ModelEndpointDriftJobFailed",
-                 f'max(kube_job_status_failed{{namespace="{c.MONITORING_NAMESPACE}",job_name=~"{ep.name}-drift-.*"}}) > 0',
-                 "0m", "warning", f"{ep.name}: the drift job failed")] if ep.drift else []),
+        *(drift_alerts(ep, drift, alert) if ep.drift else []),
         # Where labels arrive, the team's evaluation job pushes the model's quality; below the threshold it alerts
         # (and, with `retraining.triggers: [quality]`, starts a run).
         *([alert("ModelEndpointQualityLow",

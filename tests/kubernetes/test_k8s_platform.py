@@ -184,7 +184,10 @@ def test_every_endpoint_has_alerts_dashboard_and_drift(any_plan: Plan) -> None:
         assert all(a["labels"]["severity"] in ("critical", "warning") and a["labels"]["endpoint"] == ep
                    for a in alerts.values())
         assert alerts["ModelEndpointLatencyHigh"]["expr"].endswith("> 1.5")  # base.yaml: 1500 ms
-        assert alerts["ModelEndpointDrift"]["expr"] == f'max(aienv_drift_score{{endpoint="{ep}"}}) > 0.2'
+        # `15 * * * *`: a fresh score is at most 1 h apart plus the 600 s starting and 3600 s active deadlines.
+        assert alerts["ModelEndpointDrift"]["expr"] == (
+            f'max(aienv_drift_score{{endpoint="{ep}"}}) > 0.2 and '
+            f'(time() - max(aienv_drift_last_run_timestamp_seconds{{endpoint="{ep}"}}) < 7800)')
         cron = crons[ep]
         assert cron["spec"]["schedule"] == "15 * * * *"
         pod = cron["spec"]["jobTemplate"]["spec"]["template"]
