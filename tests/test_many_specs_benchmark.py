@@ -40,3 +40,13 @@ def test_another_interpreter_gets_one_clear_line() -> None:
                           cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "is not installed for" in proc.stderr and "benchmarks/run.py" in proc.stderr
+
+
+def test_a_benchmark_under_another_interpreter_says_which_one_to_use(tmp_path) -> None:
+    # An interpreter without the project: `python -I -S` sees neither site-packages nor the checkout.
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+            "from _env import require_project_interpreter; require_project_interpreter('benchmarks/run.py')")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("benchmarks/run.py: pulumi, aienv is not installed for ")
+    assert "virtualenv" in done.stderr and done.stderr.count("\n") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -192,4 +193,5 @@ def _print(target: Target, args: argparse.Namespace) -> None:
     else:
         from aienv.engine.render import render_plan
 
-        sys.stdout.write(render_plan(target.plan))
+        columns = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        sys.stdout.write(render_plan(target.plan, columns))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aienv.engine.model import Plan, RecordedResource
 
 
-def render_tree(plan: Plan) -> list[str]:
+def render_tree(plan: Plan, columns: int | None = None) -> list[str]:
+    """The resource tree; on a terminal `columns` wide, the Type column narrows so that names fit where it can."""
     children: dict[str | None, list[RecordedResource]] = {}
     for r in plan.resources:
         if r.default_provider:
@@ -23,8 +24,11 @@ def render_tree(plan: Plan) -> list[str]:
 
     walk(plan.root, "", True, True)
     width = min(max(len(t) for t, _ in rows) + 2, 100)
+    if columns:
+        width = max(min(width, columns - 5 - max(len(n) for _, n in rows)), 24)
     lines = [f"     {'Type':<{width}}Name"]
-    lines += [f" +   {t:<{width}}{n}" for t, n in rows]
+    # A type longer than the column keeps two spaces before its name rather than running into it.
+    lines += [f" +   {t:<{width}}{n}" if len(t) < width else f" +   {t}  {n}" for t, n in rows]
     return lines
 
 
@@ -43,5 +47,5 @@ def render_counts(plan: Plan) -> list[str]:
     return lines
 
 
-def render_plan(plan: Plan) -> str:
-    return "\n".join(render_tree(plan) + render_counts(plan)) + "\n"
+def render_plan(plan: Plan, columns: int | None = None) -> str:
+    return "\n".join(render_tree(plan, columns) + render_counts(plan)) + "\n"

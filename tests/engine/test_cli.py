@@ -52,3 +52,15 @@ def test_bad_graph_suffix_and_bad_var(program, tmp_path, capsys):
     assert main(["plan", "x", "--var", "novalue"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_tree_fits_a_terminal_width() -> None:
+    from aienv.engine import plan_program
+    from aienv.engine.render import render_tree
+
+    plan = plan_program(small_program, project="aienv", stack="test")
+    assert max(map(len, render_tree(plan))) > 60  # the widest type sets the column without a terminal
+    narrow = render_tree(plan, columns=60)
+    # Rows fit 60 columns except the one type longer than the column, which keeps two spaces before its name.
+    assert [line for line in narrow if len(line) > 60] == [
+        " +   │  ├─ random:index/randomPassword:RandomPassword  data-pw".replace("│  ├", "   ├")]

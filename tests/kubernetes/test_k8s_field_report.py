@@ -275,6 +275,18 @@ def test_b1_serving_reaches_the_feature_server_and_nothing_else_does(aws: Plan) 
     assert ingress[0]["from"][0]["podSelector"]["matchLabels"] == {c.COMPONENT_LABEL: c.COMPONENT_SERVING}
 
 
+# --- C2: only the Prometheus servers reach the inference port -------------------------------------------------
+
+def test_c2_serving_admits_the_label_prometheus_pods_really_carry(aws: Plan) -> None:
+    prometheus = _release(aws, "kube-prometheus-stack")["values"]["prometheus"]["prometheusSpec"]
+    scrapers = [rule for rule in _policy(aws, c.SERVING_NAMESPACE, "chat-serving")["ingress"]
+                if rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                != c.GATEWAY_NAMESPACE]
+    # The operator copies podMetadata.labels onto the Prometheus pods; the rule admits exactly those pods.
+    assert scrapers and all(rule["from"][0]["podSelector"]["matchLabels"].items()
+                            <= prometheus["podMetadata"]["labels"].items() for rule in scrapers)
+
+
 # --- B2: JWT key sets and issuers ------------------------------------------------------------------------------
 
 def _jwt(plan: Plan, endpoint: str) -> list[dict[str, Any]]:
@@ -315,6 +327,13 @@ def test_b2_unknown_issuer_without_jwks_uri_is_refused() -> None:
 def test_b3_adapter_listens_on_a_port_the_control_plane_may_reach(any_plan: Plan) -> None:
     port = _release(any_plan, "prometheus-adapter")["values"]["listenPort"]
     assert port in c.CONTROL_PLANE_POD_PORTS and port != 6443  # 6443: the chart default, closed on private GKE
+
+
+def test_b3_gke_firewall_admits_the_control_plane_on_those_ports() -> None:
+    from components.gcp.network import WEBHOOK_PORTS
+
+    # Private GKE: the control plane reaches nodes only on 443/10250 unless a firewall rule admits more.
+    assert {str(p) for p in c.CONTROL_PLANE_POD_PORTS} <= set(WEBHOOK_PORTS)
 
 
 # --- B4: control-plane targets a managed cluster does not expose -----------------------------------------------
@@ -455,3 +474,43 @@ def test_the_shared_layer_names_no_cloud() -> None:
 
 def test_pod_specs_serialise(any_plan: Plan) -> None:
     assert json.dumps([pod for _, pod in _all_pods(any_plan)])
+
+
+# --- E3/E4: alerts that would page on a healthy endpoint ------------------------------------------------------
+
+def _alerts(plan: Plan, endpoint: str) -> dict[str, dict[str, Any]]:
+    rules = next(plain(r.inputs) for r in of_type(plan, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+                 if plain(r.inputs)["metadata"]["name"].startswith(f"{endpoint}"))
+    return {a["alert"]: a for g in rules["spec"]["groups"] for a in g["rules"] if "alert" in a}
+
+
+def test_e3_vllm_memory_alert_reads_the_kv_cache_not_the_preallocated_device(aws: Plan) -> None:
+    vllm, triton = _alerts(aws, "chat"), _alerts(aws, "rerank")
+    assert "vllm:kv_cache_usage_perc" in vllm["ModelEndpointGpuMemoryHigh"]["expr"]
+    assert "DCGM_FI_DEV_FB_USED" not in vllm["ModelEndpointGpuMemoryHigh"]["expr"]
+    assert "DCGM_FI_DEV_FB_USED" in triton["ModelEndpointGpuMemoryHigh"]["expr"]
+
+
+def test_e4_a_stale_drift_score_stops_alerting_and_raises_its_own_alert(aws: Plan) -> None:
+    alerts = _alerts(aws, "chat")
+    assert "time() - max(aienv_drift_last_run_timestamp_seconds{endpoint=\"chat\"})" in \
+        alerts["ModelEndpointDrift"]["expr"]
+    stale = alerts["ModelEndpointDriftStale"]["expr"]
+    assert "kube_cronjob_created" in stale and 'cronjob="chat-drift"' in stale
+
+
+@pytest.mark.parametrize("schedule, hours", [
+    ("0 * * * *", 1), ("*/15 * * * *", 0.25), ("0 9 * * 1-5", 72), ("@weekly", 168), ("0 0 */2 * *", 48),
+    ("0 0 1,15 * 1", 168),  # day of month and day of week both restricted: either day runs (robfig/cron)
+    ("0 0 29 2 *", 4 * 8766), ("@every 1h30m", 1.5),
+])
+def test_e4_longest_gap_of_a_schedule(schedule: str, hours: float) -> None:
+    from aienv.spec.cron import longest_gap_seconds
+
+    assert longest_gap_seconds(schedule) == pytest.approx(hours * 3600, abs=24 * 3600 if hours > 1000 else 0)
+
+
+def test_e4_a_schedule_that_never_fires_has_no_gap() -> None:
+    from aienv.spec.cron import longest_gap_seconds
+
+    assert longest_gap_seconds("0 0 31 2 *") is None
