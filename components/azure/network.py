@@ -24,6 +24,8 @@ _APISERVER_PREFIX = 28
 _ALLOW_DEPLOYER_PRIORITY = 300
 _ALLOW_NODES_PRIORITY = 310
 _DENY_OTHER_API_PRIORITY = 3900
+# The subnet of the gateway's internal load balancers (KubernetesSupport.load_balancer_annotations).
+SERVICES_SUBNET = "services"
 
 
 def subnet_layout(cidr: str) -> dict[str, str]:
@@ -33,7 +35,7 @@ def subnet_layout(cidr: str) -> dict[str, str]:
     first, second = net.subnets(prefixlen_diff=1)
     endpoints, services, spare = list(second.subnets(prefixlen_diff=2))[:3]
     apiserver = next(spare.subnets(new_prefix=_APISERVER_PREFIX))
-    return {"nodes": str(first), "endpoints": str(endpoints), "services": str(services),
+    return {"nodes": str(first), "endpoints": str(endpoints), SERVICES_SUBNET: str(services),
             APISERVER_SUBNET: str(apiserver)}
 
 
