@@ -98,8 +98,12 @@ class Network(pulumi.ComponentResource):
         self.nat_gateway = None
         if spec.network.egress == "nat":
             zones = [str(z) for z in range(1, spec.network.availability_zones + 1)]
-            # Azure attaches at most one NAT gateway per subnet; `per_zone` gives it zone-redundant egress IPs,
-            # one per zone, instead of one gateway per zone.
+            # Azure attaches at most one NAT gateway per subnet, so `per_zone` gives the one gateway a public IP
+            # per zone (more SNAT ports), not a gateway per zone. The gateway itself stays in one zone: "NAT gateway
+            # is a zonal resource"; with no zone set "Azure places the resource in a zone for you", and "if the
+            # zone that NAT gateway is deployed in goes down, then outbound connectivity across all virtual
+            # machine instances associated with the NAT gateway goes down" (Microsoft, *NAT gateway and
+            # availability zones*). Egress is therefore not zone-redundant.
             count = 1 if spec.network.nat_gateways == "single" else spec.network.availability_zones
             for i in range(count):
                 self.egress_ips.append(network.PublicIPAddress(
