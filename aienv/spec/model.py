@@ -118,7 +118,10 @@ class NetworkSpec(Model):
     egress: Literal["nat", "none"] = Field(default="nat", description="Outbound internet for nodes: `nat` through "
                                                                       "NAT gateways, `none` for fully private clusters.")
     nat_gateways: Literal["per_zone", "single"] | None = Field(
-        default=None, description="NAT gateways: one per zone (highly available) or a single one. "
+        default=None, description="NAT egress per zone or a single one. AWS: a NAT gateway per zone, or one. GCP: "
+                                  "one regional Cloud NAT either way. Azure: one NAT gateway either way (a subnet "
+                                  "takes one); `per_zone` gives it a public IP per zone, but the gateway is zonal, "
+                                  "so egress is not zone-redundant. "
                                   "Default: `single` in dev, `per_zone` in staging and prod.")
     flow_logs: bool = Field(default=True, description="Record network flow logs (encrypted). Turning it off is "
                                                       "an insecure choice the packs flag.")

@@ -88,7 +88,9 @@ class Audit(pulumi.ComponentResource):
                     group_short_name=route.name[:12],
                     email_receivers=[monitor.MicrosoftCommonEmailReceiverArgs(
                         name=route.name, email_address=route.target, use_common_alert_schema=True)] if email else None,
-                    # Slack, PagerDuty and generic webhooks all take the common alert schema over HTTPS.
+                    # PagerDuty and generic webhook routes get the common alert schema over HTTPS (PagerDuty's
+                    # acceptance of it is unverified). Slack routes never get here: the spec rules refuse them on
+                    # Azure (`_azure_alert_routes`), since a Slack incoming webhook needs `text` or `blocks`.
                     webhook_receivers=None if email else [monitor.WebhookReceiverArgs(
                         name=route.name, service_uri=route.target, use_common_alert_schema=True)],
                     tags=tags(spec),

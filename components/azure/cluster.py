@@ -31,7 +31,7 @@ from components.azure._shared import (
 )
 from components.azure.keys import Keys
 from components.azure.logs import LogWorkspace
-from components.azure.network import APISERVER_SUBNET, Network, deployer_path
+from components.azure.network import APISERVER_SUBNET, SERVICES_SUBNET, Network, deployer_path
 from components.azure.registries import Registries
 
 SYSTEM_POOL = "system"
@@ -154,11 +154,14 @@ class Cluster(pulumi.ComponentResource):
             managedidentity.UserAssignedIdentityArgs(resource_group_name=rg, location=spec.region, tags=tags(spec)),
             pulumi.ResourceOptions(parent=self))
         grants = [
-            # The control plane joins nodes, internal load balancers and (with a deployer path) the API server's
-            # load balancer to exactly these subnets.
+            # The control plane joins nodes, the gateway's internal load balancers (`services`, named by the
+            # Service annotation in kubernetes_support.py) and (with a deployer path) the API server's load
+            # balancer to exactly these subnets. Microsoft, *Use an internal load balancer with AKS*: "the AKS
+            # cluster identity needs permission to manage network resources", at least ".../subnets/read and
+            # .../subnets/join/action"; Network Contributor (Microsoft.Network/*) holds both.
             *(assign_role(f"{name}-{role}-subnet-grant", parent=self, subscription_id=subscription,
                           role_id=ROLE_NETWORK_CONTRIBUTOR, principal_id=control_plane.principal_id,
-                          scope=net.subnets[role].id) for role in ("nodes", "services", APISERVER_SUBNET)
+                          scope=net.subnets[role].id) for role in ("nodes", SERVICES_SUBNET, APISERVER_SUBNET)
               if role in net.subnets),
             assign_role(f"{name}-kubelet-operator", parent=self, subscription_id=subscription,
                         role_id=ROLE_MANAGED_IDENTITY_OPERATOR, principal_id=control_plane.principal_id,

@@ -1,4 +1,7 @@
-"""Azure ML managed feature store (offline store on ADLS Gen2) and Azure Cache for Redis as the online store."""
+"""Azure ML managed feature store (offline store on ADLS Gen2, materialization identity, entities) and Azure Cache
+for Redis, the Feast feature server's online store. Redis is not attached to the managed feature store (no
+online-store connection), and nothing in the stack materializes features into it: until the team pushes or
+materializes them, the feature server answers with null values."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from aienv import images
 from aienv.naming import azure_secret_url
 from aienv.spec.model import StackSpec
 from components.azure.feature_store import REDIS_PORT
+from components.azure.network import SERVICES_SUBNET
 from components.contracts import KubernetesSupport, StorageClassParams
 
 DISK_CSI = "disk.csi.azure.com"
@@ -95,7 +96,12 @@ def kubernetes_support(spec: StackSpec, volume_parameters: Mapping[str, pulumi.I
         workload_env={},
         online_store_port=REDIS_PORT,
         load_balancer_annotations={
-            "internal": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
+            # Microsoft, *Use an internal load balancer with AKS*, "Specify a different subnet": "Add the
+            # azure-load-balancer-internal-subnet annotation to your service to specify a subnet for your load
+            # balancer. The subnet specified must be in the same virtual network as your AKS cluster." Without
+            # it the address comes "from the same subnet as the AKS cluster" (`nodes`).
+            "internal": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+                         "service.beta.kubernetes.io/azure-load-balancer-internal-subnet": SERVICES_SUBNET},
             "public": {},
         },
         cluster_dns="coredns",  # AKS runs CoreDNS in kube-system (k8s-app=kube-dns)

@@ -24,6 +24,8 @@ _APISERVER_PREFIX = 28
 _ALLOW_DEPLOYER_PRIORITY = 300
 _ALLOW_NODES_PRIORITY = 310
 _DENY_OTHER_API_PRIORITY = 3900
+# The subnet of the gateway's internal load balancers (KubernetesSupport.load_balancer_annotations).
+SERVICES_SUBNET = "services"
 
 
 def subnet_layout(cidr: str) -> dict[str, str]:
@@ -33,7 +35,7 @@ def subnet_layout(cidr: str) -> dict[str, str]:
     first, second = net.subnets(prefixlen_diff=1)
     endpoints, services, spare = list(second.subnets(prefixlen_diff=2))[:3]
     apiserver = next(spare.subnets(new_prefix=_APISERVER_PREFIX))
-    return {"nodes": str(first), "endpoints": str(endpoints), "services": str(services),
+    return {"nodes": str(first), "endpoints": str(endpoints), SERVICES_SUBNET: str(services),
             APISERVER_SUBNET: str(apiserver)}
 
 
@@ -96,8 +98,12 @@ class Network(pulumi.ComponentResource):
         self.nat_gateway = None
         if spec.network.egress == "nat":
             zones = [str(z) for z in range(1, spec.network.availability_zones + 1)]
-            # Azure attaches at most one NAT gateway per subnet; `per_zone` gives it zone-redundant egress IPs,
-            # one per zone, instead of one gateway per zone.
+            # Azure attaches at most one NAT gateway per subnet, so `per_zone` gives the one gateway a public IP
+            # per zone (more SNAT ports), not a gateway per zone. The gateway itself stays in one zone: "NAT gateway
+            # is a zonal resource"; with no zone set "Azure places the resource in a zone for you", and "if the
+            # zone that NAT gateway is deployed in goes down, then outbound connectivity across all virtual
+            # machine instances associated with the NAT gateway goes down" (Microsoft, *NAT gateway and
+            # availability zones*). Egress is therefore not zone-redundant.
             count = 1 if spec.network.nat_gateways == "single" else spec.network.availability_zones
             for i in range(count):
                 self.egress_ips.append(network.PublicIPAddress(

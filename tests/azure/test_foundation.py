@@ -91,14 +91,23 @@ def test_https_inbound_only_when_an_endpoint_is_public():
         assert not any(r["name"] == "allow-https-to-gateway" for r in nsg.inputs["securityRules"])
 
 
-def test_nodes_leave_through_the_nat_gateway_with_zone_redundant_ips(prod):
+def test_nodes_leave_through_one_nat_gateway_with_a_public_ip_per_zone(prod):
     plan, _ = prod
-    nat = one(plan, "network:NatGateway")
+    nat = one(plan, "network:NatGateway")  # one gateway even with per_zone: a subnet takes one
+    assert not nat.inputs.get("zones")  # no zone: Azure places the (zonal) gateway in one it picks
     assert len(nat.inputs["publicIpAddresses"]) == 3  # per_zone in prod -> one IP per zone
     nodes = one(plan, "network:Subnet", "-nodes")
     assert nodes.inputs["natGateway"]["id"] and nodes.inputs["defaultOutboundAccess"] is False
     cluster = one(plan, "containerservice:ManagedCluster")
     assert cluster.inputs["networkProfile"]["outboundType"] == "userAssignedNATGateway"
+
+
+def test_the_nat_gateways_option_does_not_promise_zone_redundant_egress_on_azure():
+    from aienv.spec.model import NetworkSpec
+
+    text = NetworkSpec.model_fields["nat_gateways"].description or ""
+    assert "highly available" not in text and "zone-redundant" not in text.replace("not zone-redundant", "")
+    assert "Azure: one NAT gateway either way" in text
 
 
 def test_private_dns_zones_are_linked_to_the_vnet(prod):

@@ -296,3 +296,31 @@ def test_docs_state_the_reference_plan_counts():
     spec = loaded(STACK_FILE).spec
     foundation = plan_program(lambda: build_environment(spec, kubernetes=False), project="aienv", stack=spec.name)
     assert first == foundation.summary()["by_cloud"]["azure"] == azure
+
+
+# --- Bx2 / D7: the gateway's internal load balancer takes its address in `services` ---------------------------------
+
+def test_internal_load_balancer_joins_the_services_subnet_where_the_cluster_identity_is_network_contributor():
+    from components.azure._shared import ROLE_NETWORK_CONTRIBUTOR
+    from components.azure.network import subnet_layout
+
+    plan = planned(STACK_FILE)
+    proxies = {r.inputs["metadata"]["name"]: r.inputs["spec"]["provider"]["kubernetes"]["envoyService"]
+               for r in plan.resources if r.type == "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"}
+    internal, public = proxies["aienv-internal"], proxies["aienv-public"]
+    key = "service.beta.kubernetes.io/azure-load-balancer-internal-subnet"
+    assert internal["type"] == "LoadBalancer" and key in internal["annotations"]
+    assert key not in public["annotations"]  # a public load balancer has no subnet
+
+    subnets = {s.inputs["subnetName"]: s for s in of(plan, "network:Subnet")}
+    target = subnets[internal["annotations"][key]]
+    assert target.inputs["addressPrefix"] == subnet_layout(loaded(STACK_FILE).spec.network.cidr)["services"]
+    pools = of(plan, "containerservice:ManagedCluster")[0].inputs["agentPoolProfiles"]
+    pools += [p.inputs for p in of(plan, "containerservice:AgentPool")]
+    assert target.id not in {p["vnetSubnetID"] for p in pools}  # not where the nodes take their addresses
+
+    (cluster,) = of(plan, "containerservice:ManagedCluster")
+    (control_plane,) = cluster.inputs["identity"]["userAssignedIdentities"]
+    identity = next(r for r in of(plan, "managedidentity:UserAssignedIdentity") if r.id == control_plane)
+    holders = [g for g in grants_on(plan, target.id) if g.inputs["roleDefinitionId"].endswith(ROLE_NETWORK_CONTRIBUTOR)]
+    assert [g.inputs["principalId"] for g in holders] == [identity.outputs["principalId"]]
