@@ -14,7 +14,9 @@ stability index (PSI, on baseline deciles) and the two-sample Kolmogorov-Smirnov
 asymptotic p-value; other features get a categorical PSI. The endpoint's score is the largest value
 of the chosen metric over its features. The result is printed as JSON and, with `--pushgateway`,
 pushed as Prometheus gauges (`aienv_drift_score{metric=...}` grouped by job and endpoint), which the
-endpoint's PrometheusRule compares with the threshold.
+endpoint's PrometheusRule compares with the threshold. A recent window without samples is not a failure: the
+run prints and pushes no score, only its time and `aienv_drift_samples{set="recent"} 0` (exit 0); bad data
+(no baseline, no feature shared with it) exits 2.
 """
 
 from __future__ import annotations
@@ -292,6 +294,21 @@ def exposition(report: DriftReport, now: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def no_samples_exposition(metric: str, threshold: float, baseline_samples: int, now: float | None = None) -> str:
+    """A run whose recent window held no samples: no score (the PUT replaces the group, so an older score goes
+    away and cannot alert or start retraining again), but the run's time and its zero recent samples."""
+    lines = [
+        "# TYPE aienv_drift_threshold gauge",
+        f'aienv_drift_threshold{{metric="{metric}"}} {threshold:.6g}',
+        "# TYPE aienv_drift_samples gauge",
+        f'aienv_drift_samples{{set="baseline"}} {baseline_samples}',
+        'aienv_drift_samples{set="recent"} 0',
+        "# TYPE aienv_drift_last_run_timestamp_seconds gauge",
+        f"aienv_drift_last_run_timestamp_seconds {now if now is not None else time.time():.0f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def push(url: str, endpoint: str, body: str, timeout: float = 30.0) -> None:
     """Replace the endpoint's group on the Pushgateway (HTTP PUT)."""
     target = f"{url.rstrip('/')}/metrics/job/{PUSH_JOB}/endpoint/{endpoint}"
@@ -317,11 +334,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     try:
         times = read_times(ns.recent_times) if ns.recent_times and os.path.exists(ns.recent_times) else None
-        report = score(load_columns(ns.baseline), load_columns(ns.recent, ns.window_hours, times=times), ns.metric,
-                       ns.threshold, ns.bins)
+        baseline = load_columns(ns.baseline)
+        if not any(baseline.values()):
+            raise ValueError("the baseline has no feature with values")
+        recent = load_columns(ns.recent, ns.window_hours, times=times)
+        report = score(baseline, recent, ns.metric, ns.threshold, ns.bins) if any(recent.values()) else None
     except ValueError as exc:
         print(json.dumps({"endpoint": ns.endpoint, "error": str(exc)}), file=sys.stderr)
         return 2
+    if report is None:
+        # An empty window (the first run after a deploy, a quiet hour, a low sample rate) is not a failed run:
+        # nothing to score, so no score, and the run's time keeps ModelEndpointDriftStale quiet.
+        baseline_samples = max(len(v) for v in baseline.values())
+        print(json.dumps({"endpoint": ns.endpoint, "metric": ns.metric, "threshold": ns.threshold, "score": None,
+                          "drifted": False, "baseline_samples": baseline_samples, "recent_samples": 0,
+                          "note": "no recent samples in the window; nothing scored"}))
+        if ns.pushgateway:
+            push(ns.pushgateway, ns.endpoint, no_samples_exposition(ns.metric, ns.threshold, baseline_samples))
+        return 0
     print(json.dumps({"endpoint": ns.endpoint, **report.to_dict()}))
     if ns.pushgateway:
         push(ns.pushgateway, ns.endpoint, exposition(report))

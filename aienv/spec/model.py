@@ -112,9 +112,13 @@ class NetworkSpec(Model):
                              description="Exact zones, as the cloud names them (`us-east-1a`, `europe-west4-a`, "
                                          "Azure `1`/`2`/`3`); their count must equal `availability_zones`. "
                                          "Default: the region's first zones. Needed when a GPU pool pins zones.")
-    private_endpoints: bool = Field(default=True, description="Reach cloud services (storage, registry, keys, "
-                                                              "model APIs) through private endpoints. Turning it off is "
-                                                              "an insecure choice the packs flag.")
+    private_endpoints: bool = Field(default=True, description=(
+        "Reach the cloud services the nodes and pods call through private endpoints. AWS: VPC endpoints for S3, "
+        "ECR, STS and EC2, Auto Scaling and EKS with GPU pools, Secrets Manager with token secrets, the SageMaker "
+        "API with retraining; none for KMS, which no pod calls (S3, EBS, ECR and Secrets Manager use the keys "
+        "server-side). Azure: private endpoints for storage, the registries, key vaults, ML workspaces and Redis. "
+        "GCP: a Private Service Connect endpoint for Google APIs. Turning it off is an insecure choice the packs "
+        "flag."))
     egress: Literal["nat", "none"] = Field(default="nat", description="Outbound internet for nodes: `nat` through "
                                                                       "NAT gateways, `none` for fully private clusters.")
     nat_gateways: Literal["per_zone", "single"] | None = Field(

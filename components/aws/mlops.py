@@ -25,6 +25,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aienv import conventions as c
+from aienv import naming
 from aienv.spec.model import StackSpec
 from components.aws._common import AwsEnv, child, policy_json
 from components.aws.mlops_support import mlops_support
@@ -126,7 +127,7 @@ class AwsMlops(pulumi.ComponentResource):
         trust = json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": env.service("sagemaker")}, "Action": "sts:AssumeRole"}]})
         role = aws.iam.Role(f"{name}-{endpoint}-pipeline", aws.iam.RoleArgs(
-            name_prefix=f"{env.spec.name[:20]}-{endpoint[:20]}-pipe-", description=(
+            name_prefix=naming.aws_prefix(naming.AWS_IAM_ROLE_PREFIX, env.spec.name, endpoint, "pipe"), description=(
                 f"The SageMaker pipeline that retrains {endpoint} of {env.spec.name}"),
             assume_role_policy=pulumi.Output.all(env.account_id).apply(lambda a: _with_account(trust, a[0])),
             max_session_duration=3600, tags=env.tags(f"{endpoint}-pipeline")), child(self))

@@ -21,6 +21,10 @@ INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2")
 AUTOSCALER_ENDPOINTS = ("autoscaling", "eks")
 # Model import jobs read their Hugging Face / NGC token from Secrets Manager.
 SECRETS_ENDPOINT = "secretsmanager"
+# Retraining triggers call `sagemaker:StartPipelineExecution` (components/aws/mlops_support.py): "the service name
+# of Amazon SageMaker API service is `com.amazonaws.region.sagemaker.api`" (SageMaker developer guide, "Configure
+# a SageMaker Clarify Job for Amazon VPC"); with private DNS the CLI's api.sagemaker.<region> host resolves to it.
+SAGEMAKER_API_ENDPOINT = "sagemaker.api"
 # Availability Zone IDs where EKS cannot place a cluster's subnets (EKS user guide, "View Amazon EKS networking
 # requirements for VPC and subnets": "The subnets can't reside in the following Availability Zones").
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
@@ -207,6 +211,8 @@ class Network(pulumi.ComponentResource):
             services += AUTOSCALER_ENDPOINTS
         if any(e.model.source is not None and e.model.source.token_secret for e in spec.model_endpoints):
             services.append(SECRETS_ENDPOINT)
+        if any(e.retraining is not None for e in spec.model_endpoints):
+            services.append(SAGEMAKER_API_ENDPOINT)
         for service in services:
             self.egress_ready.append(aws.ec2.VpcEndpoint(f"{name}-{service.replace('.', '-')}", aws.ec2.VpcEndpointArgs(
                 vpc_id=self.vpc.id, service_name=f"{prefix}.{env.region}.{service}", vpc_endpoint_type="Interface",

@@ -27,7 +27,8 @@ NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 def node_template_tags(pool: GpuPoolRef, spec_pool: GpuPool | None = None) -> dict[str, str]:
     """The Auto Scaling group tags that tell cluster-autoscaler what a node of `pool` looks like while the
-    group is at zero: its labels, its taints and its GPUs. The AWS foundation puts them on the node groups.
+    group is at zero: its labels, its taints and its GPUs. The AWS foundation puts them on each GPU node group's
+    Auto Scaling group (`components/aws/cluster.py`: a managed node group's own tags do not reach it).
     """
     tags = {f"{NODE_TEMPLATE}/label/{k}": v for k, v in sorted(pool.node_labels.items())}
     tags[f"{NODE_TEMPLATE}/taint/{c.GPU_TAINT_KEY}"] = f"{c.GPU_TAINT_VALUE}:{c.GPU_TAINT_EFFECT}"

@@ -146,9 +146,8 @@ def tracks(ep: EndpointSpec, field_prefix: str) -> list[Track]:
     if ep.canary is not None:
         canary_image = ep.canary.image or image
         common.check_pinned(canary_image, f"{field_prefix}.canary.image")
-        stable_segment = f"/{ep.model.version}/"
-        canary_artifact = (artifact.replace(stable_segment, f"/{ep.canary.version}/", 1)
-                           if stable_segment in f"/{artifact}" else f"models/{ep.name}/{ep.canary.version}/")
+        # The one function the cloud identities grant from too: the pods must read what the roles may read.
+        canary_artifact = c.canary_artifact_path(artifact, ep.name, ep.model.version, ep.canary.version)
         canary_max = max(1, math.ceil(ep.replicas.max * weight / 100))
         out.append(Track(c.TRACK_CANARY, ep.canary.version, canary_image, canary_artifact, 1, canary_max, weight))
     return out

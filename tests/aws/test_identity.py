@@ -174,8 +174,13 @@ def test_long_environment_and_workload_names_fit_the_iam_prefix(variant) -> None
 
     name = "a" * 29 + "-bbbbbbbb-c"  # 40 characters
     endpoints = [{"name": "e" * 40, "model": {"name": "m", "source": {"huggingface": "org/m"}},
-                  "gpu": {"type": "nvidia-l4"}, "resources": {"cpu": "3", "memory": "12Gi"}}]
+                  "gpu": {"type": "nvidia-l4"}, "resources": {"cpu": "3", "memory": "12Gi"}},
+                 # retraining adds the SageMaker pipeline's role (components/aws/mlops.py)
+                 {"name": "r" * 40, "model": {"name": "m", "source": {"huggingface": "org/m"}},
+                  "gpu": {"type": "nvidia-l4"}, "resources": {"cpu": "3", "memory": "12Gi"},
+                  "retraining": {"pipeline": "retrain", "triggers": ["quality"], "quality_threshold": 0.8}}]
     plan = variant("dev-aws", {"name": name, "model_endpoints": endpoints})
+    assert plan.one("aws:iam/role:Role", "-pipeline")  # the pipeline role is among the roles checked
     prefixes = [r.inputs["namePrefix"] for r in plan.of("aws:iam/role:Role")]
     assert len(prefixes) == len(plan.of("aws:iam/role:Role"))  # every role is prefixed, none auto-named
     assert all(len(p) <= AWS_IAM_ROLE_PREFIX for p in prefixes), [p for p in prefixes if len(p) > 38]

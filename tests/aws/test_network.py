@@ -60,10 +60,15 @@ def test_flow_logs_off_removes_them(variant) -> None:
 
 def test_vpc_endpoints_reach_every_api_the_cluster_calls_privately(prod: AwsPlan, dev: AwsPlan) -> None:
     # D2: images (ECR + S3), IRSA (STS), the VPC CNI and EBS CSI (EC2), the autoscaler (Auto Scaling, EKS), the
-    # import jobs' token secrets (Secrets Manager); no endpoint nothing in the VPC calls.
+    # import jobs' token secrets (Secrets Manager), prod's retraining trigger (SageMaker API: dev retrains
+    # nothing); no endpoint nothing in the VPC calls, and no KMS one (S3, EBS, ECR and Secrets Manager use the
+    # keys server-side: no pod calls KMS itself).
     endpoints = _endpoints(prod)
     assert endpoints["s3"] == "Gateway"
-    assert set(endpoints) == INTERFACE | {"s3", "autoscaling", "eks", "secretsmanager"}
+    assert set(endpoints) == INTERFACE | {"s3", "autoscaling", "eks", "secretsmanager", "sagemaker.api"}
+    assert [e.name for e in prod.spec.model_endpoints if e.retraining] and not any(
+        e.retraining for e in dev.spec.model_endpoints)
+    assert set(_endpoints(dev)) == INTERFACE | {"s3", "autoscaling", "eks", "secretsmanager"}
     assert all(endpoints[s] == "Interface" for s in INTERFACE)
     assert all(r.inputs.get("privateDnsEnabled") for r in prod.of("VpcEndpoint")
                if r.inputs["vpcEndpointType"] == "Interface")

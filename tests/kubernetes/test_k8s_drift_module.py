@@ -7,6 +7,7 @@ import http.server
 import json
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,15 +100,17 @@ def test_main_without_data_fails(tmp_path: Path) -> None:
     assert drift.main(["--baseline", str(tmp_path / "b"), "--recent", str(tmp_path / "r"), "--endpoint", "x"]) == 2
 
 
-def test_window_skips_old_files(tmp_path: Path) -> None:
-    _, recent = _data(tmp_path, 0.0)
-    assert drift.load_columns(str(recent), window_hours=1, now=10**11) == {}
-    assert len(drift.load_columns(str(recent), window_hours=1)["tenure"]) == 1000
+def test_bad_data_still_fails_with_recent_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline, recent = _data(tmp_path, 0.0)
+    (tmp_path / "empty").mkdir()
+    other = tmp_path / "other"
+    _write(other, [{"unrelated": 1.0}], "csv")
+    for base in (tmp_path / "empty", other):  # no baseline; a baseline sharing no feature with the samples
+        assert drift.main(["--baseline", str(base), "--recent", str(recent), "--endpoint", "chat"]) == 2
+        assert "error" in json.loads(capsys.readouterr().err)
 
 
-def test_push_replaces_the_endpoint_group(tmp_path: Path) -> None:
-    received: list[tuple[str, str, str]] = []
-
+def _pushgateway(received: list[tuple[str, str, str]]) -> http.server.HTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_PUT(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
@@ -119,12 +122,55 @@ def test_push_replaces_the_endpoint_group(tmp_path: Path) -> None:
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.handle_request, daemon=True)
-    thread.start()
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("window", ["no files", "only old files"])
+def test_an_empty_recent_window_is_not_a_failed_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    window: str) -> None:
+    # B6: the first run after a deploy, a quiet hour or a low sample rate leaves the window empty; exit 2 made
+    # ModelEndpointDriftJobFailed fire. The run pushes no score (the PUT replaces the group, so an older score
+    # goes) but its time, which keeps ModelEndpointDriftStale quiet.
+    baseline, recent = _data(tmp_path, 1.0)
+    if window == "no files":
+        for f in recent.iterdir():
+            f.unlink()
+    times = tmp_path / "recent.times"
+    times.write_text("part-0.jsonl\t2001-01-01T00:00:00+00:00\n")
+    received: list[tuple[str, str, str]] = []
+    server = _pushgateway(received)
+    before = time.time()
+    code = drift.main(["--baseline", str(baseline), "--recent", str(recent), "--endpoint", "chat",
+                       "--window-hours", "24", "--recent-times", str(times),
+                       "--pushgateway", f"http://127.0.0.1:{server.server_port}"])
+    server.server_close()
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["recent_samples"] == 0 and out["score"] is None and out["drifted"] is False
+    assert "no recent samples" in out["note"]
+    method, path, body = received[0]
+    assert (method, path) == ("PUT", "/metrics/job/aienv-drift/endpoint/chat")
+    samples = [line for line in body.splitlines() if not line.startswith("#")]
+    assert not any(line.startswith(("aienv_drift_score", "aienv_drift_psi", "aienv_drift_ks")) for line in samples)
+    assert 'aienv_drift_samples{set="recent"} 0' in samples
+    assert 'aienv_drift_samples{set="baseline"} 3000' in samples
+    stamp = next(line for line in samples if line.startswith("aienv_drift_last_run_timestamp_seconds "))
+    assert float(stamp.split()[-1]) >= before - 1
+
+
+def test_window_skips_old_files(tmp_path: Path) -> None:
+    _, recent = _data(tmp_path, 0.0)
+    assert drift.load_columns(str(recent), window_hours=1, now=10**11) == {}
+    assert len(drift.load_columns(str(recent), window_hours=1)["tenure"]) == 1000
+
+
+def test_push_replaces_the_endpoint_group(tmp_path: Path) -> None:
+    received: list[tuple[str, str, str]] = []
+    server = _pushgateway(received)
     baseline, recent = _data(tmp_path, 1.0)
     code = drift.main(["--baseline", str(baseline), "--recent", str(recent), "--endpoint", "chat",
                        "--pushgateway", f"http://127.0.0.1:{server.server_port}"])
-    thread.join(5)
     server.server_close()
     assert code == 0
     method, path, body = received[0]

@@ -12,6 +12,8 @@ from aienv.engine import Plan
 from aienv.engine.wire import is_secret
 from aienv.errors import AienvError, SpecError
 from aienv.spec import load_spec
+from aienv.spec.model import ModelSource
+from aienv.spec.rules import check
 
 from .conftest import canary_spec
 from .k8splan import (
@@ -150,6 +152,25 @@ def test_canary_split_follows_the_spec_weight(aws_canary: Plan, aws: Plan) -> No
     assert fetch_env["MODEL_URI"] == "s3://test-models/models/chat/4/"
     single = plain(one(rollout, HTTPROUTE, "prod-aws-k8s-rerank-route").inputs)
     assert [(b["name"], b["weight"]) for b in single["spec"]["rules"][0]["backendRefs"]] == [("rerank-stable", 100)]
+
+
+def test_canary_reads_the_path_its_identity_is_granted() -> None:
+    # A path that starts with the version segment (allowed for weights the team uploads): the canary's is
+    # `4/weights/`, what `canary_artifact_path` gives the IAM grants. A copy of that logic in serving missed the
+    # leading segment and sent the canary pods to the stable weights.
+    spec = canary_spec()
+    chat = next(e for e in spec.model_endpoints if e.name == "chat")
+    chat.model.source = ModelSource(uploaded=True)
+    chat.model.artifact_path = "3/weights/"
+    assert check(spec) == []  # validate accepts it
+    expected = c.canary_artifact_path("3/weights/", "chat", "3", "4")
+    assert expected == "4/weights/"
+    plan = plan_layer(spec)
+    for track, path in ((c.TRACK_STABLE, "3/weights/"), (c.TRACK_CANARY, expected)):
+        pod = plain(one(plan, DEPLOYMENT, f"prod-aws-k8s-chat-{track}-deployment").inputs)["spec"]["template"]
+        fetch_env = {e["name"]: e.get("value") for e in pod["spec"]["initContainers"][0]["env"]}
+        assert fetch_env["MODEL_URI"] == f"s3://test-models/{path}", track
+        assert fetch_env["MARKER"] == f"s3://test-models/{c.model_import_marker(path)}", track
 
 
 def test_canary_weight_change_moves_traffic() -> None:
