@@ -88,6 +88,17 @@ def model_prefix(endpoint: ModelEndpoint) -> str:
     return f"{parent}/" if "/" in path.rstrip("/") else path
 
 
+def model_prefixes(endpoint: ModelEndpoint) -> list[str]:
+    """`model_prefix`, and the canary's folder where that does not hold it (an `artifact_path` that starts with
+    the version, `3/weights/`): the path the canary pods read (`conventions.canary_artifact_path`)."""
+    prefix = model_prefix(endpoint)
+    if endpoint.canary is None:
+        return [prefix]
+    artifact = endpoint.model.artifact_path or f"models/{endpoint.name}/{endpoint.model.version}/"
+    canary = c.canary_artifact_path(artifact, endpoint.name, endpoint.model.version, endpoint.canary.version)
+    return [prefix] if canary.startswith(prefix) else [prefix, canary]
+
+
 @dataclass(frozen=True)
 class BlobGrant:
     """One role on one container, optionally limited to a path prefix inside it."""
@@ -104,10 +115,11 @@ def blob_grants(spec: StackSpec, workload: Workload) -> list[BlobGrant]:
     server reads and writes the Feast registry)."""
     endpoint = next((e for e in spec.model_endpoints if e.name == workload.endpoint), None)
     if workload.kind == "serving" and endpoint is not None:
-        return [BlobGrant(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_READER, model_prefix(endpoint))]
+        return [BlobGrant(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_READER, prefix)
+                for prefix in model_prefixes(endpoint)]
     if workload.kind == "model-import" and endpoint is not None:
-        return [BlobGrant(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR,
-                          model_prefix(endpoint), write=True)]
+        return [BlobGrant(BucketPurpose.model_artifacts, ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR, prefix, write=True)
+                for prefix in model_prefixes(endpoint)]
     if workload.kind == "drift-monitor" and endpoint is not None:
         return [BlobGrant(BucketPurpose.training_data, ROLE_STORAGE_BLOB_DATA_READER,
                           c.drift_data_prefix(endpoint.name))]

@@ -59,7 +59,7 @@ def account_id(spec: StackSpec, workload: Workload) -> str:
 def model_folders(endpoint: ModelEndpoint) -> list[str]:
     """The folders an endpoint's model versions live in: the artifact path's parent when the path names the
     version (`models/<endpoint>/<version>/` -> `models/<endpoint>/`, which holds the canary's version too),
-    else the artifact path and the canary's default path."""
+    else the artifact path and the path the canary reads."""
     artifact = (endpoint.model.artifact_path or f"models/{endpoint.name}/{endpoint.model.version}/").strip("/")
     segment = f"/{endpoint.model.version}"
     full = f"/{artifact}"
@@ -68,8 +68,12 @@ def model_folders(endpoint: ModelEndpoint) -> list[str]:
         if head:
             return [f"{head}/"]
     folders = [f"{artifact}/"]
-    if endpoint.canary is not None and f"models/{endpoint.name}/{endpoint.canary.version}/" not in folders:
-        folders.append(f"models/{endpoint.name}/{endpoint.canary.version}/")
+    if endpoint.canary is not None:
+        # The path the canary pods read (serving.py calls the same function).
+        canary = c.canary_artifact_path(f"{artifact}/", endpoint.name, endpoint.model.version,
+                                        endpoint.canary.version)
+        if canary not in folders:
+            folders.append(canary)
     return folders
 
 

@@ -324,3 +324,16 @@ def test_internal_load_balancer_joins_the_services_subnet_where_the_cluster_iden
     identity = next(r for r in of(plan, "managedidentity:UserAssignedIdentity") if r.id == control_plane)
     holders = [g for g in grants_on(plan, target.id) if g.inputs["roleDefinitionId"].endswith(ROLE_NETWORK_CONTRIBUTOR)]
     assert [g.inputs["principalId"] for g in holders] == [identity.outputs["principalId"]]
+
+
+def test_canary_grant_covers_the_path_the_canary_pods_read() -> None:
+    from aienv import conventions as c
+    from aienv.spec.model import Canary
+    from components.azure.identity import model_prefixes
+
+    chat = load_spec(ROOT / "stacks" / "prod-azure.yaml").spec.model_endpoints[0].model_copy(deep=True)
+    chat.canary = Canary(version="9", weight=5)
+    assert model_prefixes(chat) == ["models/chat/"]  # the default path: one folder holds every version
+    chat.model.artifact_path = f"{chat.model.version}/weights/"
+    canary = c.canary_artifact_path(chat.model.artifact_path, "chat", chat.model.version, "9")
+    assert canary == "9/weights/" and model_prefixes(chat) == [f"{chat.model.version}/", canary]

@@ -144,6 +144,9 @@ def test_model_folders_cover_stable_and_canary_versions():
     custom.model.artifact_path = "weights/gemma/"
     custom.canary = Canary(version="6", weight=5)
     assert model_folders(custom) == ["weights/gemma/", "models/chat/6/"]
+    # A path that starts with the version: the canary reads `6/weights/` (conventions.canary_artifact_path).
+    custom.model.artifact_path = f"{chat.model.version}/weights/"
+    assert model_folders(custom) == [f"{chat.model.version}/weights/", "6/weights/"]
 
 
 def test_broad_permissions_grant_project_wide_read_only():
