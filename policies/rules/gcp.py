@@ -10,6 +10,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
+from policies.rules import nouns
 from policies.rules._base import (
     get,
     guarded,
@@ -39,6 +40,17 @@ VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 VERTEX_ONLINE_STORE = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
 VERTEX_METADATA_STORE = "gcp:vertex/aiMetadataStore:AiMetadataStore"
 VERTEX_TENSORBOARD = "gcp:vertex/aiTensorboard:AiTensorboard"
+VERTEX_INDEX = "gcp:vertex/aiIndex:AiIndex"
+VERTEX_INDEX_ENDPOINT = "gcp:vertex/aiIndexEndpoint:AiIndexEndpoint"
+VERTEX_PERSISTENT_RESOURCE = "gcp:vertex/aiPersistentResource:AiPersistentResource"
+VERTEX_RAG_CORPUS = "gcp:vertex/aiRagCorpus:AiRagCorpus"
+VERTEX_REASONING_ENGINE = "gcp:vertex/aiReasoningEngine:AiReasoningEngine"
+COLAB_RUNTIME_TEMPLATE = "gcp:colab/runtimeTemplate:RuntimeTemplate"
+# Every Vertex AI resource of pulumi-gcp 10 with a top-level `encryptionSpec.kmsKeyName` that holds customer data
+# (Workbench instances encrypt per disk: `gcp-vertex-workbench-secure`, ai_services.py).
+VERTEX_CMEK_TYPES = (VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ONLINE_STORE, VERTEX_ENDPOINT, VERTEX_METADATA_STORE,
+                     VERTEX_TENSORBOARD, VERTEX_INDEX, VERTEX_INDEX_ENDPOINT, VERTEX_PERSISTENT_RESOURCE,
+                     VERTEX_RAG_CORPUS, VERTEX_REASONING_ENGINE, COLAB_RUNTIME_TEMPLATE)
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
 PROJECT_IAM = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
 # Roles that read or change data (objects, images, tables, models, keys, secrets). Granted on the project they
@@ -79,7 +91,7 @@ def _known_members(props: Any) -> list[Any]:
 
 
 def _s(args: ResourceValidationArgs) -> str:
-    return subject(args.resource_type, args.name)
+    return nouns.subject(args.resource_type, args.name)
 
 
 # --- GKE --------------------------------------------------------------------------------------------------
@@ -316,17 +328,25 @@ def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
 # --- Vertex AI ------------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="gcp-vertex-cmek",
-    description="Encrypt Vertex AI datasets, feature stores, endpoints, metadata stores and TensorBoards with "
+    description="Encrypt Vertex AI datasets, feature stores and online stores, endpoints, metadata stores, "
+                "TensorBoards, vector-search indexes and index endpoints, persistent training clusters, RAG "
+                "corpora, Agent Engine (reasoning engine) instances and Colab Enterprise runtime templates with "
                 "customer-managed keys.",
     severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST,
     # checkov: datasets (CKV_GCP_92), metadata stores (CKV_GCP_96), endpoints (CKV2_GCP_24), feature stores
     # (CKV2_GCP_25), TensorBoards (CKV2_GCP_26): each tests encryption_spec.kms_key_name.
     checks=("CKV_GCP_92", "CKV_GCP_96", "CKV2_GCP_24", "CKV2_GCP_25", "CKV2_GCP_26"),
-    remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key.",
-), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT, VERTEX_METADATA_STORE, VERTEX_TENSORBOARD])
+    remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key; serve a feature online store "
+                "from Bigtable (`bigtable`), not `optimized`, which cannot take one.",
+), VERTEX_CMEK_TYPES)
 def vertex_cmek(args: ResourceValidationArgs) -> Iterator[str]:
     if not ref(args, "encryptionSpec.kmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryptionSpec.kmsKeyName`)."
+    # "Only Bigtable online serving supports encryption using a CMEK" (Vertex AI Feature Store, "Create an online
+    # store instance", cloud.google.com/vertex-ai/docs/featurestore/latest/create-onlinestore).
+    if args.resource_type == VERTEX_ONLINE_STORE and get(args.props, "optimized") is not None:
+        yield (f"{_s(args)} must serve from Bigtable (`bigtable`): Optimized online serving cannot be encrypted "
+               "with a customer-managed key.")
 
 
 @resource_rule(RuleMeta(
