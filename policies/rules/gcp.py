@@ -198,13 +198,17 @@ def gcs_cmek(args: ResourceValidationArgs) -> Iterator[str]:
 
 @resource_rule(RuleMeta(
     name="gcp-gcs-versioning",
-    description="Enable object versioning on GCS buckets.",
+    description="Enable object versioning on GCS buckets, or keep their objects under a retention policy.",
     severity="medium", area="gcp", controls=m.merge(m.INTEGRITY, m.AVAILABILITY), checks=("CKV_GCP_78",),
-    remediation="Set versioning.enabled true.",
+    remediation="Set versioning.enabled true, or retentionPolicy.retentionPeriod on a bucket whose objects must "
+                "outlive it (an audit archive).",
 ), [GCS])
 def gcs_versioning(args: ResourceValidationArgs) -> Iterator[str]:
-    if get(args.props, "versioning.enabled") is not True:
-        yield f"{_s(args)} must enable object versioning."
+    # A retention policy protects every object from deletion and replacement for its period, and excludes
+    # versioning ("Object Versioning cannot be enabled on a bucket that currently has a retention policy", Cloud
+    # Storage, "Object Versioning").
+    if get(args.props, "versioning.enabled") is not True and not get(args.props, "retentionPolicy.retentionPeriod"):
+        yield f"{_s(args)} must enable object versioning or keep its objects under a retention policy."
 
 
 # --- Cloud KMS -------------------------------------------------------------------------------------------

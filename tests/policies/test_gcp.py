@@ -37,6 +37,11 @@ def _secure() -> None:
     gcp.storage.Bucket("data", location="EUROPE-WEST4", public_access_prevention="enforced",
                        uniform_bucket_level_access=True, encryption={"default_kms_key_name": key.id},
                        versioning={"enabled": True}, opts=PROTECT)
+    # An audit archive: a retention policy instead of versioning, which it excludes (Cloud Storage, "Object
+    # Versioning").
+    gcp.storage.Bucket("audit-archive", location="EUROPE-WEST4", public_access_prevention="enforced",
+                       uniform_bucket_level_access=True, encryption={"default_kms_key_name": key.id},
+                       retention_policy={"retention_period": str(365 * 86400), "is_locked": True}, opts=PROTECT)
     repo = gcp.artifactregistry.Repository("models", location="europe-west4", repository_id="models", format="DOCKER",
                                            kms_key_name=key.id, opts=PROTECT)
     gcp.artifactregistry.RepositoryIamMember("models-reader", repository=repo.name, location="europe-west4",
