@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
-from policies.rules import nouns
+from policies.rules import nouns, secrets
 from policies.rules._base import (
     get,
     guarded,
@@ -52,6 +53,8 @@ VERTEX_CMEK_TYPES = (VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ONLINE_STORE, V
                      VERTEX_TENSORBOARD, VERTEX_INDEX, VERTEX_INDEX_ENDPOINT, VERTEX_PERSISTENT_RESOURCE,
                      VERTEX_RAG_CORPUS, VERTEX_REASONING_ENGINE, COLAB_RUNTIME_TEMPLATE)
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+WEBHOOK_CHANNEL_TYPES = frozenset({"webhook_tokenauth", "webhook_basicauth"})
 PROJECT_IAM = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
 # Roles that read or change data (objects, images, tables, models, keys, secrets). Granted on the project they
 # reach every bucket, repository, dataset, key or secret in it: `security.workload_permissions: broad`.
@@ -329,6 +332,41 @@ def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must encrypt traffic in transit (`transitEncryptionMode: SERVER_AUTHENTICATION`)."
 
 
+# --- Cloud Monitoring ----------------------------------------------------------------------------------
+def _url_credentials(url: str) -> list[str]:
+    """What in `url` looks like a credential: a password in the authority, query parameters with a secret-like
+    name (`token`, `api_key`, ...: secrets.py's words) or a known credential format anywhere."""
+    try:
+        parts = urlsplit(url)
+        found = ["the password in its authority"] if parts.password else []
+        found += [f"`{k}`" for k, v in parse_qsl(parts.query, keep_blank_values=False) if secrets.looks_like_key(k, v)]
+    except ValueError:
+        return []
+    if not found and secrets.looks_like_key("url", url):  # `url` is no secret-like name: a credential format
+        found.append("a credential")
+    return found
+
+
+@resource_rule(RuleMeta(
+    name="gcp-monitoring-webhook-url-secret",
+    description="Keep credentials out of the URL of Cloud Monitoring webhook notification channels.",
+    severity="medium", area="gcp", enforcement="advisory", controls=m.merge(m.AUTHENTICATION, m.ACCESS_CONTROL),
+    remediation="Webhook channels take their URL as a plain label, readable with monitoring.notificationChannels.get: "
+                "pulumi-gcp's sensitiveLabels hold only authToken (slack), password (webhook_basicauth) and "
+                "serviceKey (pagerduty). Use a PagerDuty channel (serviceKey), a `webhook_basicauth` channel with "
+                "the secret in sensitiveLabels.password, or a receiver that authenticates Monitoring without a "
+                "token in the URL.",
+), [NOTIFICATION_CHANNEL])
+def webhook_url_secret(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "type") not in WEBHOOK_CHANNEL_TYPES:
+        return
+    url = get(args.props, "labels.url")
+    found = _url_credentials(url) if isinstance(url, str) else []
+    if found:
+        yield (f"{_s(args)} keeps {', '.join(found)} in its URL (`labels.url`), a plain label that anyone who may "
+               "read the channel sees: Cloud Monitoring has no sensitive label for a webhook URL.")
+
+
 # --- Vertex AI ------------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="gcp-vertex-cmek",
@@ -440,6 +478,6 @@ def vpc_private_google_apis(args: StackValidationArgs) -> Iterator[tuple[str, st
 
 RULES = (
     gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
-    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private,
+    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private, webhook_url_secret,
     data_access_logs, subnet_flow_logs, vpc_private_google_apis,
 )

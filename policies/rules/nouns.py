@@ -85,6 +85,7 @@ EXTRA_NOUNS: dict[str, str] = {
     "gcp:vertex/aiRagCorpus:AiRagCorpus": "Vertex AI RAG corpus",
     "gcp:vertex/aiReasoningEngine:AiReasoningEngine": "Vertex AI reasoning engine",
     "gcp:colab/runtimeTemplate:RuntimeTemplate": "Colab Enterprise runtime template",
+    "gcp:monitoring/notificationChannel:NotificationChannel": "Cloud Monitoring notification channel",
     "gcp:folder/iAMMember:IAMMember": "folder IAM member",
     "gcp:folder/iAMBinding:IAMBinding": "folder IAM binding",
     "gcp:folder/iAMPolicy:IAMPolicy": "folder IAM policy",

@@ -55,6 +55,10 @@ def _secure() -> None:
                          encryption_spec={"kms_key_name": key.id})
     gcp.vertex.AiEndpoint("endpoint", name="e", display_name="e", location="europe-west4", network="projects/1/global/networks/n",
                           encryption_spec={"kms_key_name": key.id})
+    gcp.monitoring.NotificationChannel("hook", type="webhook_tokenauth", labels={"url": "https://hooks.example.com/alerts"})
+    gcp.monitoring.NotificationChannel("basic-hook", type="webhook_basicauth",
+                                       labels={"url": "https://hooks.example.com/alerts", "username": "monitoring"},
+                                       sensitive_labels={"password": "kept-in-a-sensitive-label"})
     for service in ("storage.googleapis.com", "cloudkms.googleapis.com", "aiplatform.googleapis.com"):
         gcp.projects.IAMAuditConfig(f"audit-{service.split('.')[0]}", project="p", service=service, audit_log_configs=[
             {"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}])
@@ -81,6 +85,10 @@ def _insecure() -> None:
     gcp.vertex.AiDataset("bad-dataset", display_name="d", metadata_schema_uri="gs://x")
     gcp.vertex.AiEndpoint("bad-endpoint", name="e", display_name="e", location="us-central1")
     gcp.vertex.AiFeatureStore("bad-featurestore", region="us-central1")
+    gcp.monitoring.NotificationChannel("bad-hook", type="webhook_tokenauth",
+                                       labels={"url": "https://hooks.example.com/alerts?token=Zx81kQ0pLm"})
+    gcp.monitoring.NotificationChannel("bad-basic-hook", type="webhook_basicauth",
+                                       labels={"url": "https://monitoring:Zx81kQ0pLm@hooks.example.com/alerts"})
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +122,7 @@ FAILING = {
     "gcp-redis-auth-tls": {"bad-cache"},
     "gcp-vertex-cmek": {"bad-dataset", "bad-endpoint", "bad-featurestore"},
     "gcp-vertex-private-endpoint": {"bad-endpoint"},
+    "gcp-monitoring-webhook-url-secret": {"bad-hook", "bad-basic-hook"},
     "gcp-data-access-audit-logs": {""},  # a stack-level violation (no resource)
     "gcp-vpc-private-google-apis": {"bad-vpc"},
 }
