@@ -1,5 +1,6 @@
 """`aienv:gcp:Storage`: one Cloud Storage bucket per purpose, encrypted with the storage key, private,
-versioned, expiring by retention and logging usage to the access-log bucket."""
+versioned, expiring by retention and logging usage to the access-log bucket. The audit-log archive (`logs`, with
+`security.audit_logs`) holds its objects under a retention policy instead of versions, locked in prod."""
 
 from __future__ import annotations
 
@@ -10,12 +11,27 @@ import pulumi
 from pulumi_gcp import storage
 
 from aienv import conventions as c
-from aienv.spec.model import BucketPurpose, StackSpec
+from aienv.spec.model import BucketPurpose, Environment, StackSpec
 from components.gcp import common
 
 NONCURRENT_DAYS = 30
 # GCS usage/storage logs are written by this Google group; with uniform access it needs objectCreator.
 USAGE_LOG_WRITER = "group:cloud-storage-analytics@google.com"
+SECONDS_PER_DAY = 86400
+
+
+def audit_retention(spec: StackSpec) -> storage.BucketRetentionPolicyArgs | None:
+    """The audit-log archive's retention policy: no object is deleted or replaced before it is
+    `monitoring.log_retention_days` old, what Cloud Logging keeps (Cloud Storage, "Bucket Lock": "When a bucket
+    retention policy is set, objects in the bucket can only be deleted or replaced once their age is greater than
+    the retention period"). Locked in a protected prod environment only: "Once you lock a policy, you cannot
+    remove it or reduce the retention period it has", and the bucket cannot be deleted before every object is
+    that old. None without audit logs (nothing is archived)."""
+    if not spec.security.audit_logs:
+        return None
+    return storage.BucketRetentionPolicyArgs(
+        retention_period=str(spec.monitoring.log_retention_days * SECONDS_PER_DAY),
+        is_locked=spec.environment is Environment.prod and spec.security.deletion_protection)
 
 
 def bucket_purposes(spec: StackSpec) -> list[BucketPurpose]:
@@ -52,6 +68,10 @@ class Storage(pulumi.ComponentResource):
                 condition=storage.BucketLifecycleRuleConditionArgs(
                     days_since_noncurrent_time=NONCURRENT_DAYS, with_state="ARCHIVED"))]
             days = spec.storage.retention_days.get(purpose)
+            retention = audit_retention(spec) if purpose is BucketPurpose.logs else None
+            if retention is not None:
+                # Expire the archive once its retention has passed, never before.
+                days = max(days or 0, spec.monitoring.log_retention_days)
             if days is not None:
                 rules.append(storage.BucketLifecycleRuleArgs(
                     action=storage.BucketLifecycleRuleActionArgs(type="Delete"),
@@ -73,7 +93,10 @@ class Storage(pulumi.ComponentResource):
                 # `inherited` lets the explicit allUsers grant below work; everything else is enforced.
                 public_access_prevention="inherited" if public else "enforced",
                 encryption=storage.BucketEncryptionArgs(default_kms_key_name=key) if key is not None else None,
-                versioning=storage.BucketVersioningArgs(enabled=spec.storage.versioning),
+                # "Object Versioning cannot be enabled on a bucket that currently has a retention policy"
+                # (Cloud Storage, "Object Versioning"): the archive's objects cannot be replaced or deleted anyway.
+                versioning=storage.BucketVersioningArgs(enabled=spec.storage.versioning and retention is None),
+                retention_policy=retention,
                 lifecycle_rules=rules,
                 logging=storage.BucketLoggingArgs(log_bucket=log_bucket.name, log_object_prefix=role)
                 if log_bucket is not None else None,

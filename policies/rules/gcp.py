@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from policies import meta as m
 from policies.meta import RuleMeta
+from policies.rules import nouns, secrets
 from policies.rules._base import (
     get,
     guarded,
@@ -39,7 +41,20 @@ VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 VERTEX_ONLINE_STORE = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
 VERTEX_METADATA_STORE = "gcp:vertex/aiMetadataStore:AiMetadataStore"
 VERTEX_TENSORBOARD = "gcp:vertex/aiTensorboard:AiTensorboard"
+VERTEX_INDEX = "gcp:vertex/aiIndex:AiIndex"
+VERTEX_INDEX_ENDPOINT = "gcp:vertex/aiIndexEndpoint:AiIndexEndpoint"
+VERTEX_PERSISTENT_RESOURCE = "gcp:vertex/aiPersistentResource:AiPersistentResource"
+VERTEX_RAG_CORPUS = "gcp:vertex/aiRagCorpus:AiRagCorpus"
+VERTEX_REASONING_ENGINE = "gcp:vertex/aiReasoningEngine:AiReasoningEngine"
+COLAB_RUNTIME_TEMPLATE = "gcp:colab/runtimeTemplate:RuntimeTemplate"
+# Every Vertex AI resource of pulumi-gcp 10 with a top-level `encryptionSpec.kmsKeyName` that holds customer data
+# (Workbench instances encrypt per disk: `gcp-vertex-workbench-secure`, ai_services.py).
+VERTEX_CMEK_TYPES = (VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ONLINE_STORE, VERTEX_ENDPOINT, VERTEX_METADATA_STORE,
+                     VERTEX_TENSORBOARD, VERTEX_INDEX, VERTEX_INDEX_ENDPOINT, VERTEX_PERSISTENT_RESOURCE,
+                     VERTEX_RAG_CORPUS, VERTEX_REASONING_ENGINE, COLAB_RUNTIME_TEMPLATE)
 AUDIT_CONFIG = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
+NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+WEBHOOK_CHANNEL_TYPES = frozenset({"webhook_tokenauth", "webhook_basicauth"})
 PROJECT_IAM = frozenset({"gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"})
 # Roles that read or change data (objects, images, tables, models, keys, secrets). Granted on the project they
 # reach every bucket, repository, dataset, key or secret in it: `security.workload_permissions: broad`.
@@ -79,7 +94,7 @@ def _known_members(props: Any) -> list[Any]:
 
 
 def _s(args: ResourceValidationArgs) -> str:
-    return subject(args.resource_type, args.name)
+    return nouns.subject(args.resource_type, args.name)
 
 
 # --- GKE --------------------------------------------------------------------------------------------------
@@ -186,13 +201,17 @@ def gcs_cmek(args: ResourceValidationArgs) -> Iterator[str]:
 
 @resource_rule(RuleMeta(
     name="gcp-gcs-versioning",
-    description="Enable object versioning on GCS buckets.",
+    description="Enable object versioning on GCS buckets, or keep their objects under a retention policy.",
     severity="medium", area="gcp", controls=m.merge(m.INTEGRITY, m.AVAILABILITY), checks=("CKV_GCP_78",),
-    remediation="Set versioning.enabled true.",
+    remediation="Set versioning.enabled true, or retentionPolicy.retentionPeriod on a bucket whose objects must "
+                "outlive it (an audit archive).",
 ), [GCS])
 def gcs_versioning(args: ResourceValidationArgs) -> Iterator[str]:
-    if get(args.props, "versioning.enabled") is not True:
-        yield f"{_s(args)} must enable object versioning."
+    # A retention policy protects every object from deletion and replacement for its period, and excludes
+    # versioning ("Object Versioning cannot be enabled on a bucket that currently has a retention policy", Cloud
+    # Storage, "Object Versioning").
+    if get(args.props, "versioning.enabled") is not True and not get(args.props, "retentionPolicy.retentionPeriod"):
+        yield f"{_s(args)} must enable object versioning or keep its objects under a retention policy."
 
 
 # --- Cloud KMS -------------------------------------------------------------------------------------------
@@ -313,20 +332,63 @@ def redis_auth_tls(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must encrypt traffic in transit (`transitEncryptionMode: SERVER_AUTHENTICATION`)."
 
 
+# --- Cloud Monitoring ----------------------------------------------------------------------------------
+def _url_credentials(url: str) -> list[str]:
+    """What in `url` looks like a credential: a password in the authority, query parameters with a secret-like
+    name (`token`, `api_key`, ...: secrets.py's words) or a known credential format anywhere."""
+    try:
+        parts = urlsplit(url)
+        found = ["the password in its authority"] if parts.password else []
+        found += [f"`{k}`" for k, v in parse_qsl(parts.query, keep_blank_values=False) if secrets.looks_like_key(k, v)]
+    except ValueError:
+        return []
+    if not found and secrets.looks_like_key("url", url):  # `url` is no secret-like name: a credential format
+        found.append("a credential")
+    return found
+
+
+@resource_rule(RuleMeta(
+    name="gcp-monitoring-webhook-url-secret",
+    description="Keep credentials out of the URL of Cloud Monitoring webhook notification channels.",
+    severity="medium", area="gcp", enforcement="advisory", controls=m.merge(m.AUTHENTICATION, m.ACCESS_CONTROL),
+    remediation="Webhook channels take their URL as a plain label, readable with monitoring.notificationChannels.get: "
+                "pulumi-gcp's sensitiveLabels hold only authToken (slack), password (webhook_basicauth) and "
+                "serviceKey (pagerduty). Use a PagerDuty channel (serviceKey), a `webhook_basicauth` channel with "
+                "the secret in sensitiveLabels.password, or a receiver that authenticates Monitoring without a "
+                "token in the URL.",
+), [NOTIFICATION_CHANNEL])
+def webhook_url_secret(args: ResourceValidationArgs) -> Iterator[str]:
+    if get(args.props, "type") not in WEBHOOK_CHANNEL_TYPES:
+        return
+    url = get(args.props, "labels.url")
+    found = _url_credentials(url) if isinstance(url, str) else []
+    if found:
+        yield (f"{_s(args)} keeps {', '.join(found)} in its URL (`labels.url`), a plain label that anyone who may "
+               "read the channel sees: Cloud Monitoring has no sensitive label for a webhook URL.")
+
+
 # --- Vertex AI ------------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="gcp-vertex-cmek",
-    description="Encrypt Vertex AI datasets, feature stores, endpoints, metadata stores and TensorBoards with "
+    description="Encrypt Vertex AI datasets, feature stores and online stores, endpoints, metadata stores, "
+                "TensorBoards, vector-search indexes and index endpoints, persistent training clusters, RAG "
+                "corpora, Agent Engine (reasoning engine) instances and Colab Enterprise runtime templates with "
                 "customer-managed keys.",
     severity="high", area="gcp", controls=m.ENCRYPTION_AT_REST,
     # checkov: datasets (CKV_GCP_92), metadata stores (CKV_GCP_96), endpoints (CKV2_GCP_24), feature stores
     # (CKV2_GCP_25), TensorBoards (CKV2_GCP_26): each tests encryption_spec.kms_key_name.
     checks=("CKV_GCP_92", "CKV_GCP_96", "CKV2_GCP_24", "CKV2_GCP_25", "CKV2_GCP_26"),
-    remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key.",
-), [VERTEX_DATASET, VERTEX_FEATURESTORE, VERTEX_ENDPOINT, VERTEX_METADATA_STORE, VERTEX_TENSORBOARD])
+    remediation="Set encryptionSpec.kmsKeyName to the environment's crypto key; serve a feature online store "
+                "from Bigtable (`bigtable`), not `optimized`, which cannot take one.",
+), VERTEX_CMEK_TYPES)
 def vertex_cmek(args: ResourceValidationArgs) -> Iterator[str]:
     if not ref(args, "encryptionSpec.kmsKeyName", CRYPTO_KEYS):
         yield f"{_s(args)} must encrypt with a customer-managed key (`encryptionSpec.kmsKeyName`)."
+    # "Only Bigtable online serving supports encryption using a CMEK" (Vertex AI Feature Store, "Create an online
+    # store instance", cloud.google.com/vertex-ai/docs/featurestore/latest/create-onlinestore).
+    if args.resource_type == VERTEX_ONLINE_STORE and get(args.props, "optimized") is not None:
+        yield (f"{_s(args)} must serve from Bigtable (`bigtable`): Optimized online serving cannot be encrypted "
+               "with a customer-managed key.")
 
 
 @resource_rule(RuleMeta(
@@ -416,6 +478,6 @@ def vpc_private_google_apis(args: StackValidationArgs) -> Iterator[tuple[str, st
 
 RULES = (
     gke_private, gke_wi, gke_shielded, gke_netpol, gke_secrets, gcs_public, gcs_cmek, gcs_versioning,
-    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private,
+    kms_rotation, kms_public, kms_protected, ar_public, ar_cmek, ar_scanning, project_data_roles, redis_auth_tls, vertex_cmek, vertex_private, webhook_url_secret,
     data_access_logs, subnet_flow_logs, vpc_private_google_apis,
 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.gcp.gcpplan import inputs, plan_gcp, variant
+import json
+
+from aienv.engine.wire import SECRET_SIG, SIG_KEY, is_secret
+from tests.gcp.gcpplan import inputs, plan_gcp, reveal, variant
 
 AUDIT = "gcp:projects/iAMAuditConfig:IAMAuditConfig"
 CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
@@ -51,6 +54,41 @@ def test_webhook_and_pagerduty_routes_keep_their_secrets():
     assert inputs(by["pd"])["type"] == "pagerduty" and "labels" not in inputs(by["pd"])
     assert inputs(by["hook"])["type"] == "webhook_tokenauth"
     assert "4dabf18193072939515e22adb298388d" in by["hook"].inputs["labels"]["url"]  # a secret in state
+
+
+def test_a_webhook_route_with_a_token_in_its_url_is_flagged_as_advisory():
+    # C2: Cloud Monitoring has no sensitive label for a webhook URL (pulumi-gcp `sensitive_labels`: auth_token,
+    # password, service_key), so a token in the route's URL is readable by whoever may read the channel.
+    from aienv.check.plan import from_export
+    from aienv.check.runner import run_packs
+    from aienv.spec.model import AlertRoute
+
+    def routes(url):
+        def edit(s):
+            s.monitoring.alert_routes = [AlertRoute(name="hook", kind="webhook", target=url)]
+        return edit
+
+    def show_secrets(value):
+        # What `pulumi stack export --show-secrets` writes, and what CrossGuard hands a policy: the secret's
+        # plaintext (the offline export keeps only ciphertext, which reads `[secret]`).
+        if isinstance(value, dict) and is_secret(value):
+            return {SIG_KEY: SECRET_SIG, "plaintext": json.dumps(reveal(value))}
+        if isinstance(value, dict):
+            return {k: show_secrets(v) for k, v in value.items()}
+        return [show_secrets(v) for v in value] if isinstance(value, list) else value
+
+    def findings(plan):
+        export = plan.plan.to_export()
+        recorded = {r.urn: r for r in plan.resources}
+        for r in export["deployment"]["resources"]:
+            if recorded[r["urn"]].inputs:
+                r["inputs"] = show_secrets(recorded[r["urn"]].inputs)
+        result = run_packs(from_export(export), ["aienv-security"])
+        return [v for v in result.violations if v.policy == "gcp-monitoring-webhook-url-secret"]
+
+    tokened = findings(plan_gcp(variant(routes("https://hooks.example.com/alerts?token=Zx81kQ0pLm")), "hook-token"))
+    assert [(v.enforcement, "`token`" in v.message) for v in tokened] == [("advisory", True)]
+    assert findings(plan_gcp(variant(routes("https://hooks.example.com/alerts")), "hook-plain")) == []
 
 
 def test_info_only_route_gets_no_alerts():

@@ -3,7 +3,7 @@ usage logs to the access-log bucket; `public_read` and `deletion_protection` cha
 
 from __future__ import annotations
 
-from aienv.spec.model import BucketPurpose
+from aienv.spec.model import BucketPurpose, Environment
 from tests.gcp.gcpplan import inputs, plan_gcp, variant
 
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -19,12 +19,14 @@ def test_one_bucket_per_purpose(prod):
 
 
 def test_buckets_are_encrypted_private_versioned_and_protected(prod):
-    for bucket in prod.of_type(BUCKET):
+    for name, bucket in buckets(prod).items():
         b = inputs(bucket)
         assert b["encryption"]["defaultKmsKeyName"].endswith("/cryptoKeys/storage")
         assert b["uniformBucketLevelAccess"] is True
         assert b["publicAccessPrevention"] == "enforced"
-        assert b["versioning"] == {"enabled": True}
+        # The audit archive keeps its objects under a retention policy, which excludes versioning.
+        assert b["versioning"] == {"enabled": name != "logs"}
+        assert ("retentionPolicy" in b) == (name == "logs")
         assert b["forceDestroy"] is False and b["deletionPolicy"] == "PREVENT"
         assert bucket.protect and bucket.retain_on_delete
     assert not [m for m in prod.of_type(MEMBER) if inputs(m).get("member") in ("allUsers", "allAuthenticatedUsers")]
@@ -47,6 +49,37 @@ def test_lifecycle_follows_retention(prod):
     model_rules = inputs(buckets(prod)["model-artifacts"])["lifecycleRules"]
     assert all("age" not in r["condition"] for r in model_rules)  # not in retention_days: kept
     assert any(r["condition"].get("daysSinceNoncurrentTime") == 30 for r in model_rules)
+
+
+def _archive(plan):
+    b = inputs(buckets(plan)["logs"])
+    return b.get("retentionPolicy"), b["versioning"], [r["condition"]["age"] for r in b["lifecycleRules"]
+                                                      if "age" in r["condition"]]
+
+
+def test_audit_archive_keeps_every_log_for_the_log_retention_locked_in_prod(prod):
+    # C1: no audit log in the archive can be deleted or replaced before `monitoring.log_retention_days`; the lock
+    # (irreversible, Cloud Storage "Bucket Lock") only in a protected prod environment.
+    assert _archive(prod) == ({"retentionPeriod": str(365 * 86400), "isLocked": True}, {"enabled": False}, [365])
+
+
+def test_audit_archive_retention_follows_the_log_retention():
+    def longer(s):
+        s.monitoring.log_retention_days = 2190  # six years (HIPAA)
+    assert _archive(plan_gcp(variant(longer), "log-retention-2190")) == (
+        {"retentionPeriod": str(2190 * 86400), "isLocked": True}, {"enabled": False}, [2190])
+
+
+def test_audit_archive_is_locked_only_in_a_protected_prod_environment():
+    staging = plan_gcp(variant(lambda s: setattr(s, "environment", Environment.staging)), "staging-archive")
+    assert _archive(staging)[0] == {"retentionPeriod": str(365 * 86400), "isLocked": False}
+    unprotected = plan_gcp(variant(lambda s: setattr(s.security, "deletion_protection", False)), "no-protection")
+    assert _archive(unprotected)[0] == {"retentionPeriod": str(365 * 86400), "isLocked": False}
+
+
+def test_no_audit_logs_no_retention_policy():
+    plan = plan_gcp(variant(lambda s: setattr(s.security, "audit_logs", False)), "no-audit-archive")
+    assert _archive(plan) == (None, {"enabled": True}, [365])
 
 
 def test_public_read_opens_exactly_that_bucket():

@@ -548,6 +548,39 @@ def _openai(name: str, **props: object) -> Callable[[], None]:
                                                 properties=base)
 
 
+def _online_store(name: str, bigtable: bool, key: bool) -> Callable[[], None]:
+    serving: dict[str, object] = (
+        {"bigtable": {"auto_scaling": {"min_node_count": 1, "max_node_count": 2}}} if bigtable else {"optimized": {}})
+    return lambda: gcp.vertex.AiFeatureOnlineStore(
+        name, name=name, region="europe-west4", **serving,  # type: ignore[arg-type]
+        encryption_spec={"kms_key_name": GCP_KEY} if key else None)
+
+
+# The other Vertex AI (and Colab Enterprise) resources with `encryptionSpec.kmsKeyName`, with their required inputs.
+_VERTEX_CMEK: dict[str, Callable[..., object]] = {
+    "index": lambda n, **k: gcp.vertex.AiIndex(n, display_name=n, region="europe-west4",
+                                                metadata={"config": {"dimensions": 8}}, **k),
+    "index-endpoint": lambda n, **k: gcp.vertex.AiIndexEndpoint(
+        n, display_name=n, region="europe-west4", network="projects/1/global/networks/n", **k),
+    "dataset": lambda n, **k: gcp.vertex.AiDataset(n, display_name=n, metadata_schema_uri="gs://x",
+                                                    region="europe-west4", **k),
+    "endpoint": lambda n, **k: gcp.vertex.AiEndpoint(n, name="1", display_name=n, location="europe-west4",
+                                                      network="projects/1/global/networks/n", **k),
+    "featurestore": lambda n, **k: gcp.vertex.AiFeatureStore(n, region="europe-west4", **k),
+    "tensorboard": lambda n, **k: gcp.vertex.AiTensorboard(n, display_name=n, region="europe-west4", **k),
+    "persistent-resource": lambda n, **k: gcp.vertex.AiPersistentResource(
+        n, location="europe-west4", resource_pools=[{"machine_spec": {"machine_type": "n1-standard-4"},
+                                                    "replica_count": "1"}], **k),
+    "rag-corpus": lambda n, **k: gcp.vertex.AiRagCorpus(n, display_name=n, region="europe-west4", **k),
+    "reasoning-engine": lambda n, **k: gcp.vertex.AiReasoningEngine(n, display_name=n, region="europe-west4", **k),
+    "colab-template": lambda n, **k: gcp.colab.RuntimeTemplate(n, display_name=n, location="europe-west4", **k),
+}
+
+
+def _vertex(build: Callable[..., object], name: str, key: bool) -> Callable[[], None]:
+    return lambda: build(name, **({"encryption_spec": {"kms_key_name": GCP_KEY}} if key else {})) and None
+
+
 def _workbench(name: str, **setup: object) -> Callable[[], None]:
     base: dict[str, object] = {"machine_type": "n1-standard-4", "disable_public_ip": True,
                                "service_accounts": [{"email": "nb@p.iam.gserviceaccount.com"}],
@@ -605,6 +638,13 @@ AI_SERVICES = [
          lambda: gcp.vertex.AiMetadataStore("metadata", region="europe-west4"),
          lambda: gcp.vertex.AiMetadataStore("metadata", region="europe-west4",
                                             encryption_spec={"kms_key_name": GCP_KEY})),
+    # C3: every Vertex AI resource type with an `encryptionSpec` (pulumi-gcp 10), one without it and one with it.
+    Case("gcp-online-store-google-key", "gcp-vertex-cmek", "online", _online_store("online", bigtable=True, key=False),
+         _online_store("online", bigtable=True, key=True)),
+    Case("gcp-online-store-optimized", "gcp-vertex-cmek", "online", _online_store("online", bigtable=False, key=True),
+         _online_store("online", bigtable=True, key=True)),
+    *[Case(f"gcp-{case}-google-key", "gcp-vertex-cmek", case, _vertex(build, case, False), _vertex(build, case, True))
+      for case, build in _VERTEX_CMEK.items()],
 ]
 
 CASES = NETWORK + IDENTITY + DATA + COMPUTE + SECRETS + AI_SERVICES

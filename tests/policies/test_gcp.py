@@ -37,6 +37,11 @@ def _secure() -> None:
     gcp.storage.Bucket("data", location="EUROPE-WEST4", public_access_prevention="enforced",
                        uniform_bucket_level_access=True, encryption={"default_kms_key_name": key.id},
                        versioning={"enabled": True}, opts=PROTECT)
+    # An audit archive: a retention policy instead of versioning, which it excludes (Cloud Storage, "Object
+    # Versioning").
+    gcp.storage.Bucket("audit-archive", location="EUROPE-WEST4", public_access_prevention="enforced",
+                       uniform_bucket_level_access=True, encryption={"default_kms_key_name": key.id},
+                       retention_policy={"retention_period": str(365 * 86400), "is_locked": True}, opts=PROTECT)
     repo = gcp.artifactregistry.Repository("models", location="europe-west4", repository_id="models", format="DOCKER",
                                            kms_key_name=key.id, opts=PROTECT)
     gcp.artifactregistry.RepositoryIamMember("models-reader", repository=repo.name, location="europe-west4",
@@ -50,6 +55,10 @@ def _secure() -> None:
                          encryption_spec={"kms_key_name": key.id})
     gcp.vertex.AiEndpoint("endpoint", name="e", display_name="e", location="europe-west4", network="projects/1/global/networks/n",
                           encryption_spec={"kms_key_name": key.id})
+    gcp.monitoring.NotificationChannel("hook", type="webhook_tokenauth", labels={"url": "https://hooks.example.com/alerts"})
+    gcp.monitoring.NotificationChannel("basic-hook", type="webhook_basicauth",
+                                       labels={"url": "https://hooks.example.com/alerts", "username": "monitoring"},
+                                       sensitive_labels={"password": "kept-in-a-sensitive-label"})
     for service in ("storage.googleapis.com", "cloudkms.googleapis.com", "aiplatform.googleapis.com"):
         gcp.projects.IAMAuditConfig(f"audit-{service.split('.')[0]}", project="p", service=service, audit_log_configs=[
             {"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}])
@@ -76,6 +85,10 @@ def _insecure() -> None:
     gcp.vertex.AiDataset("bad-dataset", display_name="d", metadata_schema_uri="gs://x")
     gcp.vertex.AiEndpoint("bad-endpoint", name="e", display_name="e", location="us-central1")
     gcp.vertex.AiFeatureStore("bad-featurestore", region="us-central1")
+    gcp.monitoring.NotificationChannel("bad-hook", type="webhook_tokenauth",
+                                       labels={"url": "https://hooks.example.com/alerts?token=Zx81kQ0pLm"})
+    gcp.monitoring.NotificationChannel("bad-basic-hook", type="webhook_basicauth",
+                                       labels={"url": "https://monitoring:Zx81kQ0pLm@hooks.example.com/alerts"})
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +122,7 @@ FAILING = {
     "gcp-redis-auth-tls": {"bad-cache"},
     "gcp-vertex-cmek": {"bad-dataset", "bad-endpoint", "bad-featurestore"},
     "gcp-vertex-private-endpoint": {"bad-endpoint"},
+    "gcp-monitoring-webhook-url-secret": {"bad-hook", "bad-basic-hook"},
     "gcp-data-access-audit-logs": {""},  # a stack-level violation (no resource)
     "gcp-vpc-private-google-apis": {"bad-vpc"},
 }
