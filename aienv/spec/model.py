@@ -129,6 +129,10 @@ class NetworkSpec(Model):
                                   "Default: `single` in dev, `per_zone` in staging and prod.")
     flow_logs: bool = Field(default=True, description="Record network flow logs (encrypted). Turning it off is "
                                                       "an insecure choice the packs flag.")
+    public_gateway_cidrs: list[str] = Field(default_factory=list, description=(
+        "Source CIDRs (IPv4 or IPv6) allowed to reach the public gateway's load balancer (the `aienv-public` "
+        "Envoy service's `loadBalancerSourceRanges`, which the cloud turns into firewall rules). Default: empty, "
+        "any source; authentication is then the only gate. Only applies when an endpoint is `public`."))
 
 
 class EndpointAccess(StrEnum):

@@ -128,11 +128,24 @@ def _network(spec: StackSpec) -> Iterator[Problem]:
     if not net.is_private:
         yield ("network", "cidr"), "is not a private range; use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
     yield from _zones(spec)
+    yield from _public_gateway_cidrs(spec)
     if spec.network.egress == "none" and spec.model_endpoints and spec.cloud.provider == "azure":
         yield ("network", "egress"), "`none` needs an egress firewall on AKS for node bootstrap; use `nat`"
     elif spec.network.egress == "none" and not spec.network.private_endpoints:
         yield (("network", "egress"), "is `none` while private_endpoints is false: nodes could reach neither the "
                                       "internet nor the cloud's services; use `nat` or turn private_endpoints on")
+
+
+def _public_gateway_cidrs(spec: StackSpec) -> Iterator[Problem]:
+    cidrs = spec.network.public_gateway_cidrs
+    if cidrs and not any(ep.exposure is Exposure.public for ep in spec.model_endpoints):
+        yield ("network", "public_gateway_cidrs"), "only applies when an endpoint's exposure is `public`; remove it"
+    for i, cidr in enumerate(cidrs):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            yield (("network", "public_gateway_cidrs", i),
+                   f"is not a valid CIDR ({exc}); use e.g. 203.0.113.0/24 or 2001:db8::/32")
 
 
 def _zone_ok(provider: str, region: str, zone: str) -> bool:

@@ -1,7 +1,8 @@
 """The edge: Envoy Gateway (Gateway API) with one Gateway per exposure.
 
 - `internal`: HTTPS behind a private load balancer (per-cloud annotations), always present.
-- `public`: HTTPS behind a public load balancer, only when an endpoint is `public`.
+- `public`: HTTPS behind a public load balancer, only when an endpoint is `public`; its source addresses are
+  limited to `network.public_gateway_cidrs` when the spec lists any.
 - `cluster`: plain HTTP on a ClusterIP service, only when an endpoint is `cluster`: in-cluster
   clients still get the canary split and authentication, nothing leaves the cluster.
 Each Gateway has its own EnvoyProxy (service type and annotations). Routes may attach only from the
@@ -45,6 +46,9 @@ class GatewayArgs:
     load_balancer_annotations: Mapping[str, Mapping[str, str]]
     prod: bool
     exposures: Sequence[Exposure]  # the endpoints' exposures
+    # Source CIDRs allowed to reach the public gateway's load balancer (spec network.public_gateway_cidrs);
+    # empty: any source.
+    public_source_ranges: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -81,7 +85,8 @@ class Gateway(pulumi.ComponentResource):
             proxy = k8s.apiextensions.CustomResource(
                 f"{name}-{exposure.value}-proxy", api_version=ENVOY_API, kind="EnvoyProxy",
                 metadata=common.meta(gw, c.GATEWAY_NAMESPACE, gw_labels, annotations),
-                spec=self._proxy_spec(args.load_balancer_annotations, exposure, replicas, gw_labels),
+                spec=self._proxy_spec(args.load_balancer_annotations, exposure, replicas, gw_labels,
+                                      args.public_source_ranges),
                 opts=crds)
             listener: dict[str, Any] = {
                 "name": listener_name(exposure),
@@ -114,12 +119,17 @@ class Gateway(pulumi.ComponentResource):
 
     @staticmethod
     def _proxy_spec(annotations: Mapping[str, Mapping[str, str]], exposure: Exposure, replicas: int,
-                    labels: Mapping[str, str]) -> dict[str, Any]:
+                    labels: Mapping[str, str], public_source_ranges: Sequence[str] = ()) -> dict[str, Any]:
         service: dict[str, Any] = {"name": gateway_name(exposure)}
         if exposure is Exposure.cluster:
             service["type"] = "ClusterIP"
         else:
             service.update(type="LoadBalancer", annotations=dict(annotations.get(exposure.value, {})))
+        if exposure is Exposure.public and public_source_ranges:
+            # Envoy Gateway v1.7 KubernetesServiceSpec.loadBalancerSourceRanges (api/v1alpha1/shared_types.go):
+            # "a list of allowed IP addresses which will be configured as firewall rules on the platform
+            # providers load balancer"; its CEL rule allows it only with type LoadBalancer.
+            service["loadBalancerSourceRanges"] = list(public_source_ranges)
         return {"provider": {"type": "Kubernetes", "kubernetes": {
             "envoyService": service,
             "envoyDeployment": {

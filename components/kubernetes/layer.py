@@ -128,7 +128,8 @@ class KubernetesLayer(pulumi.ComponentResource):
         self.gateway = Gateway(
             f"{name}-gateway",
             GatewayArgs(environment=env, load_balancer_annotations=support.load_balancer_annotations,
-                        prod=spec.is_prod, exposures=[e.exposure for e in spec.model_endpoints], depends_on=base),
+                        prod=spec.is_prod, exposures=[e.exposure for e in spec.model_endpoints],
+                        public_source_ranges=spec.network.public_gateway_cidrs, depends_on=base),
             child)
         edge = [*base, *self.gateway.ready, self.scratch.storage_class]
 

@@ -400,4 +400,76 @@ def weights_supplied(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
     yield from guarded(resources, frozenset(_POD_TEMPLATE_META), check)
 
 
-RULES = (await_covers_start, image_supplied, weights_supplied)
+# --- Supply: the TLS Secret a Gateway listener terminates with ------------------------------------------------
+GATEWAYS = frozenset({"kubernetes:gateway.networking.k8s.io/v1:Gateway",
+                      "kubernetes:gateway.networking.k8s.io/v1beta1:Gateway"})
+SECRET = "kubernetes:core/v1:Secret"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+# cert-manager's gateway-shim issues a Certificate for every certificateRef of an annotated Gateway
+# (cert-manager docs, "Annotated Gateway resource").
+CERT_MANAGER_GATEWAY_ANNOTATIONS = ("cert-manager.io/issuer", "cert-manager.io/cluster-issuer")
+
+
+def _namespace(props: Any) -> str:
+    return str(get(props, "metadata.namespace") or "default")
+
+
+@stack_rule(RuleMeta(
+    name="deploy-gateway-certificate",
+    description="Create the TLS Secret a Gateway API listener terminates with, or know that it must exist before "
+                "the first request.",
+    severity="medium", area="deploy", enforcement="advisory", controls=DEPLOY_CONTROLS,
+    remediation="Create the Secret the listener's `tls.certificateRefs` names (type `kubernetes.io/tls`, in the "
+                "Gateway's namespace unless the ref names another one with a ReferenceGrant) before the first "
+                "request: with cert-manager (a `Certificate` whose `secretName` is that name, or the Gateway "
+                "annotation `cert-manager.io/issuer` / `cluster-issuer`) or `kubectl create secret tls`. Until it "
+                "exists the Gateway API marks the listener `ResolvedRefs: False` (reason `InvalidCertificateRef`, "
+                "\"at least one TLS CertificateRef that is invalid or does not exist\", gateway-api "
+                "apis/v1/gateway_types.go) and does not program it: the endpoint refuses connections. aienv: the "
+                "`aienv-internal-tls` / `aienv-public-tls` Secrets in `envoy-gateway-system` (docs/deploy.md).",
+), ())
+def gateway_certificate(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    resources = list(args.resources)
+    if not any(r.resource_type in GATEWAYS for r in resources):
+        return
+    created: set[tuple[str, str]] = set()
+    creators_unknown = False  # a Secret or Certificate whose name is unknown at preview may be the one
+    for r in resources:
+        try:
+            if r.resource_type == SECRET:
+                name = get(r.props, "metadata.name")
+            elif r.resource_type == CERTIFICATE:
+                name = get(r.props, "spec.secretName")
+            else:
+                continue
+            if isinstance(name, str) and name:
+                created.add((_namespace(r.props), name))
+        except UnknownValueError:
+            creators_unknown = True
+
+    def check(r: PolicyResource) -> Iterator[str]:
+        annotations = get(r.props, "metadata.annotations") or {}
+        if any(a in annotations for a in CERT_MANAGER_GATEWAY_ANNOTATIONS):
+            return
+        namespace = _namespace(r.props)
+        for listener in get(r.props, "spec.listeners") or []:
+            if str(get(listener, "protocol")) not in ("HTTPS", "TLS") or \
+                    str(get(listener, "tls.mode") or "Terminate") != "Terminate":
+                continue
+            for cert in get(listener, "tls.certificateRefs") or []:
+                if str(get(cert, "kind") or "Secret") != "Secret" or str(get(cert, "group") or "") != "":
+                    continue
+                key = (str(get(cert, "namespace") or namespace), str(get(cert, "name")))
+                if key in created:
+                    continue
+                if creators_unknown:
+                    raise Unknown("metadata.name")
+                secret = "/".join(key)
+                yield (f"{subject(r.resource_type, r.name)} listener `{get(listener, 'name')}` needs a TLS Secret "
+                       f"the stack does not create: create the Secret {secret} before the first request; the "
+                       "listener is not programmed (ResolvedRefs False) until it exists.")
+
+    yield from guarded(resources, GATEWAYS, check)
+
+
+RULES = (await_covers_start, image_supplied, weights_supplied, gateway_certificate)

@@ -264,3 +264,21 @@ def test_all_children_are_parented_in_the_layer(any_plan: Plan) -> None:
     for r in any_plan.resources:
         if r.type.startswith(("kubernetes:", "random:", "aienv:kubernetes:")) and r is not layer:
             assert r.urn.startswith(f"urn:pulumi:{any_plan.stack}::aienv::aienv:kubernetes:KubernetesLayer$"), r.urn
+
+
+def test_c3_public_gateway_source_ranges_only_on_the_public_proxy() -> None:
+    # Envoy Gateway v1.7 KubernetesServiceSpec.loadBalancerSourceRanges: firewall rules on the cloud's load balancer.
+    spec = reference("prod-aws").model_copy(deep=True)
+    spec.network.public_gateway_cidrs = ["203.0.113.0/24", "2001:db8::/32"]
+    proxies = {plain(r.inputs)["metadata"]["name"]: plain(r.inputs)["spec"]["provider"]["kubernetes"]["envoyService"]
+               for r in of_type(plan_layer(spec), "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy")}
+    assert {"aienv-internal", "aienv-public", "aienv-cluster"} <= set(proxies)
+    assert proxies["aienv-public"]["loadBalancerSourceRanges"] == ["203.0.113.0/24", "2001:db8::/32"]
+    assert proxies["aienv-public"]["type"] == "LoadBalancer"
+    assert all("loadBalancerSourceRanges" not in s for n, s in proxies.items() if n != "aienv-public")
+
+
+def test_c3_public_gateway_is_open_without_source_ranges(aws: Plan) -> None:
+    proxies = {plain(r.inputs)["metadata"]["name"]: plain(r.inputs)["spec"]["provider"]["kubernetes"]["envoyService"]
+               for r in of_type(aws, "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy")}
+    assert "loadBalancerSourceRanges" not in proxies["aienv-public"]

@@ -4,6 +4,7 @@ on the resource that breaks it."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pulumi
@@ -12,7 +13,7 @@ import pulumi_azure_native as azure
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
-from conftest import failing_names
+from conftest import deferrals, failing_names
 from mockplan import plan
 
 from aienv.conventions import GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TYPE_LABEL
@@ -104,6 +105,28 @@ def _common_aws(good: bool) -> None:
                                      metadata={"namespace": "serving"}, spec={"endpoints": []},
                                      opts=pulumi.ResourceOptions(provider=provider,
                                                                  depends_on=[kps] if good else []))
+    gateway_api = k8s.helm.v3.Release("envoy-gateway", chart="gateway-helm", version="v1.7.0",
+                                      namespace="envoy-gateway-system",
+                                      opts=pulumi.ResourceOptions(provider=provider))
+    k8s.core.v1.Secret("edge-tls", metadata={"name": "edge-tls", "namespace": "envoy-gateway-system"},
+                       type="kubernetes.io/tls", string_data={"tls.crt": "-", "tls.key": "-"},
+                       opts=pulumi.ResourceOptions(provider=provider))
+    if good:  # cert-manager writes the second certificate's Secret
+        k8s.apiextensions.CustomResource(
+            "api-cert", api_version="cert-manager.io/v1", kind="Certificate",
+            metadata={"name": "api", "namespace": "envoy-gateway-system"},
+            spec={"secretName": "api-tls", "dnsNames": ["api.example.com"],
+                  "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}},
+            opts=pulumi.ResourceOptions(provider=provider))
+    for gw, secret in (("edge", "edge-tls"), ("api", "api-tls")):
+        k8s.apiextensions.CustomResource(
+            gw, api_version="gateway.networking.k8s.io/v1", kind="Gateway",
+            metadata={"name": gw, "namespace": "envoy-gateway-system"},
+            spec={"gatewayClassName": "eg", "listeners": [
+                {"name": "http", "protocol": "HTTP", "port": 80},
+                {"name": "https", "protocol": "HTTPS", "port": 443, "tls": {
+                    "mode": "Terminate", "certificateRefs": [{"kind": "Secret", "group": "", "name": secret}]}}]},
+            opts=pulumi.ResourceOptions(provider=provider, depends_on=[gateway_api]))
     aws.kms.Key("data", enable_key_rotation=True, rotation_period_in_days=90 if good else 30)
     aws.cloudwatch.LogGroup("audit", retention_in_days=365 if good else 500)
     aws.ec2.VpcEndpoint("sts", vpc_id="vpc-1", service_name="com.amazonaws.us-east-1.sts",
@@ -197,6 +220,7 @@ FAILING = {
     "deploy-await-covers-start": {"llm", "llm-svc"},
     "deploy-image-supplied": {"llm"},
     "deploy-model-weights-supplied": {"llm"},
+    "deploy-gateway-certificate": {"api"},
     "deploy-api-server-reachable": {"eks", "old"},
     "deploy-private-endpoint-dns": {"sts"},
     "deploy-controls-enforced": {"eks", "old"},
@@ -215,3 +239,29 @@ def test_passes_on_a_deployable_program(good: dict, name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FAILING))
 def test_fails_on_the_resource_that_breaks_it(bad: dict, name: str) -> None:
     assert failing_names(bad, name) == FAILING[name]
+
+
+# --- deploy-gateway-certificate: unknowns defer, cert-manager's gateway-shim supplies ---------------------------
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def _edited(export: dict, name: str, edit) -> dict:  # noqa: ANN001
+    export = copy.deepcopy(export)
+    for r in export["deployment"]["resources"]:
+        if r["urn"].endswith(f"::{name}"):
+            for key in ("inputs", "outputs"):
+                edit(r[key])
+            return export
+    raise AssertionError(name)
+
+
+def test_gateway_certificate_defers_on_a_secret_name_unknown_at_preview(bad: dict) -> None:
+    export = _edited(bad, "edge-tls", lambda p: p["metadata"].__setitem__("name", UNKNOWN))
+    assert failing_names(export, "deploy-gateway-certificate") == set()  # not a finding...
+    assert {d.name for d in deferrals(export, "deploy-gateway-certificate")} == {"edge", "api"}  # ...deferred
+
+
+def test_gateway_certificate_accepts_a_cert_manager_annotated_gateway(bad: dict) -> None:
+    export = _edited(bad, "api", lambda p: p["metadata"].__setitem__(
+        "annotations", {"cert-manager.io/cluster-issuer": "letsencrypt"}))
+    assert failing_names(export, "deploy-gateway-certificate") == set()

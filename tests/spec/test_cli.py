@@ -104,3 +104,12 @@ def test_validate_a_folder_and_a_shell_glob(capsys: pytest.CaptureFixture[str]) 
         "or a --vars file",
         "stacks/teams: <document>: is a folder with no spec in it (looked for *.yaml, *.yml, *.yaml.j2 and "
         "Pulumi.<stack>.yaml; *.vars.yaml files are template variables)"]
+
+
+def test_c3_validate_refuses_a_bad_public_gateway_cidr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = load_spec(STACKS / "prod-aws.yaml").data
+    data["network"]["public_gateway_cidrs"] = ["203.0.113.0/33"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["validate", str(bad)]) == 2
+    assert "network.public_gateway_cidrs[0]: is not a valid CIDR" in capsys.readouterr().err

@@ -382,3 +382,20 @@ def test_cached_image_must_be_one_aienv_knows(tmp_path: Path) -> None:
     data = reference("prod-aws.yaml")
     declared(data)
     assert problems(tmp_path, data) == []
+
+
+def test_c3_public_gateway_cidrs_must_be_cidrs(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d.setdefault("network", {})["public_gateway_cidrs"] = ["203.0.113.0/24", "203.0.113.7/24"]
+    path, message = only(tmp_path, "prod-aws.yaml", mutate)
+    assert path == "network.public_gateway_cidrs[1]" and message.startswith("is not a valid CIDR")
+
+
+def test_c3_public_gateway_cidrs_need_a_public_endpoint(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d.setdefault("network", {})["public_gateway_cidrs"] = ["203.0.113.0/24"]
+    assert only(tmp_path, "prod-gcp.yaml", mutate) == (
+        "network.public_gateway_cidrs", "only applies when an endpoint's exposure is `public`; remove it")
+    data = reference("prod-aws.yaml")
+    mutate(data)
+    assert problems(tmp_path, data) == []
