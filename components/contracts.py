@@ -26,6 +26,10 @@ class BoundIdentity:
 
     service_account_annotations: Mapping[str, pulumi.Input[str]]  # e.g. eks.amazonaws.com/role-arn
     pod_labels: Mapping[str, str] = field(default_factory=dict)  # e.g. azure.workload.identity/use: "true"
+    # The workload's own grants (policies, role assignments): its service account waits for them, so its pods
+    # do not start before their first call would be allowed. Only its own: a wait on every workload's grants
+    # makes each workload depend on all others, which the engine's cycle check pays for quadratically.
+    ready: Sequence[pulumi.Resource] = ()
 
 
 class WorkloadBinder(Protocol):
@@ -200,9 +204,14 @@ class MlopsSupport:
     pipelines: Mapping[str, PipelineRun] = field(default_factory=dict)  # endpoint -> its retraining run
     files: Mapping[str, str] = field(default_factory=dict)
     login: str = "true"  # establishes the pod's cloud identity for the lines above (run before them)
-    # The capture writers' and triggers' grants (policies, role assignments): their pods wait for them, since IAM
-    # changes take time to apply.
-    grants: Sequence[pulumi.Resource] = ()
+    # The capture writers', rollouts' and triggers' grants (policies, role assignments), by endpoint: that
+    # endpoint's pods wait for them, since IAM changes take time to apply. Per endpoint, because waiting for every
+    # endpoint's grants would make each endpoint depend on all others: the engine's cycle check on each new
+    # dependency walks the transitive dependencies, so the plan grew with the square of the endpoints.
+    grants: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+
+    def grants_of(self, endpoint: str) -> list[pulumi.Resource]:
+        return list(self.grants.get(endpoint, ()))
 
 
 MLOPS_TOOL_DIR = "/opt/aienv-cloud"

@@ -115,7 +115,8 @@ class AwsFoundation(pulumi.ComponentResource):
         # deployer reaches through its connected network (cluster.deployer) or the public endpoint's CIDRs.
         self.kube_provider = k8s.Provider(f"{name}-k8s", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig),
                                           pulumi.ResourceOptions(parent=self))
-        ready: list[pulumi.Resource] = [*cluster.ready, *identity.ready]
+        # Each workload's service account waits for its own role policy (BoundIdentity.ready), not for all.
+        ready: list[pulumi.Resource] = list(cluster.ready)
         parameters: dict[str, pulumi.Input[str]] = {"type": "gp3", "encrypted": "true"}
         data_key = keys.arn("data")
         if data_key is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -50,11 +50,14 @@ class AwsWorkloadBinder:
 
     role_arns: Mapping[str, pulumi.Output[str]]  # workload key -> role ARN
     subjects: Mapping[str, tuple[str, str]]  # workload key -> (namespace, service account) the role trusts
+    policies: Mapping[str, pulumi.Resource] = field(default_factory=dict)  # workload key -> its inline policy
 
     def bind(self, workload: Workload) -> BoundIdentity:
         if self.subjects.get(workload.key) != (workload.namespace, workload.service_account):
             raise KeyError(f"no AWS role is bound to {workload.namespace}/{workload.service_account} ({workload.key})")
-        return BoundIdentity(service_account_annotations={ROLE_ARN_ANNOTATION: self.role_arns[workload.key]})
+        policy = self.policies.get(workload.key)
+        return BoundIdentity(service_account_annotations={ROLE_ARN_ANNOTATION: self.role_arns[workload.key]},
+                             ready=[policy] if policy is not None else [])
 
 
 class Identity(pulumi.ComponentResource):
@@ -71,6 +74,7 @@ class Identity(pulumi.ComponentResource):
         self.roles = {}
         self.ready = []
         subjects: dict[str, tuple[str, str]] = {}
+        policies: dict[str, pulumi.Resource] = {}
         for workload in workloads(spec):
             role = aws.iam.Role(f"{name}-{workload.key}", aws.iam.RoleArgs(
                 name_prefix=naming.aws_prefix(naming.AWS_IAM_ROLE_PREFIX, spec.name, workload.key),
@@ -83,12 +87,14 @@ class Identity(pulumi.ComponentResource):
             ), child(self))
             statements = _permissions(env, workload, args)
             if statements:
-                self.ready.append(aws.iam.RolePolicy(f"{name}-{workload.key}-access", aws.iam.RolePolicyArgs(
-                    role=role.id, name=f"{workload.kind}-access", policy=policy_json(statements)), child(self)))
+                policies[workload.key] = aws.iam.RolePolicy(f"{name}-{workload.key}-access", aws.iam.RolePolicyArgs(
+                    role=role.id, name=f"{workload.kind}-access", policy=policy_json(statements)), child(self))
+                self.ready.append(policies[workload.key])
             self.roles[workload.key] = role
             subjects[workload.key] = (workload.namespace, workload.service_account)
 
-        self.binder = AwsWorkloadBinder(role_arns={k: r.arn for k, r in self.roles.items()}, subjects=subjects)
+        self.binder = AwsWorkloadBinder(role_arns={k: r.arn for k, r in self.roles.items()}, subjects=subjects,
+                                        policies=policies)
         self.register_outputs({"roles": {k: r.arn for k, r in self.roles.items()}})
 
 

@@ -81,7 +81,7 @@ class AwsMlops(pulumi.ComponentResource):
         via_s3 = {"StringEquals": {"kms:ViaService": env.service("s3.{region}")}}
         broad = spec.security.workload_permissions == "broad"  # service-wide read already
         self.pipeline_roles: dict[str, aws.iam.Role] = {}
-        grants: list[pulumi.Resource] = []
+        grants: dict[str, list[pulumi.Resource]] = {}
         for ep in spec.model_endpoints:
             capture = args.roles.get(f"capture-{ep.name}")
             if capture is not None:
@@ -91,7 +91,7 @@ class AwsMlops(pulumi.ComponentResource):
                 if args.data_key_arn is not None:
                     statements.append({"Sid": "EncryptThroughS3", "Effect": "Allow", "Action": "kms:GenerateDataKey",
                                        "Resource": args.data_key_arn, "Condition": via_s3})
-                grants.append(aws.iam.RolePolicy(f"{name}-capture-{ep.name}", aws.iam.RolePolicyArgs(
+                grants.setdefault(ep.name, []).append(aws.iam.RolePolicy(f"{name}-capture-{ep.name}", aws.iam.RolePolicyArgs(
                     role=capture.id, name="inference-capture-write", policy=policy_json(statements)), child(self)))
             serving = args.roles.get(f"serving-{ep.name}")
             if serving is not None and ep.rollout is not None and not broad:
@@ -108,12 +108,12 @@ class AwsMlops(pulumi.ComponentResource):
                 if args.data_key_arn is not None:
                     statements.append({"Sid": "DecryptThroughS3", "Effect": "Allow", "Action": "kms:Decrypt",
                                        "Resource": args.data_key_arn, "Condition": via_s3})
-                grants.append(aws.iam.RolePolicy(f"{name}-rollout-{ep.name}", aws.iam.RolePolicyArgs(
+                grants.setdefault(ep.name, []).append(aws.iam.RolePolicy(f"{name}-rollout-{ep.name}", aws.iam.RolePolicyArgs(
                     role=serving.id, name="rollout-model-versions", policy=policy_json(statements)), child(self)))
             trigger = args.roles.get(f"retrain-{ep.name}")
             if trigger is None or ep.retraining is None:
                 continue
-            grants.append(aws.iam.RolePolicy(f"{name}-retrain-{ep.name}", aws.iam.RolePolicyArgs(
+            grants.setdefault(ep.name, []).append(aws.iam.RolePolicy(f"{name}-retrain-{ep.name}", aws.iam.RolePolicyArgs(
                 role=trigger.id, name="retraining-start", policy=policy_json([
                     {"Sid": "StartThisPipeline", "Effect": "Allow", "Action": "sagemaker:StartPipelineExecution",
                      "Resource": pipeline_arns(env, ep.retraining.pipeline)}])), child(self)))

@@ -4,7 +4,7 @@ to S3 and retraining runs of SageMaker Pipelines, with the AWS CLI and the pod's
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
@@ -25,7 +25,7 @@ START = ('aws sagemaker start-pipeline-execution --cli-input-json "file://$REQUE
          '--query PipelineExecutionArn --output text')
 
 
-def mlops_support(spec: StackSpec, grants: Sequence[pulumi.Resource] = ()) -> MlopsSupport:
+def mlops_support(spec: StackSpec, grants: Mapping[str, Sequence[pulumi.Resource]] | None = None) -> MlopsSupport:
     pipelines = {}
     for ep in spec.model_endpoints:
         if ep.retraining is None:
@@ -34,4 +34,4 @@ def mlops_support(spec: StackSpec, grants: Sequence[pulumi.Resource] = ()) -> Ml
                     "PipelineExecutionDescription": f"aienv {spec.name}: retrain {ep.name} after an alert"}
         pipelines[ep.name] = PipelineRun(shape="sagemaker", template=json.dumps(template, sort_keys=True),
                                          start=START)
-    return MlopsSupport(tool="object-store", put_file=put_file, pipelines=pipelines, grants=list(grants))
+    return MlopsSupport(tool="object-store", put_file=put_file, pipelines=pipelines, grants=dict(grants or {}))

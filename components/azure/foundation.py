@@ -144,9 +144,8 @@ class AzureFoundation(pulumi.ComponentResource):
             kubernetes=kubernetes_support(spec, self._disk_parameters(spec)),
             online_store=online,
             offline_store=offline,
-            # Workloads start only once their roles are assigned, so their first token exchange is not refused.
-            cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values(), *self.cluster.deployer_access,
-                           *(g for grants in self.identity.assignments.values() for g in grants)],
+            # Each workload's service account waits for its own role assignments (BoundIdentity.ready).
+            cluster_ready=[self.cluster.cluster, *self.cluster.gpu_pools.values(), *self.cluster.deployer_access],
             feature_registry_uri=registry_uri,
             images=self.registry_cache.source,
             mlops=mlops_support(spec, self.registries.workspace.id, self.identity.mlops_grants),

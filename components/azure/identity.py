@@ -8,6 +8,7 @@ the exact secret it reads.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -132,8 +133,10 @@ def blob_grants(spec: StackSpec, workload: Workload) -> list[BlobGrant]:
 class AzureWorkloadBinder:
     """The `WorkloadBinder` for AKS workload identity: client-id annotation plus the `use` pod label."""
 
-    def __init__(self, bound: dict[str, tuple[Workload, pulumi.Output[str]]]):
+    def __init__(self, bound: dict[str, tuple[Workload, pulumi.Output[str]]],
+                 assignments: Mapping[str, Sequence[pulumi.Resource]] | None = None):
         self._bound = bound
+        self._assignments = dict(assignments or {})
 
     def bind(self, workload: Workload) -> BoundIdentity:
         known, client_id = self._bound[workload.key]
@@ -141,8 +144,9 @@ class AzureWorkloadBinder:
             # The federated credential names one service account; any other would fail token exchange.
             raise KeyError(f"{workload.key} is bound to {known.namespace}/{known.service_account}, "
                            f"not {workload.namespace}/{workload.service_account}")
+        # Its pods start once its roles are assigned, so their first token exchange is not refused.
         return BoundIdentity(service_account_annotations={CLIENT_ID_ANNOTATION: client_id},
-                             pod_labels={USE_LABEL: "true"})
+                             pod_labels={USE_LABEL: "true"}, ready=list(self._assignments.get(workload.key, ())))
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,8 @@ class Identity(pulumi.ComponentResource):
         self.assignments = {}
         bound: dict[str, tuple[Workload, pulumi.Output[str]]] = {}
         self.custom_roles = self._custom_roles(name, spec, args)
-        self.mlops_grants: list[authorization.RoleAssignment] = []  # what capture writers and triggers wait for
+        # what each endpoint's capture writer and trigger wait for
+        self.mlops_grants: dict[str, list[authorization.RoleAssignment]] = {}
         for workload in workloads(spec):
             if workload.kind == "cluster-autoscaler":
                 continue  # AKS runs its own autoscaler
@@ -223,13 +228,13 @@ class Identity(pulumi.ComponentResource):
                 grants += self._source_grants(spec, args, endpoint, grant)
             if workload.kind in ("inference-capture", "retraining-trigger") and endpoint is not None:
                 mlops = self._mlops_grants(name, spec, args, workload, endpoint, identity.principal_id)
-                self.mlops_grants += mlops
+                self.mlops_grants.setdefault(endpoint.name, []).extend(mlops)
                 grants += mlops
             self.identities[key] = identity
             self.assignments[key] = grants
             bound[key] = (workload, identity.client_id)
 
-        self.binder = AzureWorkloadBinder(bound)
+        self.binder = AzureWorkloadBinder(bound, self.assignments)
         self.register_outputs({
             "identities": {k: i.id for k, i in self.identities.items()},
             "clientIds": {k: i.client_id for k, i in self.identities.items()},

@@ -34,7 +34,7 @@ def start_lines() -> str:
 
 
 def mlops_support(spec: StackSpec, workspace_id: pulumi.Input[str],
-                  grants: Sequence[pulumi.Resource] = ()) -> MlopsSupport:
+                  grants: Mapping[str, Sequence[pulumi.Resource]] | None = None) -> MlopsSupport:
     """`workspace_id`: the ARM id of the environment's Azure ML workspace, where the pipeline jobs run."""
     pipelines: dict[str, PipelineRun] = {}
     for ep in spec.model_endpoints:
@@ -58,4 +58,4 @@ def mlops_support(spec: StackSpec, workspace_id: pulumi.Input[str],
             shape="azureml", template=pulumi.Output.from_input(workspace_id).apply(template), start=start_lines(),
             env={"WORKSPACE_JOBS": pulumi.Output.concat("https://management.azure.com", workspace_id, "/jobs")})
     return MlopsSupport(tool="object-store", put_file=put_file, pipelines=pipelines, login=AzureCli().login(),
-                        grants=list(grants))
+                        grants=dict(grants or {}))

@@ -129,7 +129,7 @@ class Identity(pulumi.ComponentResource):
         self.pipeline_accounts: dict[str, serviceaccount.Account] = {}
         self._run_role: projects.IAMCustomRole | None = None
         self._runtime_role: projects.IAMCustomRole | None = None
-        self.mlops_grants: list[pulumi.Resource] = []  # what the capture writers and triggers wait for
+        self.mlops_grants: dict[str, list[pulumi.Resource]] = {}  # what each endpoint's capture and trigger wait for
         for ep in spec.model_endpoints:
             if ep.retraining is not None:
                 self.pipeline_accounts[ep.name] = self._pipeline_account(ep)
@@ -210,7 +210,7 @@ class Identity(pulumi.ComponentResource):
             # Creates its batches under `recent/` (never reads, lists, replaces or deletes), in every mode.
             grant = self._on_folder(wl, BucketPurpose.training_data, c.capture_prefix(endpoint.name),
                                     OBJECT_CREATOR, member)
-            self.mlops_grants += [grant] if grant is not None else []
+            self.mlops_grants.setdefault(endpoint.name, []).extend([grant] if grant is not None else [])
         elif wl.kind == "retraining-trigger" and endpoint is not None and endpoint.retraining is not None:
             self._trigger(wl, endpoint, member)
         elif wl.kind == "feature-server":
@@ -271,17 +271,18 @@ class Identity(pulumi.ComponentResource):
                 role_id=f"aienv_{spec.name.replace('-', '_')}_pipeline_runs"[:64], project=project,
                 title=f"aienv {spec.name} pipeline runs", permissions=list(PIPELINE_RUN_PERMISSIONS),
                 description="Start Vertex AI pipeline runs (the retraining triggers)"), self._opts)
-        self.mlops_grants.append(projects.IAMMember(f"{name}-{wl.key}-runs", projects.IAMMemberArgs(
+        grants = self.mlops_grants.setdefault(endpoint.name, [])
+        grants.append(projects.IAMMember(f"{name}-{wl.key}-runs", projects.IAMMemberArgs(
             project=project, role=self._run_role.name, member=member), self._opts))
-        self.mlops_grants.append(serviceaccount.IAMMember(f"{name}-{wl.key}-act-as", serviceaccount.IAMMemberArgs(
+        grants.append(serviceaccount.IAMMember(f"{name}-{wl.key}-act-as", serviceaccount.IAMMemberArgs(
             service_account_id=self.pipeline_accounts[endpoint.name].name, role=SA_USER, member=member),
             self._opts))
         template = rt.pipeline
         if template.startswith("gs://"):
-            self.mlops_grants.append(self._source_read(wl, template, member))
+            grants.append(self._source_read(wl, template, member))
         else:  # https://<region>-kfp.pkg.dev/<project>/<repository>/...
             host, _, path = template.removeprefix("https://").partition("/")
             repo_project, _, rest = path.partition("/")
-            self.mlops_grants.append(artifactregistry.RepositoryIamMember(f"{name}-{wl.key}-template", artifactregistry.RepositoryIamMemberArgs(
+            grants.append(artifactregistry.RepositoryIamMember(f"{name}-{wl.key}-template", artifactregistry.RepositoryIamMemberArgs(
                 project=repo_project, location=host.removesuffix("-kfp.pkg.dev"), repository=rest.partition("/")[0],
                 role="roles/artifactregistry.reader", member=member), self._opts))

@@ -24,7 +24,7 @@ START = f'python {MLOPS_TOOL_DIR}/gcprest.py pipeline-job --url "$PIPELINE_URL" 
 
 def mlops_support(spec: StackSpec, runtime_accounts: Mapping[str, pulumi.Input[str]],
                   data_bucket_url: pulumi.Input[str], kms_key: pulumi.Input[str] | None,
-                  grants: Sequence[pulumi.Resource] = ()) -> MlopsSupport:
+                  grants: Mapping[str, Sequence[pulumi.Resource]] | None = None) -> MlopsSupport:
     """`runtime_accounts`: endpoint -> e-mail of the service account its pipeline runs as; the pipeline root is
     `<data bucket>/pipelines/<endpoint>/`; `kms_key` encrypts the run's artifacts (None: Google-managed)."""
     region, project = spec.region, spec.cloud.project
@@ -48,5 +48,5 @@ def mlops_support(spec: StackSpec, runtime_accounts: Mapping[str, pulumi.Input[s
         pipelines[ep.name] = PipelineRun(
             shape="vertex", start=START, env={"PIPELINE_URL": url},
             template=pulumi.Output.all(runtime_accounts[ep.name], data_bucket_url, kms_key).apply(template))
-    return MlopsSupport(tool="python", put_file=put_file, pipelines=pipelines, grants=list(grants),
+    return MlopsSupport(tool="python", put_file=put_file, pipelines=pipelines, grants=dict(grants or {}),
                         files={"gcprest.py": inspect.getsource(gcprest)})

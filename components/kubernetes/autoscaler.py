@@ -87,7 +87,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 metadata=common.meta(SERVICE_ACCOUNT, c.AUTOSCALER_NAMESPACE, labels,
                                      args.identity.service_account_annotations),
                 automount_service_account_token=True,  # it calls the Kubernetes API
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
             values: AutoscalerValues = {
                 "autoDiscovery": {"clusterName": args.cluster_name},
                 "rbac": {"create": True, "serviceAccount": {"create": False, "name": SERVICE_ACCOUNT}},

@@ -114,7 +114,7 @@ class InferenceCapture(pulumi.ComponentResource):
             f"{name}-service-account",
             metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
             automount_service_account_token=False,
-            opts=after)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
         code = k8s.core.v1.ConfigMap(
             f"{name}-code",
             metadata=common.meta(f"{svc}-code", ns, labels),

@@ -118,7 +118,7 @@ class FeatureServer(pulumi.ComponentResource):
             f"{name}-service-account",
             metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
             automount_service_account_token=False,
-            opts=after)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
         password = k8s.core.v1.Secret(
             f"{name}-redis",
             metadata=common.meta(f"{NAME}-redis", ns, labels),

@@ -177,7 +177,7 @@ class KubernetesLayer(pulumi.ComponentResource):
                                              mlops=fdn.mlops, images=images, data_bucket_uri=fdn.data_bucket_uri,
                                              service_account=writer.service_account,
                                              identity=fdn.binder.bind(writer),
-                                             depends_on=[*base, *fdn.mlops.grants]),
+                                             depends_on=[*base, *fdn.mlops.grants_of(ep.name)]),
                         child)
                 serving = workload(f"serving-{ep.name}")
                 cache = self.weight_cache.claims[ep.name] if self.weight_cache and ep.name in self.weight_cache.claims \
@@ -193,7 +193,7 @@ class KubernetesLayer(pulumi.ComponentResource):
                         depends_on=[*edge, *([cache] if cache is not None else []),
                                     *(self.keda.ready if self.keda and ep.scales_to_zero else []),
                                     # a rollout's read of every version folder (AWS: `rollout-model-versions`)
-                                    *(fdn.mlops.grants if fdn.mlops and ep.rollout is not None else [])]),
+                                    *(fdn.mlops.grants_of(ep.name) if fdn.mlops and ep.rollout is not None else [])]),
                     child)
                 self.endpoints[ep.name] = endpoint
                 stable = endpoint.deployments[c.TRACK_STABLE]
@@ -243,7 +243,7 @@ class KubernetesLayer(pulumi.ComponentResource):
                                               images=images, data_bucket_uri=fdn.data_bucket_uri,
                                               service_account=trigger.service_account,
                                               identity=fdn.binder.bind(trigger),
-                                              depends_on=[*base, *fdn.mlops.grants]),
+                                              depends_on=[*base, *fdn.mlops.grants_of(ep.name)]),
                         child)
 
         self.feature_server: FeatureServer | None = None

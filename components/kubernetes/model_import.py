@@ -93,7 +93,7 @@ class ModelImport(pulumi.ComponentResource):
             f"{name}-service-account",
             metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
             automount_service_account_token=False,
-            opts=after)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
         needs: list[pulumi.Resource] = [self.service_account]
         if not source.uri:
             needs.append(k8s.core.v1.ConfigMap(

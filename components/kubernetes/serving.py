@@ -290,7 +290,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             # Cloud credentials come from projected tokens (IRSA, Azure WI) or the metadata server (GKE);
             # the servers never call the Kubernetes API.
             automount_service_account_token=False,
-            opts=after)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
 
         self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
         self.services: dict[str, k8s.core.v1.Service] = {}

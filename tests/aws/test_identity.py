@@ -155,17 +155,29 @@ def test_canary_grant_follows_a_custom_artifact_path(variant) -> None:
     assert sorted(imports["WriteModelVersions"]["Resource"]) == sorted(sts["ReadModelArtifacts"]["Resource"])
 
 
-def test_identity_policies_gate_the_kubernetes_layer(prod: AwsPlan) -> None:
-    # A8: pods start after their role's policy exists (else AccessDenied until IAM catches up).
-    def export(foundation) -> None:
-        import pulumi
-        pulumi.export("ready", [r.urn for r in foundation.outputs.cluster_ready])
+def test_each_workload_waits_for_its_own_role_policy() -> None:
+    # A8: pods start after their role's policy exists (else AccessDenied until IAM catches up): each workload's
+    # service account waits for its own policy, and only for it (a wait on every policy made each workload depend
+    # on all others, and the plan quadratic in the endpoints).
+    from tests.plans import loaded, planned
 
-    from .awsplan import plan_spec
-
-    plan = plan_spec(prod.spec, export)
-    policies = {p.urn for p in plan.of("RolePolicy") if "-identity-" in p.name and "node-identity" not in p.name}
-    assert policies and policies <= set(plan.outputs["ready"])
+    spec = loaded("prod-aws.yaml").spec
+    plan = planned("prod-aws.yaml")
+    policy = {r.name.removeprefix("prod-aws-identity-").removesuffix("-access"): r.urn for r in plan.resources
+              if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name.startswith("prod-aws-identity-")
+              and r.name.endswith("-access")}
+    accounts = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r for r in plan.resources
+                if r.type == "kubernetes:core/v1:ServiceAccount"}
+    checked = 0
+    for wl in workloads(spec):
+        account = accounts.get((wl.namespace, wl.service_account))
+        if account is None or wl.key not in policy:
+            continue
+        deps = set(account.dependencies)
+        assert policy[wl.key] in deps, wl.key
+        assert not (set(policy.values()) - {policy[wl.key]}) & deps, f"{wl.key} waits for other workloads' policies"
+        checked += 1
+    assert checked >= 8
 
 
 def test_long_environment_and_workload_names_fit_the_iam_prefix(variant) -> None:

@@ -292,10 +292,17 @@ def test_foundation_only_first_phase_builds_no_kubernetes_object():
 
 
 def test_workloads_wait_for_their_role_assignments(prod):
-    # Entra refuses a workload's first token exchange for a role not yet assigned: the Kubernetes layer waits for
-    # every grant (through `cluster_ready`), which the deployability pack's ordering rule checks on the plan.
+    # Entra refuses a workload's first token exchange for a role not yet assigned: each workload's service
+    # account waits for its own role assignments (BoundIdentity.ready), and only those (a wait on every grant made
+    # each workload depend on all others), which the deployability pack's ordering rule checks on the plan.
+    from aienv.workloads import workloads
+
+    spec = reference_spec()
     _, holder = prod
     foundation = holder["foundation"]
-    ready = set(foundation.outputs.cluster_ready)
-    grants = [g for gs in foundation.identity.assignments.values() for g in gs]
-    assert grants and set(grants) <= ready
+    assignments = foundation.identity.assignments
+    assert not set(foundation.outputs.cluster_ready) & {g for gs in assignments.values() for g in gs}
+    bound = [wl for wl in workloads(spec) if assignments.get(wl.key)]
+    assert len(bound) >= 8
+    for wl in bound:
+        assert list(foundation.outputs.binder.bind(wl).ready) == list(assignments[wl.key]), wl.key
