@@ -41,6 +41,25 @@ def test_aws_capture_role_only_puts_objects_under_its_prefix() -> None:
     assert statements[1]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
 
 
+def test_aws_each_capture_waits_for_its_own_grant_only() -> None:
+    # Per endpoint (MlopsSupport.grants): a wait on every endpoint's grants made each endpoint depend on all
+    # others, and the plan quadratic in the endpoints.
+    from aienv.engine import plan_program
+    from aienv.spec.model import Capture
+    from components.environment import build_environment
+    from tests.plans import loaded
+
+    spec = loaded("Pulumi.prod-aws.yaml").spec.model_copy(deep=True)
+    second = next(e for e in spec.model_endpoints if e.name != "chat" and e.drift)
+    second.capture = Capture(sample_percent=1, pii="redact", retention_days=7)
+    plan = plan_program(lambda: build_environment(spec), project="aienv", stack=spec.name)
+    grant = {ep: next(r.urn for r in _of(plan, "aws:iam/rolePolicy:RolePolicy") if r.name == f"prod-aws-mlops-capture-{ep}")
+             for ep in ("chat", second.name)}
+    for ep, other in (("chat", second.name), (second.name, "chat")):
+        deployment = next(r for r in _of(plan, "kubernetes:apps/v1:Deployment") if r.name.endswith(f"-{ep}-capture-deployment"))
+        assert grant[ep] in deployment.dependencies and grant[other] not in deployment.dependencies, ep
+
+
 def test_aws_trigger_role_starts_exactly_its_pipeline() -> None:
     plan = planned("Pulumi.prod-aws.yaml")
     statement, = _policy(plan, "prod-aws-mlops-retrain-chat")["Statement"]
