@@ -1,7 +1,8 @@
 """Shared building blocks of the Kubernetes layer: pinned charts, labels, restricted pod settings.
 
-Nothing here creates resources; components import these helpers so every pod the layer writes has
-the same restricted security context and every object the same labels.
+Components import these helpers so every pod the layer writes has the same restricted security context and
+every object the same labels. The one resource made here is a workload's ServiceAccount
+(`workload_service_account`), so that every workload waits for its own grants the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pulumi_kubernetes as k8s
 from aienv import conventions as c
 from aienv import images
 from aienv.errors import ComponentInputError
-from components.contracts import EgressTarget, ImageSource, ObjectStoreCli
+from components.contracts import BoundIdentity, EgressTarget, ImageSource, ObjectStoreCli
 
 # --- pinned Helm charts ------------------------------------------------------------------------------
 
@@ -113,6 +114,21 @@ def meta(name: str, namespace: str | None, labels: Mapping[str, str],
          annotations: Mapping[str, pulumi.Input[str]] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels),
                                       annotations=dict(annotations) if annotations else None)
+
+
+def workload_service_account(name: str, parent: pulumi.Resource, account: str, namespace: str,
+                             labels: Mapping[str, str], identity: BoundIdentity,
+                             depends_on: Sequence[pulumi.Resource], *, api_access: bool = False
+                             ) -> k8s.core.v1.ServiceAccount:
+    """The ServiceAccount a workload's pods run as, carrying its cloud identity. It waits for the workload's own
+    grants (`identity.ready`), and so do the pods that name it: they start once their first call is allowed.
+    No token is mounted unless the workload calls the Kubernetes API (`api_access`): cloud credentials come from
+    projected tokens (IRSA, Azure workload identity) or the metadata server (GKE)."""
+    return k8s.core.v1.ServiceAccount(
+        f"{name}-service-account",
+        metadata=meta(account, namespace, labels, identity.service_account_annotations),
+        automount_service_account_token=api_access,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *identity.ready]))
 
 
 # --- restricted pods ---------------------------------------------------------------------------------

@@ -82,12 +82,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             if args.workload is None or args.identity is None:
                 raise ComponentInputError("cluster.gpu_pools", "the foundation bound no `cluster-autoscaler` "
                                           "workload identity; EKS GPU pools cannot scale without it")
-            sa = k8s.core.v1.ServiceAccount(
-                f"{name}-service-account",
-                metadata=common.meta(SERVICE_ACCOUNT, c.AUTOSCALER_NAMESPACE, labels,
-                                     args.identity.service_account_annotations),
-                automount_service_account_token=True,  # it calls the Kubernetes API
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
+            sa = common.workload_service_account(name, self, SERVICE_ACCOUNT, c.AUTOSCALER_NAMESPACE, labels,
+                                                 args.identity, args.depends_on,
+                                                 api_access=True)  # it calls the Kubernetes API
             values: AutoscalerValues = {
                 "autoDiscovery": {"clusterName": args.cluster_name},
                 "rbac": {"create": True, "serviceAccount": {"create": False, "name": SERVICE_ACCOUNT}},

@@ -114,11 +114,8 @@ class FeatureServer(pulumi.ComponentResource):
         offline_location: pulumi.Input[str] = offline.location if offline else ""
         support = args.support
 
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
+        self.service_account = common.workload_service_account(
+            name, self, args.service_account, ns, labels, args.identity, args.depends_on)
         password = k8s.core.v1.Secret(
             f"{name}-redis",
             metadata=common.meta(f"{NAME}-redis", ns, labels),

@@ -137,8 +137,7 @@ def drift_stale_seconds(drift: DriftSpec) -> int | None:
     return math.ceil((gap + common.DRIFT_STARTING_DEADLINE_SECONDS + common.DRIFT_ACTIVE_DEADLINE_SECONDS) / 60) * 60
 
 
-def drift_alerts(ep: EndpointSpec, drift: DriftSpec, alert: Any) -> list[dict[str, Any]]:
-    q = queries(ep)
+def drift_alerts(ep: EndpointSpec, q: EndpointQueries, drift: DriftSpec, alert: Any) -> list[dict[str, Any]]:
     ns = c.MONITORING_NAMESPACE
     failed = alert("ModelEndpointDriftJobFailed",
                    f'max(kube_job_status_failed{{namespace="{ns}",job_name=~"{ep.name}-drift-.*"}}) > 0',
@@ -202,7 +201,7 @@ def alert_rules(ep: EndpointSpec, thresholds: Thresholds, drift: DriftSpec, envi
         gpu_memory_alert(ep, q, thresholds, alert),
         alert("ModelEndpointReplicasAtMax", q.replicas_at_max, "15m", "warning",
               f"{ep.name}: the autoscaler is at its maximum replicas"),
-        *(drift_alerts(ep, drift, alert) if ep.drift else []),
+        *(drift_alerts(ep, q, drift, alert) if ep.drift else []),
         # Where labels arrive, the team's evaluation job pushes the model's quality; below the threshold it alerts
         # (and, with `retraining.triggers: [quality]`, starts a run).
         *([alert("ModelEndpointQualityLow",

@@ -103,11 +103,8 @@ class RetrainingTrigger(pulumi.ComponentResource):
         selector = {c.ENDPOINT_LABEL: ep.name, c.COMPONENT_LABEL: c.COMPONENT_RETRAIN}
         after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
+        self.service_account = common.workload_service_account(
+            name, self, args.service_account, ns, labels, args.identity, args.depends_on)
         code = k8s.core.v1.ConfigMap(
             f"{name}-code",
             metadata=common.meta(f"{svc}-code", ns, labels),

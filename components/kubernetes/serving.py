@@ -284,13 +284,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                   c.ENDPOINT_LABEL: ep.name, c.COMPONENT_LABEL: c.COMPONENT_SERVING}
         after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=common.meta(args.service_account, ns, labels, args.identity.service_account_annotations),
-            # Cloud credentials come from projected tokens (IRSA, Azure WI) or the metadata server (GKE);
-            # the servers never call the Kubernetes API.
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *args.identity.ready]))
+        self.service_account = common.workload_service_account(
+            name, self, args.service_account, ns, labels, args.identity, args.depends_on)
 
         self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
         self.services: dict[str, k8s.core.v1.Service] = {}
