@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from benchmarks._env import timed_child  # noqa: E402 - standard library only; the checkout is on the path now
+
 REFERENCE_SPECS = ("dev-aws", "prod-aws", "prod-azure", "prod-gcp")
 TARGET_RATIO = 0.5
 AIENV = [sys.executable, "-m", "aienv"]
@@ -38,15 +38,7 @@ AIENV = [sys.executable, "-m", "aienv"]
 
 def timed(argv: list[str]) -> dict[str, Any]:
     """Run `argv` from the project root; wall time, CPU time of the child, exit code and stdout."""
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode()
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "code": proc.returncode, "stdout": text}
+    return timed_child(argv, ROOT)
 
 
 def findings_by_spec(stdout: str) -> dict[str, list[tuple[str, str, str]]]:

@@ -33,6 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from benchmarks._env import timed_child  # noqa: E402 - standard library only; the checkout is on the path now
+
 REFERENCE_SPECS = ("dev-aws", "prod-aws", "prod-azure", "prod-gcp")
 TARGET_RATIO = 1.5
 AIENV = [sys.executable, "-m", "aienv"]
@@ -44,14 +46,10 @@ def timed(argv: list[str], jobs: str | None = None) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if k != "AIENV_JOBS"}
     if jobs is not None:
         env["AIENV_JOBS"] = jobs
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(argv)} failed with exit code {code}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime}
+    run = timed_child(argv, ROOT, env)
+    if run["code"] not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} failed with exit code {run['code']}")
+    return {"wall": run["wall"], "cpu": run["cpu"]}
 
 
 def measure_spec(spec: str, repeat: int) -> dict[str, Any]:
