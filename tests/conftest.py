@@ -21,6 +21,15 @@ def _project_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
 
+@pytest.fixture(autouse=True)
+def _calendar_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes versions are checked against the day the clouds' calendars were read, not the machine's clock
+    (aienv/kube_versions.py): the suite gives the same verdicts on any day. Tests of the date move it."""
+    from aienv.kube_versions import CALENDAR_READ
+
+    monkeypatch.setenv("AIENV_TODAY", CALENDAR_READ.isoformat())
+
+
 EXPORT_SCHEMA = ROOT / "tests" / "schemas" / "stack-export-v3.schema.json"
 
 

@@ -208,9 +208,11 @@ class DeployerSpec(Model):
 class ClusterSpec(Model):
     """The Kubernetes cluster: EKS, AKS or GKE."""
 
-    kubernetes_version: str = Field(default="1.32", pattern=r"^1\.(2[89]|3[0-9])$",
-                                    description="Kubernetes minor version, quoted (`\"1.32\"`); the Kubernetes layer's charts "
-                                                "support `1.32` to `1.35` (Envoy Gateway v1.7's matrix).")
+    kubernetes_version: str = Field(default="1.35", pattern=r"^1\.(2[89]|3[0-9])$",
+                                    description="Kubernetes minor version, quoted (`\"1.35\"`); the Kubernetes layer's charts "
+                                                "support `1.32` to `1.35` (Envoy Gateway v1.7's matrix), and a minor "
+                                                "past the cloud's end of standard support is refused (the clouds' "
+                                                "release calendars; `AIENV_TODAY` checks another day).")
     api_access: EndpointAccess = Field(default=EndpointAccess.private,
                                        description="The API server endpoint: `private` (default) or `public` "
                                                    "(then `api_allowed_cidrs` is required).")

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from aienv import kube_versions
 from aienv.gpus import CATALOGUE, model_memory_gib
 from aienv.naming import azure_name_problems
 from aienv.spec.cron import schedule_problem
@@ -604,6 +605,9 @@ def _kubernetes_layer(spec: StackSpec) -> Iterator[Problem]:
         yield ("cluster", "kubernetes_version"), (
             f"is {spec.cluster.kubernetes_version}, but the Kubernetes layer's charts support 1.{low} to 1.{high} "
             f"(Envoy Gateway v1.7's compatibility matrix); pick a version in that range")
+    elif problem := kube_versions.support_problem(spec.cloud.provider, spec.cluster.kubernetes_version, spec.region,
+                                                  kube_versions.today(), (low, high)):
+        yield ("cluster", "kubernetes_version"), f"is {spec.cluster.kubernetes_version}: {problem}"
     provider = spec.cloud.provider
     for i, ep in enumerate(spec.model_endpoints):
         at: Path = ("model_endpoints", i)

@@ -22,6 +22,11 @@ AZURE_REDIS = "azure-native:redis:Redis"
 AWS_LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 GCP_LOG_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
 AZURE_LOG_WORKSPACE = "azure-native:operationalinsights:Workspace"
+# The control plane's version property per cluster type (pulumi_aws eks.Cluster `version`, azure-native
+# ManagedCluster `kubernetes_version`, pulumi_gcp container.Cluster `min_master_version`).
+CLUSTER_VERSION = {"aws:eks/cluster:Cluster": ("aws", "version"),
+                   "azure-native:containerservice:ManagedCluster": ("azure", "kubernetesVersion"),
+                   "gcp:container/cluster:Cluster": ("gcp", "minMasterVersion")}
 
 # aws.cloudwatch.LogGroup docstring: "Possible values are: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365,
 # 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, and 0."
@@ -162,4 +167,28 @@ def log_retention(args: ResourceValidationArgs) -> Iterator[str]:
             yield f"{_s(args)} must keep logs 30 to 730 days (it asks {days:g})."
 
 
-RULES = (key_rotation, budget_notifications, redis_zones, log_retention)
+@resource_rule(RuleMeta(
+    name="deploy-kubernetes-version-supported",
+    description="Create clusters only on a Kubernetes minor the cloud still has in standard support.",
+    severity="high", area="deploy", controls=DEPLOY_CONTROLS,
+    remediation="AKS platform support (a minor past its end of life): \"Cluster creation: Not Supported\" "
+                "(learn.microsoft.com/azure/aks/supported-kubernetes-versions); GKE release channels offer a "
+                "minor only until its end of standard support (cloud.google.com/kubernetes-engine/docs/"
+                "release-schedule); EKS: \"Once a version is past the end of standard support date, it enters "
+                "extended support\" \"at an additional cost per cluster hour\" (EKS user guide, Kubernetes "
+                "versions). Pick a supported minor; the dates are in aienv/kube_versions.py, and "
+                "`AIENV_TODAY=YYYY-MM-DD` checks the planned deploy day.",
+), list(CLUSTER_VERSION))
+def kubernetes_version(args: ResourceValidationArgs) -> Iterator[str]:
+    from aienv import kube_versions
+
+    provider, prop = CLUSTER_VERSION[args.resource_type]
+    version = get(args.props, prop)
+    if not isinstance(version, str):
+        return  # unset: the cloud picks its default, which is supported
+    problem = kube_versions.support_problem(provider, version, "<region>", kube_versions.today())
+    if problem:
+        yield f"{_s(args)} asks Kubernetes {version}: {problem}."
+
+
+RULES = (key_rotation, budget_notifications, redis_zones, log_retention, kubernetes_version)

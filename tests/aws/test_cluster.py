@@ -17,7 +17,7 @@ def _gpu_groups(plan: AwsPlan) -> dict[str, dict]:
 
 def test_control_plane_is_private_encrypted_and_fully_logged(prod: AwsPlan) -> None:
     i = prod.one("Cluster", "eks").inputs
-    assert i["name"] == "prod-aws" and i["version"] == "1.32"
+    assert i["name"] == "prod-aws" and i["version"] == "1.35"
     assert i["vpcConfig"]["endpointPrivateAccess"] is True and i["vpcConfig"]["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in i["vpcConfig"]
     assert i["encryptionConfig"]["resources"] == ["secrets"]

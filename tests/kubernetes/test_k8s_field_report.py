@@ -434,7 +434,8 @@ def test_b12_metadata_egress_pairs_address_and_port(gcp: Plan, aws: Plan) -> Non
 
 # --- D3 / D: versions and what the layer cannot run -----------------------------------------------------------
 
-def test_d3_kubernetes_versions_outside_the_charts_range_are_refused() -> None:
+def test_d3_kubernetes_versions_outside_the_charts_range_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIENV_TODAY", "2026-01-15")  # a day 1.32 was still supported on every cloud
     for version, ok in (("1.31", False), ("1.32", True), ("1.35", True), ("1.36", False)):
         spec = reference("prod-aws").model_copy(deep=True)
         spec.cluster.kubernetes_version = version

@@ -23,7 +23,7 @@ GPU_TAINT = {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"}
 TOLERATE = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": GPU_TAINT_EFFECT}]
 
 
-def _eks(name: str, *, version: str = "1.32", public: bool = False) -> aws.eks.Cluster:
+def _eks(name: str, *, version: str = "1.35", public: bool = False) -> aws.eks.Cluster:
     return aws.eks.Cluster(name, role_arn="arn:aws:iam::123456789012:role/eks", version=version,
                            vpc_config={"subnet_ids": ["subnet-1"], "endpoint_private_access": True,
                                        "endpoint_public_access": public})
@@ -145,6 +145,7 @@ def _common_azure(good: bool) -> None:
     rg = azure.resources.ResourceGroup("rg", resource_group_name="rg-env")
     aks = azure.containerservice.ManagedCluster(
         "aks", resource_group_name=rg.name, resource_name_="aks-env", dns_prefix="env",
+        kubernetes_version="1.35" if good else "1.34",
         network_profile={"network_plugin": "azure", "network_policy": "cilium"},
         api_server_access_profile={"enable_private_cluster": True, "enable_private_cluster_public_fqdn": True},
         agent_pool_profiles=[{"name": "system", "mode": "System", "vm_size": "Standard_D4s_v5", "count": 1}])
@@ -168,6 +169,7 @@ def _common_gcp(good: bool) -> None:
     cluster = gcp.container.Cluster("gke", name="gke", location="europe-west4", project="p",
                                     initial_node_count=1, remove_default_node_pool=True,
                                     datapath_provider="ADVANCED_DATAPATH",
+                                    min_master_version="1.35" if good else "1.33",
                                     opts=pulumi.ResourceOptions(depends_on=[api]) if good else None)
     gcp.container.NodePool("a100", cluster=cluster.id, location="europe-west4", project="p",
                            node_locations=["europe-west4-a"] if good else ["europe-west4-a", "europe-west4-b"],
@@ -211,6 +213,7 @@ FAILING = {
     "deploy-budget-notification-limits": {"monthly"},
     "deploy-redis-zones-within-nodes": {"cache"},
     "deploy-log-retention-range": {"audit"},
+    "deploy-kubernetes-version-supported": {"aks", "gke"},
     "deploy-gpu-sold-in-pool-zones": {"a100"},
     "deploy-gcp-api-enabled-first": {"gke", "a100"},
     "deploy-key-grant-before-use": {"data"},
