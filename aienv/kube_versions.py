@@ -9,8 +9,8 @@ spec pinned to such a minor plans fine offline and fails, or costs more, on the 
 validate` and the `deploy-kubernetes-version-supported` rule compare the version with these dates.
 
 The dates are the clouds' published calendars as read on `CALENDAR_READ`; a minor the calendar does not list
-for a cloud is not refused, only named as unchecked (`aienv validate` cannot know a release newer than the
-calendar). `AIENV_TODAY=YYYY-MM-DD` checks against another day, e.g. the planned deploy day.
+for a cloud and newer than its newest entry is not refused (`aienv validate` cannot know a release newer than
+the calendar); one older than its oldest entry is. `AIENV_TODAY=YYYY-MM-DD` checks against another day, e.g. the planned deploy day.
 """
 
 from __future__ import annotations
@@ -68,10 +68,14 @@ def minor_of(version: str) -> str | None:
     return None
 
 
+def _number(minor: str) -> int:
+    return int(minor.split(".")[1])
+
+
 def supported(provider: str, on: date) -> list[str]:
     """The calendar's minors for `provider` still in standard support on `on`, oldest first."""
     ends = END_OF_STANDARD_SUPPORT[provider]
-    return sorted((m for m, end in ends.items() if end >= on), key=lambda m: int(m.split(".")[1]))
+    return sorted((m for m, end in ends.items() if end >= on), key=_number)
 
 
 def support_problem(provider: str, version: str, region: str, on: date,
@@ -81,15 +85,22 @@ def support_problem(provider: str, version: str, region: str, on: date,
     `usable`: the (low, high) minors the caller can run at all (the Kubernetes layer's charts); the suggestion
     stays inside it."""
     minor = minor_of(version)
-    end = END_OF_STANDARD_SUPPORT[provider].get(minor or "")
-    if minor is None or end is None or end >= on:
+    if minor is None:
+        return None
+    ends = END_OF_STANDARD_SUPPORT[provider]
+    oldest = min(ends, key=_number)
+    if _number(minor) < _number(oldest):  # older than the calendar: its support ended before the oldest's
+        ended = f"before {ends[oldest]}"
+    elif (end := ends.get(minor)) is not None and end < on:
+        ended = f"on {end}"
+    else:
         return None
     options = [m for m in supported(provider, on)
-               if usable is None or usable[0] <= int(m.split(".")[1]) <= usable[1]]
+               if usable is None or usable[0] <= _number(m) <= usable[1]]
     service = SERVICE[provider]
     effect = ("EKS would put the new cluster on extended support, which costs extra per cluster hour"
               if provider == "aws" else f"{service} does not create new clusters on it")
     instead = (f"write `\"{options[0]}\"` (supported until {END_OF_STANDARD_SUPPORT[provider][options[0]]})"
                if options else "no minor the environment can run is still supported; upgrade aienv")
-    return (f"{service} standard support for {minor} ended on {end} ({CALENDAR[provider]}) and {effect}; "
+    return (f"{service} standard support for {minor} ended {ended} ({CALENDAR[provider]}) and {effect}; "
             f"{instead}, and check the region with `{LIST_VERSIONS[provider].format(region=region)}`")

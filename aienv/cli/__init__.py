@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from aienv.kube_versions import today
+
+        today()  # a bad AIENV_TODAY is one line before any work, not a failed policy per cluster
         code: int = args.func(args)
     except AienvError as exc:
         for line in exc.lines():

@@ -213,7 +213,7 @@ FAILING = {
     "deploy-budget-notification-limits": {"monthly"},
     "deploy-redis-zones-within-nodes": {"cache"},
     "deploy-log-retention-range": {"audit"},
-    "deploy-kubernetes-version-supported": {"aks", "gke"},
+    "deploy-kubernetes-version-supported": {"aks", "gke", "old"},
     "deploy-gpu-sold-in-pool-zones": {"a100"},
     "deploy-gcp-api-enabled-first": {"gke", "a100"},
     "deploy-key-grant-before-use": {"data"},

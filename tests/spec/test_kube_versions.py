@@ -44,6 +44,11 @@ def test_versions_the_calendar_does_not_know_are_not_refused() -> None:
     assert kv.minor_of("1.35.2-gke.1962000") == "1.35" and kv.minor_of("v1") is None
 
 
+def test_a_minor_older_than_the_calendar_is_refused() -> None:
+    problem = kv.support_problem("aws", "1.31", "us-east-1", date(2026, 1, 1))
+    assert problem is not None and "for 1.31 ended before 2026-03-23" in problem
+
+
 def test_every_reference_stack_is_on_a_supported_minor_on_the_calendar_day() -> None:
     for path in sorted(STACKS.glob("*.yaml")):
         if path.name.startswith("Pulumi.") or path.name == "base.yaml":
@@ -69,3 +74,16 @@ def test_a_bad_aienv_today_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) ->
     assert proc.returncode == 2
     assert "AIENV_TODAY is `next tuesday`; write the day as YYYY-MM-DD" in proc.stderr
     assert "Traceback" not in proc.stderr
+    program = subprocess.run([sys.executable, "-m", "aienv", "check", "--program", "tests/programs/eks_inference"],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert program.returncode == 2 and program.stderr.startswith("AIENV_TODAY is `next tuesday`"), program.stderr
+
+
+def test_the_gate_refuses_an_old_cluster_version_in_a_program_nobody_tuned() -> None:
+    proc = subprocess.run([sys.executable, "-m", "aienv", "check", "--program", "tests/programs/eks_inference",
+                           "--json"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    import json
+
+    found = [v for v in json.loads(proc.stdout)["violations"] if v["policy"] == "deploy-kubernetes-version-supported"]
+    assert [v["urn"].rsplit("::", 1)[1] for v in found] == ["inference"]  # version="1.31"
