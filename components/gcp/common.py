@@ -59,6 +59,12 @@ GENERATED_AGENTS: dict[str, str] = {
 
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 
+# How long a new IAM grant takes to be enforced everywhere: "Changes to allow or deny policies typically propagate
+# in 2 minutes, but could potentially take 7 minutes or longer" (cloud.google.com/iam/docs/access-change-propagation).
+# The typical figure: a create that still beats it fails and the next `pulumi up` retries it (the Sleep does not
+# run again; the grant has long propagated by then).
+IAM_PROPAGATION_SECONDS = 120
+
 
 def cmek(spec: StackSpec) -> bool:
     return spec.security.encryption == "customer_managed"

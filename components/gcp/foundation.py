@@ -114,7 +114,7 @@ class GcpFoundation(pulumi.ComponentResource):
             self.keys = Keys(f"{name}-keys", KeysArgs(spec=spec, project_number=project_number, services=services),
                              child)
             keys = dict(self.keys.keys)
-            after += [g for grants in self.keys.grants.values() for g in grants]
+            after += self.keys.ready  # the key grants, once propagated
 
         self.storage = Storage(f"{name}-storage", StorageArgs(spec=spec, keys=keys, after=after), child)
         self.registries = Registries(f"{name}-registries", RegistriesArgs(

@@ -11,6 +11,7 @@ from pulumi_gcp import bigquery, kms, projects, storage
 
 from aienv.spec.model import StackSpec
 from components.gcp import common
+from components.propagation import propagation_wait
 
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 # Versions scheduled for destruction stay recoverable this long (the KMS maximum is 120 days).
@@ -25,9 +26,11 @@ class KeysArgs:
 
 
 class Keys(pulumi.ComponentResource):
-    """`keys[purpose]` is the key's id (`projects/.../cryptoKeys/...`), the form every CMEK field takes."""
+    """`keys[purpose]` is the key's id (`projects/.../cryptoKeys/...`), the form every CMEK field takes;
+    `ready` is what every resource encrypted with one of them depends on (the grants, then their propagation)."""
 
     keys: dict[str, pulumi.Output[str]]
+    ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aienv:gcp:Keys", name, None, opts)
@@ -72,6 +75,14 @@ class Keys(pulumi.ComponentResource):
                 self.grants[purpose].append(kms.CryptoKeyIAMMember(f"{name}-{purpose}-{service}", kms.CryptoKeyIAMMemberArgs(
                     crypto_key_id=key.id, role=ENCRYPTER_DECRYPTER, member=members[service]),
                     pulumi.ResourceOptions(parent=self, depends_on=generated)))
+
+        # The services check the key grant when they create an encrypted resource (Memorystore: "Unable to
+        # delegate the access of CMEK. Please try again later.", hashicorp/terraform-provider-google#17333), and a
+        # grant is enforced only once it has propagated: "Changes to allow or deny policies typically propagate in
+        # 2 minutes" (cloud.google.com/iam/docs/access-change-propagation). One wait for every key's grants.
+        self.ready = propagation_wait(
+            f"{name}-grants-propagated", [g for grants in self.grants.values() for g in grants],
+            seconds=common.IAM_PROPAGATION_SECONDS, parent=self)
 
         self.register_outputs({"keyRing": self.key_ring.id, "keys": self.keys})
 

@@ -15,6 +15,7 @@ from aienv.images import UpstreamImage, upstream_registries
 from aienv.naming import GCP_CACHE_CREDENTIALS_REQUIRED
 from aienv.spec.model import StackSpec
 from components.gcp import common
+from components.propagation import propagation_wait
 
 DOCKER_HUB = "docker.io"
 # Docker Hub is a preset upstream (anonymous pulls work within its rate limit: "We recommend authenticating to
@@ -99,7 +100,19 @@ class Registries(pulumi.ComponentResource):
         self.registry_url = pulumi.Output.concat(
             spec.region, "-docker.pkg.dev/", spec.cloud.project or "", "/", self.repository.repository_id)
 
-        self.remotes = {host: self._cache(name, spec, host, args) for host in upstream_registries(spec)}
+        hosts = upstream_registries(spec)
+        grants = {host: self._credential_grant(name, spec, host, args) for host in hosts
+                  if host in spec.registries.upstreams}
+        # Artifact Registry validates a remote repository's upstream credentials when it creates it ("If true, the
+        # remote repository upstream and upstream credentials will not be validated", pulumi-gcp
+        # `RepositoryRemoteRepositoryConfigArgs.disable_upstream_validation`; "We recently added auth validation
+        # when creating Docker remote repos", hashicorp/terraform-provider-google#17589), reading the secret version
+        # as its service agent, so that agent's grant must be enforced by then: "Changes to allow or deny policies
+        # typically propagate in 2 minutes" (cloud.google.com/iam/docs/access-change-propagation). One wait for all.
+        readable = propagation_wait(f"{name}-credentials-propagated", list(grants.values()),
+                                    seconds=common.IAM_PROPAGATION_SECONDS, parent=self)
+        self.remotes = {host: self._cache(name, spec, host, args, readable if host in grants else [])
+                        for host in hosts}
         self.images = GcpImages(registry_host=f"{spec.region}-docker.pkg.dev", project=spec.cloud.project or "",
                                 remotes={h: remote_repository_id(spec, h) for h in self.remotes},
                                 ci_repository=ci_repository_id(spec))
@@ -122,23 +135,27 @@ class Registries(pulumi.ComponentResource):
                                "remoteRepositories": {h: r.id for h, r in self.remotes.items()},
                                "modelMetadataStore": self.metadata_store.id if self.metadata_store else None})
 
-    def _cache(self, name: str, spec: StackSpec, host: str, args: RegistriesArgs) -> artifactregistry.Repository:
+    def _credential_grant(self, name: str, spec: StackSpec, host: str,
+                          args: RegistriesArgs) -> secretmanager.SecretIamMember:
+        """Read of `host`'s upstream credential secret for the Artifact Registry service agent: "To allow the
+        service agent to use secrets stored in Secret Manager, you must grant the service agent permission to view
+        your secret version." (artifact-registry/docs/repositories/configure-remote-authentication)"""
+        creds = spec.registries.upstreams[host]
+        agent = common.agent_email("artifactregistry", args.project_number).apply(lambda e: f"serviceAccount:{e}")
+        return secretmanager.SecretIamMember(f"{name}-{host.replace('.', '-')}-credential",
+            secretmanager.SecretIamMemberArgs(secret_id=secret_of_version(creds.secret),
+                                              role="roles/secretmanager.secretAccessor", member=agent),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
+
+    def _cache(self, name: str, spec: StackSpec, host: str, args: RegistriesArgs,
+               readable: list[pulumi.Resource]) -> artifactregistry.Repository:
         """A remote repository caching `host`, CMEK-encrypted and scanned like the standard one; credentials
-        only as a Secret Manager version the spec names, read by the Artifact Registry service agent."""
+        only as a Secret Manager version the spec names, read by the Artifact Registry service agent once its
+        grant has propagated (`readable`)."""
         protect = spec.security.deletion_protection
         creds = spec.registries.upstreams.get(host)
-        grants: list[pulumi.Resource] = []
         upstream = None
         if creds is not None:
-            agent = common.agent_email("artifactregistry", args.project_number).apply(
-                lambda e: f"serviceAccount:{e}")
-            # "To allow the service agent to use secrets stored in Secret Manager, you must grant the service
-            # agent permission to view your secret version." (artifact-registry/docs/repositories/
-            # configure-remote-authentication)
-            grants.append(secretmanager.SecretIamMember(f"{name}-{host.replace('.', '-')}-credential",
-                secretmanager.SecretIamMemberArgs(secret_id=secret_of_version(creds.secret),
-                                                  role="roles/secretmanager.secretAccessor", member=agent),
-                pulumi.ResourceOptions(parent=self, depends_on=list(args.after))))
             upstream = artifactregistry.RepositoryRemoteRepositoryConfigUpstreamCredentialsArgs(
                 username_password_credentials=artifactregistry.
                 RepositoryRemoteRepositoryConfigUpstreamCredentialsUsernamePasswordCredentialsArgs(
@@ -161,4 +178,4 @@ class Registries(pulumi.ComponentResource):
                 enablement_config="INHERITED" if spec.registries.container.scan_on_push else "DISABLED"),
             deletion_policy="PREVENT" if protect else "DELETE", labels=common.labels(spec, {"upstream": host})),
             pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect,
-                                   depends_on=[*args.after, *grants], delete_before_replace=True))
+                                   depends_on=[*args.after, *readable], delete_before_replace=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from aienv import capacity, startup
 from components.kubernetes.weight_cache import cache_gib
@@ -10,6 +11,22 @@ from tests.gcp.gcpplan import ROOT, inputs, prod_spec
 
 DOC = (ROOT / "docs" / "gcp.md").read_text()
 POOL = "gcp:container/nodePool:NodePool"
+
+
+def test_documented_component_counts_are_the_plans(prod):
+    # Each component's resources (providers and the Foundation's own StorageClass aside), as the doc counts them.
+    components = {r.urn: r.type.rsplit(":", 1)[-1] for r in prod.resources
+                  if r.type.startswith("aienv:gcp:") and r.type != "aienv:gcp:Foundation"}
+    counts = Counter(components[r.parent] for r in prod.resources
+                     if r.custom and not r.type.startswith("pulumi:providers:") and r.parent in components)
+    match = re.search(r"plans to (\d+) resources \((\d+) GCP resources and one `time` Sleep.*?provider: (.*?)\. ",
+                      DOC, re.S)
+    assert match, "docs/gcp.md lost its resource counts"
+    documented = {name: int(n) for name, n in re.findall(r"(\w+) (\d+)", match.group(3))}
+    assert documented == dict(counts)
+    sleeps = sum(1 for r in prod.resources if r.type == "time:index/sleep:Sleep")
+    assert (int(match.group(1)), int(match.group(2)), sleeps) == (sum(counts.values()),
+                                                                 sum(counts.values()) - 1, 1)
 
 
 def _section(title: str) -> str:
