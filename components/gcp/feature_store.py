@@ -73,12 +73,12 @@ class FeatureStore(pulumi.ComponentResource):
                 labels=common.labels(spec)), pulumi.ResourceOptions.merge(
                 stateful, pulumi.ResourceOptions(delete_before_replace=True)))
             # The Vertex AI service agent reads the feature groups' BigQuery sources: that dataset only.
-            bigquery.DatasetIamMember(f"{name}-offline-vertex-reader", bigquery.DatasetIamMemberArgs(
+            reader = bigquery.DatasetIamMember(f"{name}-offline-vertex-reader", bigquery.DatasetIamMemberArgs(
                 dataset_id=self.dataset.dataset_id, project=project, role="roles/bigquery.dataViewer",
                 member=common.agent_email("aiplatform", args.project_number).apply(lambda e: f"serviceAccount:{e}")),
                 pulumi.ResourceOptions(parent=self))
             for view in fs.feature_views:
-                self._feature_view(name, spec, view, bq_key, policy, stateful)
+                self._feature_view(name, spec, view, bq_key, policy, stateful, reader)
 
         if common.redis_on(spec):
             self.redis = self._redis(name, spec, args, stateful)
@@ -92,7 +92,7 @@ class FeatureStore(pulumi.ComponentResource):
         })
 
     def _feature_view(self, name: str, spec: StackSpec, view: FeatureView, bq_key: pulumi.Input[str] | None,
-                      policy: str, stateful: pulumi.ResourceOptions) -> None:
+                      policy: str, stateful: pulumi.ResourceOptions, reader: pulumi.Resource) -> None:
         assert self.dataset is not None
         project = spec.cloud.project
         protect = spec.security.deletion_protection
@@ -114,7 +114,9 @@ class FeatureStore(pulumi.ComponentResource):
                     input_uri=pulumi.Output.concat("bq://", project or "", ".", self.dataset.dataset_id,
                                                    ".", table.table_id)),
                 entity_id_columns=list(view.entities)),
-            labels=view_labels), stateful)
+            labels=view_labels),
+            # Vertex reads the source table as its service agent, through the dataset grant: after it.
+            pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[reader])))
         for f in view.features:
             vertex.AiFeatureGroupFeature(
                 f"{name}-{role}-{f.name.replace('_', '-')}", vertex.AiFeatureGroupFeatureArgs(

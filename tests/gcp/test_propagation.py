@@ -83,3 +83,9 @@ def test_a_remote_repository_waits_for_its_credential_grant_to_propagate():
 
 def test_no_upstream_credentials_no_credential_wait(prod):
     assert not sleeps_in(prod, "aienv:gcp:Registries")
+
+
+def test_feature_groups_wait_for_the_vertex_agents_read_grant(prod):
+    (reader,) = [r for r in prod.resources if r.name.endswith("-offline-vertex-reader")]
+    groups = prod.of_type("gcp:vertex/aiFeatureGroup:AiFeatureGroup")
+    assert groups and all(reader.urn in g.dependencies for g in groups)
