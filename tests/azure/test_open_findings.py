@@ -339,3 +339,33 @@ def test_canary_grant_covers_the_path_the_canary_pods_read() -> None:
     chat.model.artifact_path = f"{chat.model.version}/weights/"
     canary = c.canary_artifact_path(chat.model.artifact_path, "chat", chat.model.version, "9")
     assert canary == "9/weights/" and model_prefixes(chat) == [f"{chat.model.version}/", canary]
+
+
+# --- A10: the flow log does not race Azure's creation of the region's Network Watcher ----------------------------
+
+WATCHER_LOOKUP = "azure-native:network:getNetworkWatcher"
+
+
+@pytest.mark.parametrize("view", ["known", "preview"])
+def test_flow_log_takes_its_watcher_from_a_lookup_made_after_the_vnet(view: str):
+    plan = planned(STACK_FILE, view)
+    (flow_log,) = of(plan, "network:FlowLog")
+    (vnet,) = of(plan, "network:VirtualNetwork")
+    assert vnet.urn in flow_log.dependencies and flow_log.inputs["resourceGroupName"] == "NetworkWatcherRG"
+    lookups = [args for token, args in plan.invokes if token == WATCHER_LOOKUP]
+    if view == "known":
+        # The watcher must exist: the lookup names it, and the flow log's watcher comes through it.
+        assert lookups == [{"networkWatcherName": "NetworkWatcher_westeurope", "resourceGroupName": "NetworkWatcherRG"}]
+        assert flow_log.inputs["networkWatcherName"] == "NetworkWatcher_westeurope"
+    else:
+        # A first preview (the VNet not created yet) does not run the lookup, so it cannot fail on a fresh
+        # subscription; the flow log is still planned, its watcher unknown until `up`.
+        assert lookups == []
+
+
+def test_deploy_prerequisites_create_or_confirm_the_network_watcher():
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    prerequisites = text[text.index("## Azure"):text.index("### 2. The deployer's roles", text.index("## Azure"))]
+    assert "az network watcher configure --resource-group NetworkWatcherRG --locations <location> --enabled true" \
+        in prerequisites
+    assert "az group create --name NetworkWatcherRG --location <location>" in prerequisites
