@@ -353,18 +353,18 @@ class Cluster(pulumi.ComponentResource):
         # (Microsoft, *Use Azure RBAC for Kubernetes Authorization*).
         self.deployer_access: list[pulumi.Resource] = []
         if args.deployer_object_id is not None:
-            self.deployer_access.append(authorization.RoleAssignment(
+            admin = authorization.RoleAssignment(
                 f"{name}-deployer-cluster-admin",
                 authorization.RoleAssignmentArgs(
                     principal_id=args.deployer_object_id, principal_type=args.deployer_principal_type,
                     role_definition_id=role_definition(subscription, ROLE_AKS_RBAC_CLUSTER_ADMIN),
                     scope=self.cluster.id,
                     description="aienv: the deployer applies the Kubernetes layer"),
-                pulumi.ResourceOptions(parent=self)))
+                pulumi.ResourceOptions(parent=self))
             # The Kubernetes layer's first request is authorised with this role: it waits out the propagation
             # delay ("up to 10 minutes", Microsoft, *Troubleshoot Azure RBAC*) like the key users do.
-            self.deployer_access += propagation_wait(f"{name}-deployer-access-wait", self.deployer_access,
-                                                     seconds=RBAC_PROPAGATION_SECONDS, parent=self)
+            self.deployer_access = [admin, *propagation_wait(f"{name}-deployer-access-wait", [admin],
+                                                             seconds=RBAC_PROPAGATION_SECONDS, parent=self)]
 
         self.oidc_issuer_url = cast(pulumi.Output[str], self.cluster.oidc_issuer_profile.apply(
             lambda p: p.issuer_url if p else None))
