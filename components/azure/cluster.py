@@ -29,10 +29,11 @@ from components.azure._shared import (
     role_definition,
     tags,
 )
-from components.azure.keys import Keys
+from components.azure.keys import RBAC_PROPAGATION_SECONDS, Keys
 from components.azure.logs import LogWorkspace
 from components.azure.network import APISERVER_SUBNET, SERVICES_SUBNET, Network, deployer_path
 from components.azure.registries import Registries
+from components.propagation import propagation_wait
 
 SYSTEM_POOL = "system"
 # AKS puts this label and taint on every spot node itself; the taint is declared so plans match the nodes.
@@ -199,6 +200,10 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-des-reader", parent=self, subscription_id=subscription, role_id=ROLE_READER,
                 principal_id=control_plane.principal_id, scope=self.disk_encryption_set.id))
         des_id = self.disk_encryption_set.id if self.disk_encryption_set else None
+        # AKS checks its identity's rights on the subnets, the kubelet identity and the disk encryption set when it
+        # creates the cluster, and the DES reads its key with its own grant then; role assignments "can take up
+        # to 10 minutes" to take effect (Microsoft, *Troubleshoot Azure RBAC*), so the cluster waits that long once.
+        grants_ready = propagation_wait(f"{name}-grants-wait", grants, seconds=RBAC_PROPAGATION_SECONDS, parent=self)
 
         zones = spec.network.zones or [str(z) for z in range(1, spec.network.availability_zones + 1)]
         system = spec.cluster.system_pool
@@ -272,7 +277,7 @@ class Cluster(pulumi.ComponentResource):
                 )],
                 tags=tags(spec),
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=grants,
+            pulumi.ResourceOptions(parent=self, depends_on=grants_ready,
                                    # The autoscaler owns the node counts after creation.
                                    ignore_changes=["agentPoolProfiles[0].count"]),
         )
@@ -348,14 +353,18 @@ class Cluster(pulumi.ComponentResource):
         # (Microsoft, *Use Azure RBAC for Kubernetes Authorization*).
         self.deployer_access: list[pulumi.Resource] = []
         if args.deployer_object_id is not None:
-            self.deployer_access.append(authorization.RoleAssignment(
+            admin = authorization.RoleAssignment(
                 f"{name}-deployer-cluster-admin",
                 authorization.RoleAssignmentArgs(
                     principal_id=args.deployer_object_id, principal_type=args.deployer_principal_type,
                     role_definition_id=role_definition(subscription, ROLE_AKS_RBAC_CLUSTER_ADMIN),
                     scope=self.cluster.id,
                     description="aienv: the deployer applies the Kubernetes layer"),
-                pulumi.ResourceOptions(parent=self)))
+                pulumi.ResourceOptions(parent=self))
+            # The Kubernetes layer's first request is authorised with this role: it waits out the propagation
+            # delay ("up to 10 minutes", Microsoft, *Troubleshoot Azure RBAC*) like the key users do.
+            self.deployer_access = [admin, *propagation_wait(f"{name}-deployer-access-wait", [admin],
+                                                             seconds=RBAC_PROPAGATION_SECONDS, parent=self)]
 
         self.oidc_issuer_url = cast(pulumi.Output[str], self.cluster.oidc_issuer_profile.apply(
             lambda p: p.issuer_url if p else None))

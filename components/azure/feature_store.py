@@ -95,7 +95,7 @@ class FeatureStore(pulumi.ComponentResource):
                 system_datastores_auth_mode=ml.SystemDatastoresAuthMode.IDENTITY,
                 tags=tags(spec),
             ),
-            stateful(spec, self, depends_on=keys.grants),
+            stateful(spec, self, depends_on=keys.ready),
         )
         if private:
             ml_private_endpoint(f"{name}-workspace-pe", parent=self, spec=spec, resource_group_name=rg, network=net,

@@ -1,9 +1,13 @@
 """VNet flow logs: every flow of the environment's VNet to its storage, with traffic analytics.
 
 Azure allows one Network Watcher per region and subscription and creates it itself
-(`NetworkWatcher_<location>` in `NetworkWatcherRG`) when the first VNet appears; the flow log is a child
-of that watcher, so it lives in that resource group. The storage account refuses shared keys, so the
-flow log writes with a managed identity that may write blobs to that one account.
+(`NetworkWatcher_<location>` in `NetworkWatcherRG`) when the first VNet appears, asynchronously and only where
+auto-enablement is not turned off; the flow log is a child of that watcher, so it lives in that resource group.
+The deploy prerequisites (docs/deploy.md, Azure §1) create or confirm the watcher before the first `pulumi up`
+(`az network watcher configure ... --enabled`, Microsoft, *Enable or disable Azure Network Watcher*), and the
+flow log takes its watcher from a lookup made after the VNet exists, so a missing watcher fails that lookup by
+name instead of racing Azure's creation. The storage account refuses shared keys, so the flow log writes with a
+managed identity that may write blobs to that one account.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class FlowLogsArgs:
     storage_account_id: pulumi.Input[str]
     workspace_customer_id: pulumi.Input[str]  # the Log Analytics workspace GUID traffic analytics needs
     workspace_resource_id: pulumi.Input[str]
+    # The VNet resource: the watcher lookup runs only once it exists (in a first preview it is not run at all).
+    vnet: pulumi.Resource | None = None
 
 
 class FlowLogs(pulumi.ComponentResource):
@@ -52,8 +58,13 @@ class FlowLogs(pulumi.ComponentResource):
                             role_id=ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR, principal_id=self.identity.principal_id,
                             scope=args.storage_account_id)
         retention = min(spec.monitoring.log_retention_days, MAX_RETENTION_DAYS)
+        watcher = network.get_network_watcher_output(
+            network_watcher_name=network_watcher_name(spec.region), resource_group_name=NETWORK_WATCHER_GROUP,
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[args.vnet] if args.vnet is not None else None))
+        # The name is the documented one; taking it through the lookup makes the flow log wait for the watcher.
+        watcher_name = watcher.apply(lambda _: network_watcher_name(spec.region))
         self.flow_log = network.FlowLog(f"{name}-vnet", network.FlowLogArgs(
-            network_watcher_name=network_watcher_name(spec.region),
+            network_watcher_name=watcher_name,
             resource_group_name=NETWORK_WATCHER_GROUP,
             location=spec.region,
             target_resource_id=args.vnet_id,
@@ -70,5 +81,5 @@ class FlowLogs(pulumi.ComponentResource):
                 type=network.ResourceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[self.identity.id]),
             tags=tags(spec),
-        ), pulumi.ResourceOptions(parent=self, depends_on=[grant]))
+        ), pulumi.ResourceOptions(parent=self, depends_on=[grant, *([args.vnet] if args.vnet is not None else [])]))
         self.register_outputs({"flowLog": self.flow_log.id, "retentionDays": retention})

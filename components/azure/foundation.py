@@ -90,7 +90,7 @@ class AzureFoundation(pulumi.ComponentResource):
                 spec=spec, resource_group_name=rg, vnet_id=self.network.vnet.id,
                 storage_account_id=self.storage.account_for(BucketPurpose.logs).id,
                 workspace_customer_id=self.logs.workspace.customer_id,
-                workspace_resource_id=self.logs.workspace.id), child)
+                workspace_resource_id=self.logs.workspace.id, vnet=self.network.vnet), child)
         self.budget = None
         if spec.budget is not None:
             self.budget = Budget(f"{name}-budget", BudgetArgs(

@@ -19,12 +19,18 @@ from components.azure._shared import (
     tags,
 )
 from components.azure.network import Network
+from components.propagation import propagation_wait
 
 # One key per purpose, so revoking one service's access never touches another's data.
 KEY_PURPOSES = ("storage", "registry", "disks", "ml")
 # Services that reach their key through a user-assigned identity (disk encryption sets use their own).
 IDENTITY_PURPOSES = ("storage", "registry", "ml")
 _NOTIFY_BEFORE_EXPIRY_DAYS = 30
+# Microsoft, *Troubleshoot Azure RBAC* ("Symptom - Role assignment changes are not being detected"): "When you
+# assign roles or remove role assignments, it can take up to 10 minutes for changes to take effect." Services
+# check key access when they create a resource (a storage account, registry or workspace with a customer-managed
+# key; ARM's key creation on an RBAC vault), so what uses a grant first waits the documented maximum after it.
+RBAC_PROPAGATION_SECONDS = 600
 # Keys whose users hold the version they were created with. Azure ML "when the key is rotated, you must update the
 # [...] resource to use the new key URI" (Microsoft, *Customer-managed keys for Azure AI Foundry*, "Encryption Key
 # Rotation"; the workspace REST API updates only `encryption.keyVaultProperties.keyIdentifier`): a version that
@@ -91,6 +97,7 @@ class Keys(pulumi.ComponentResource):
     registry_key: keyvault.Key | None
     identities: dict[str, managedidentity.UserAssignedIdentity]
     grants: list[pulumi.Resource]
+    ready: list[pulumi.Resource]  # the wait after `grants`: what a customer-managed key's users depend on
     deployer_grant: authorization.RoleAssignment | None
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
@@ -136,15 +143,25 @@ class Keys(pulumi.ComponentResource):
         self.registry_vault = None
         self.registry_vault_uri = None
         self.registry_key = None
+        self.ready: list[pulumi.Resource] = []
         if spec.security.encryption == "customer_managed":
             subscription = spec.cloud.subscription_id or ""
+            self._registry_key_vault(name, args)
+            assert self.registry_vault is not None
             # On a vault with Azure RBAC, ARM's key operations are authorised against the caller's data actions
             # (pulumi-azure-native#890: `ForbiddenByRbac` "Caller is not authorized" when creating a key), which
-            # Contributor and Owner lack; the deployer gets Key Vault Crypto Officer on this vault only.
+            # Contributor and Owner lack; the deployer gets Key Vault Crypto Officer on each vault only, and every
+            # key waits one propagation delay after both grants.
             self.deployer_grant = self._deployer_grant(f"{name}-deployer-crypto-officer", args, self.vault)
+            registry_deployer = self._deployer_grant(f"{name}-deployer-registry-crypto-officer", args,
+                                                     self.registry_vault)
+            deployer_ready = propagation_wait(f"{name}-deployer-grants-wait", [self.deployer_grant, registry_deployer],
+                                              seconds=RBAC_PROPAGATION_SECONDS, parent=self)
             for purpose in KEY_PURPOSES:
                 self.keys[purpose] = self._key(f"{name}-{purpose}", spec, rg, self.vault, f"{purpose}-cmk",
-                                               self.deployer_grant)
+                                               deployer_ready)
+            self.registry_key = self._key(f"{name}-registry-vault-key", spec, rg, self.registry_vault,
+                                          "registry-cmk", deployer_ready)
             for purpose in IDENTITY_PURPOSES:
                 identity = managedidentity.UserAssignedIdentity(
                     f"{name}-{purpose}-cmk-id",
@@ -159,7 +176,10 @@ class Keys(pulumi.ComponentResource):
                     f"{name}-{purpose}-cmk-grant", parent=self, subscription_id=subscription,
                     role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=self.identities[purpose].principal_id,
                     scope=self.keys[purpose].id))
-            self._registry_key_vault(name, args)
+            self.grants.append(assign_role(
+                f"{name}-registry-cmk-grant", parent=self, subscription_id=subscription,
+                role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=self.identities["registry"].principal_id,
+                scope=self.registry_key.id))
             cosmos = spec.azure.cosmos_db_principal_id
             if cosmos:
                 # "Allow Azure Cosmos DB to access the key" (Microsoft, *Use customer-managed keys with Azure
@@ -169,6 +189,10 @@ class Keys(pulumi.ComponentResource):
                     f"{name}-ml-cmk-cosmos-db", parent=self, subscription_id=subscription,
                     role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=cosmos,
                     scope=self.keys["ml"].id))
+            # The storage accounts, the registry and both ML workspaces check their key when they are created:
+            # they wait for this one Sleep after all the key grants.
+            self.ready = propagation_wait(f"{name}-cmk-grants-wait", self.grants, seconds=RBAC_PROPAGATION_SECONDS,
+                                          parent=self)
         self.register_outputs({
             "vaultId": self.vault.id,
             "vaultUri": self.vault_uri,
@@ -200,7 +224,7 @@ class Keys(pulumi.ComponentResource):
         )
 
     def _key(self, name: str, spec: StackSpec, rg: pulumi.Input[str], vault: keyvault.Vault, key_name: str,
-             deployer_grant: authorization.RoleAssignment) -> keyvault.Key:
+             after: list[pulumi.Resource]) -> keyvault.Key:
         return keyvault.Key(
             name,
             keyvault.KeyArgs(
@@ -214,7 +238,7 @@ class Keys(pulumi.ComponentResource):
                 ),
                 tags=tags(spec),
             ),
-            stateful(spec, self, depends_on=[deployer_grant]),
+            stateful(spec, self, depends_on=after),
         )
 
     def _registry_key_vault(self, name: str, args: KeysArgs) -> None:
@@ -262,10 +286,3 @@ class Keys(pulumi.ComponentResource):
             private_endpoint(f"{name}-registry-vault-pe", parent=self, spec=spec, resource_group_name=rg,
                              subnet_id=net.subnets["endpoints"].id, target_id=self.registry_vault.id,
                              group_id="vault", zone_ids=[net.dns_zones["vault"].id])
-        deployer = self._deployer_grant(f"{name}-deployer-registry-crypto-officer", args, self.registry_vault)
-        self.registry_key = self._key(f"{name}-registry-vault-key", spec, rg, self.registry_vault,
-                                      "registry-cmk", deployer)
-        self.grants.append(assign_role(
-            f"{name}-registry-cmk-grant", parent=self, subscription_id=subscription,
-            role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=self.identities["registry"].principal_id,
-            scope=self.registry_key.id))

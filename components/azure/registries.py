@@ -161,7 +161,7 @@ class Registries(pulumi.ComponentResource):
             ),
             # The key is set at creation; `az acr encryption rotate-key --identity [system]` (docs/azure.md) moves
             # it to the main vault afterwards, and a refreshed `pulumi up` must not move it back.
-            stateful(spec, self, depends_on=keys.grants, ignore_changes=["encryption"] if keys.customer_managed
+            stateful(spec, self, depends_on=keys.ready, ignore_changes=["encryption"] if keys.customer_managed
                      else None),
         )
         self.login_server = self.acr.login_server
@@ -199,7 +199,7 @@ class Registries(pulumi.ComponentResource):
                 system_datastores_auth_mode=ml.SystemDatastoresAuthMode.IDENTITY,
                 tags=tags(spec),
             ),
-            stateful(spec, self, depends_on=keys.grants),
+            stateful(spec, self, depends_on=keys.ready),
         )
         if private:
             ml_private_endpoint(f"{name}-mlw-pe", parent=self, spec=spec, resource_group_name=rg, network=net,

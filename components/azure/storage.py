@@ -124,7 +124,7 @@ class Storage(pulumi.ComponentResource):
                     encryption=encryption,
                     tags=tags(spec),
                 ),
-                stateful(spec, self, depends_on=keys.grants),
+                stateful(spec, self, depends_on=keys.ready),
             )
             self.accounts[role] = account
             # Blob versioning is not available with a hierarchical namespace; soft delete is.

@@ -17,6 +17,7 @@ from aienv.errors import SpecError
 from aienv.naming import AZURE_RULES, azure_registry_key_vault
 from aienv.spec import load_spec
 from tests.azure.conftest import plan_foundation, variant
+from tests.azure.test_fidelity import ancestors
 from tests.plans import loaded, planned
 
 T = "azure-native:"
@@ -57,7 +58,7 @@ def test_registry_is_created_with_the_key_of_its_own_vault(prod):
     assert key.inputs["keyName"] == "registry-cmk" and vault.urn in key.dependencies
     (grant,) = [g for g in grants_on(plan, key.id) if g.inputs["roleDefinitionId"].endswith(CRYPTO_SERVICE_USER)]
     assert grant.inputs["principalId"] == identity.outputs["principalId"]
-    assert grant.urn in acr.dependencies  # the key is read when the registry is created
+    assert grant.urn in ancestors(plan, acr.urn)  # the key is read when the registry is created
     # The operator's rotation onto the main vault (docs/azure.md) survives a refreshed `pulumi up`.
     assert acr.ignore_changes == ["encryption"]
 
@@ -237,7 +238,7 @@ def test_cosmos_db_principal_gets_the_ml_key_before_the_workspaces(prod):
     assert grant.inputs["roleDefinitionId"].endswith(CRYPTO_SERVICE_USER)
     assert grant.inputs["principalType"] == "ServicePrincipal"
     workspaces = of(plan, "machinelearningservices:Workspace")
-    assert len(workspaces) == 2 and all(grant.urn in ws.dependencies for ws in workspaces)
+    assert len(workspaces) == 2 and all(grant.urn in ancestors(plan, ws.urn) for ws in workspaces)
 
 
 def test_customer_managed_keys_on_azure_need_the_cosmos_db_principal(tmp_path: Path):
@@ -282,14 +283,15 @@ def test_docs_state_the_reference_plan_counts():
     import re
 
     text = (ROOT / "docs" / "azure.md").read_text()
-    m = re.search(r"`aienv plan prod-azure`: (\d+) Azure resources, (\d+) Kubernetes objects\s+and (\d+) random "
-                  r"passwords, (\d+) in all; the first phase `aienv:layers: foundation` builds the (\d+) Azure ones",
-                  text)
+    m = re.search(r"`aienv plan prod-azure`: (\d+) Azure resources, (\d+) Kubernetes objects,\s+(\d+) random "
+                  r"passwords and (\d+) propagation waits, (\d+) in all; the first phase `aienv:layers: foundation` "
+                  r"builds the (\d+)\s+Azure ones", text)
     assert m, "docs/azure.md no longer states the reference plan's counts"
-    azure, k8s, rand, total, first = map(int, m.groups())
+    azure, k8s, rand, waits, total, first = map(int, m.groups())
     counts = planned(STACK_FILE).summary()["by_cloud"]
-    assert (azure, k8s, rand, total) == (counts["azure"], counts["kubernetes"], counts["random"],
-                                         planned(STACK_FILE).summary()["resources"])
+    sleeps = sum(1 for r in planned(STACK_FILE).resources if r.type == "time:index/sleep:Sleep")
+    assert (azure, k8s, rand, waits, total) == (counts["azure"], counts["kubernetes"], counts["random"], sleeps,
+                                                planned(STACK_FILE).summary()["resources"])
     from aienv.engine import plan_program
     from components.environment import build_environment
 
@@ -337,3 +339,33 @@ def test_canary_grant_covers_the_path_the_canary_pods_read() -> None:
     chat.model.artifact_path = f"{chat.model.version}/weights/"
     canary = c.canary_artifact_path(chat.model.artifact_path, "chat", chat.model.version, "9")
     assert canary == "9/weights/" and model_prefixes(chat) == [f"{chat.model.version}/", canary]
+
+
+# --- A10: the flow log does not race Azure's creation of the region's Network Watcher ----------------------------
+
+WATCHER_LOOKUP = "azure-native:network:getNetworkWatcher"
+
+
+@pytest.mark.parametrize("view", ["known", "preview"])
+def test_flow_log_takes_its_watcher_from_a_lookup_made_after_the_vnet(view: str):
+    plan = planned(STACK_FILE, view)
+    (flow_log,) = of(plan, "network:FlowLog")
+    (vnet,) = of(plan, "network:VirtualNetwork")
+    assert vnet.urn in flow_log.dependencies and flow_log.inputs["resourceGroupName"] == "NetworkWatcherRG"
+    lookups = [args for token, args in plan.invokes if token == WATCHER_LOOKUP]
+    if view == "known":
+        # The watcher must exist: the lookup names it, and the flow log's watcher comes through it.
+        assert lookups == [{"networkWatcherName": "NetworkWatcher_westeurope", "resourceGroupName": "NetworkWatcherRG"}]
+        assert flow_log.inputs["networkWatcherName"] == "NetworkWatcher_westeurope"
+    else:
+        # A first preview (the VNet not created yet) does not run the lookup, so it cannot fail on a fresh
+        # subscription; the flow log is still planned, its watcher unknown until `up`.
+        assert lookups == []
+
+
+def test_deploy_prerequisites_create_or_confirm_the_network_watcher():
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    prerequisites = text[text.index("## Azure"):text.index("### 2. The deployer's roles", text.index("## Azure"))]
+    assert "az network watcher configure --resource-group NetworkWatcherRG --locations <location> --enabled true" \
+        in prerequisites
+    assert "az group create --name NetworkWatcherRG --location <location>" in prerequisites
