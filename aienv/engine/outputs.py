@@ -375,6 +375,7 @@ _AZURE_NS = {
     "monitor": "Microsoft.Monitor",
     "cache": "Microsoft.Cache",
     "redis": "Microsoft.Cache",
+    "redisenterprise": "Microsoft.Cache",
     "security": "Microsoft.Security",
 }
 
@@ -500,6 +501,12 @@ def _az_redis(out: Props, inputs: Props, type_: str, name: str, physical: str, l
     out["port"] = 6379
 
 
+def _az_redis_enterprise(out: Props, inputs: Props, type_: str, name: str, physical: str, loc: str, id_: str,
+                         sub: str) -> None:
+    # "connect to `<cachename>.<region>.redis.azure.net`" (Microsoft, *Azure Managed Redis with Azure Private Link*)
+    out["hostName"] = f"{physical}.{loc}.redis.azure.net"
+
+
 def _az_identity(out: Props, inputs: Props, type_: str, name: str, physical: str, loc: str, id_: str, sub: str) -> None:
     out["principalId"] = fake_uuid(type_, name, "principal")
     out["clientId"] = fake_uuid(type_, name, "client")
@@ -520,6 +527,8 @@ _AZURE_SPECIAL: dict[str, Callable[[Props, Props, str, str, str, str, str, str],
     "operationalinsights:Workspace": _az_workspace,
     "redis:Redis": _az_redis,
     "cache:Redis": _az_redis,
+    "redisenterprise:RedisEnterprise": _az_redis_enterprise,
+    "cache:RedisEnterprise": _az_redis_enterprise,
 }
 
 
@@ -892,7 +901,7 @@ def _azure_credentials(token: str, args: Props) -> Props | None:
     if kind == "listDatabaseAccountKeys":
         return {"primaryMasterKey": key(1), "secondaryMasterKey": key(2), "primaryReadonlyMasterKey": key(3),
                 "secondaryReadonlyMasterKey": key(4)}
-    if kind in ("listRedisKeys", "listKeys") and "redis" in token:
+    if kind in ("listRedisKeys", "listKeys", "listDatabaseKeys") and "redis" in token:
         return {"primaryKey": key(1), "secondaryKey": key(2)}
     if kind == "listWebAppPublishingCredentials":
         name = plain_str(args.get("name")) or "app"

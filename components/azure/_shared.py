@@ -36,7 +36,9 @@ DNS_ZONES: dict[str, str] = {
     "registry": "privatelink.azurecr.io",
     "aml_api": "privatelink.api.azureml.ms",
     "aml_notebooks": "privatelink.notebooks.azure.net",
-    "redis": "privatelink.redis.cache.windows.net",
+    # Azure Managed Redis: "A private DNS zone, named `*.privatelink.redis.azure.net`" (Microsoft, *Azure Managed
+    # Redis with Azure Private Link*); `privatelink.redis.cache.windows.net` is the retired Azure Cache for Redis'.
+    "redis": "privatelink.redis.azure.net",
 }
 
 

@@ -1,7 +1,8 @@
-"""Azure ML managed feature store (offline store on ADLS Gen2, materialization identity, entities) and Azure Cache
-for Redis, the Feast feature server's online store. Redis is not attached to the managed feature store (no
+"""Azure ML managed feature store (offline store on ADLS Gen2, materialization identity, entities) and Azure Managed
+Redis, the Feast feature server's online store. Redis is not attached to the managed feature store (no
 online-store connection), and nothing in the stack materializes features into it: until the team pushes or
-materializes them, the feature server answers with null values."""
+materializes them, the feature server answers with null values. Not Azure Cache for Redis: its creation is blocked for
+new customers since April 1, 2026 (Azure/PSRule.Rules.Azure `Azure.Redis.MigrateAMR`; docs/azure.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import machinelearningservices as ml
-from pulumi_azure_native import managedidentity, redis
+from pulumi_azure_native import managedidentity, redisenterprise
 
 from aienv.naming import azure_feature_store
 from aienv.spec.model import BucketPurpose, StackSpec
@@ -21,18 +22,24 @@ from components.azure._shared import (
     stateful,
     tags,
 )
-from components.azure.keys import Keys
+from components.azure.keys import REDIS_PURPOSE, Keys, online_store_key
 from components.azure.logs import LogWorkspace
 from components.azure.network import Network
 from components.azure.registries import Registries, ml_encryption, ml_identity, ml_private_endpoint
 from components.azure.storage import Storage
 
-REDIS_PORT = 6380  # TLS; the non-TLS port 6379 stays closed
+# Azure Managed Redis: "TLS port [...] 10000" (Microsoft, *Understand the differences - Basic, Standard, and Premium
+# tiers versus Azure Managed Redis*, "Key differences for client applications"); the database listens on it alone.
+REDIS_PORT = 10000
 OFFLINE_CONNECTION = "OfflineStoreConnectionName"
 _SPARK_RUNTIME = "3.4"
-# size -> (family, capacity): highly available stores are Premium (zones, replicas), others Basic.
-_REDIS_HA = {"small": 1, "medium": 2, "large": 3}
-_REDIS_SINGLE = {"small": 1, "medium": 3, "large": 4}
+# `online_store.size` -> Balanced (4:1 memory to vCPU) SKU: 6, 12 and 24 GB, the memory of the Premium P1/P2/P3
+# caches this store used before. Sizes: "the B10/M10/X10 SKUs offer 12 GB of total memory" (ibid., "Choose the
+# right memory size"), "Compute Optimized X20 (24 GB)" (Microsoft, *Scale an Azure Managed Redis instance*), and the
+# 6/12/24 GB rows of the Balanced tier (Microsoft, *Azure Managed Redis architecture*, "Sharding configuration");
+# about 20% of it is reserved ("Reserved memory", ibid.).
+REDIS_SKU = {"small": redisenterprise.SkuName.BALANCED_B5, "medium": redisenterprise.SkuName.BALANCED_B10,
+             "large": redisenterprise.SkuName.BALANCED_B20}
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,8 @@ class FeatureStore(pulumi.ComponentResource):
 
     workspace: ml.Workspace
     materialization_identity: managedidentity.UserAssignedIdentity
-    cache: redis.Redis | None
+    cache: redisenterprise.RedisEnterprise | None
+    database: redisenterprise.Database | None
     redis_host: pulumi.Output[str] | None
     redis_password: pulumi.Output[str] | None
 
@@ -137,59 +145,102 @@ class FeatureStore(pulumi.ComponentResource):
             )
 
         self.cache = None
+        self.database = None
         self.redis_host = None
         self.redis_password = None
         online = spec.feature_store.online_store
         if online.enabled:
-            ha = bool(online.high_availability)
-            zones = [str(z) for z in range(1, spec.network.availability_zones + 1)]
-            self.cache = redis.Redis(
-                f"{name}-redis",
-                redis.RedisArgs(
-                    resource_group_name=rg, location=spec.region,
-                    sku=redis.SkuArgs(name=redis.SkuName.PREMIUM, family=redis.SkuFamily.P,
-                                      capacity=_REDIS_HA[online.size]) if ha else
-                    redis.SkuArgs(name=redis.SkuName.BASIC, family=redis.SkuFamily.C,
-                                  capacity=_REDIS_SINGLE[online.size]),
-                    enable_non_ssl_port=False,
-                    minimum_tls_version=redis.TlsVersion.TLS_VERSION_1_2,
-                    public_network_access=redis.PublicNetworkAccess.DISABLED if private
-                    else redis.PublicNetworkAccess.ENABLED,
-                    redis_version="6",
-                    # "the number of availability zones must always be less than or equal to the total number of
-                    # nodes for the cache" (Microsoft, *Enable zone redundancy for Azure Cache for Redis*): one
-                    # primary plus a replica in every other zone.
-                    replicas_per_primary=len(zones) - 1 if ha else None,
-                    zones=zones if ha else None,
-                    # Access keys stay on: Feast 0.49's Redis store builds `redis.Redis(**kwargs)` from its
-                    # `connection_string` (host:port,ssl=true,password=...), so it can send only a static password,
-                    # while an Entra client "must periodically refresh the Microsoft Entra token before expiry"
-                    # and re-AUTH (Microsoft, *Use Microsoft Entra for cache authentication*). The primary key goes
-                    # to the feature server's Secret only; the packs flag this (`azure-redis-entra-only`).
-                    disable_access_key_authentication=False,
-                    # Entra ID on as well, so principals given an access policy can connect without the key.
-                    redis_configuration=redis.RedisCommonPropertiesRedisConfigurationArgs(
-                        aad_enabled="true", maxmemory_policy="allkeys-lru"),
-                    identity=redis.ManagedServiceIdentityArgs(type=redis.ManagedServiceIdentityType.SYSTEM_ASSIGNED),
-                    tags=tags(spec),
-                ),
-                stateful(spec, self),
-            )
+            self.cache, self.database = self._online_store(name, spec, rg, keys)
             if private:
+                # "--group-ids "redisEnterprise"" and "A private DNS zone, named `*.privatelink.redis.azure.net`"
+                # (Microsoft, *Azure Managed Redis with Azure Private Link*).
                 private_endpoint(f"{name}-redis-pe", parent=self, spec=spec, resource_group_name=rg,
                                  subnet_id=net.subnets["endpoints"].id, target_id=self.cache.id,
-                                 group_id="redisCache", zone_ids=[net.dns_zones["redis"].id])
+                                 group_id="redisEnterprise", zone_ids=[net.dns_zones["redis"].id])
+            # "Your application should connect to `<cachename>.<region>.redis.azure.net` on port `10000`" (ibid.):
+            # the cluster's `hostName`, resolved to the private endpoint through the zone above.
             self.redis_host = self.cache.host_name
-            cache_keys = redis.list_redis_keys_output(name=self.cache.name, resource_group_name=rg,
-                                                      opts=pulumi.InvokeOutputOptions(parent=self))
-            self.redis_password = pulumi.Output.secret(cache_keys.primary_key)
+            db_keys = redisenterprise.list_database_keys_output(
+                cluster_name=self.cache.name, database_name=self.database.name, resource_group_name=rg,
+                opts=pulumi.InvokeOutputOptions(parent=self))
+            self.redis_password = pulumi.Output.secret(db_keys.primary_key)
 
         self.register_outputs({
             "featureStoreId": self.workspace.id,
             "materializationIdentityId": mat.id,
             "redisId": self.cache.id if self.cache else None,
+            "redisDatabaseId": self.database.id if self.database else None,
             "redisHost": self.redis_host,
         })
+
+    def _online_store(self, name: str, spec: StackSpec, rg: pulumi.Input[str],
+                      keys: Keys) -> tuple[redisenterprise.RedisEnterprise, redisenterprise.Database]:
+        """Azure Managed Redis: one cluster and its one database, TLS only, private, no silent eviction."""
+        online = spec.feature_store.online_store
+        private = spec.network.private_endpoints
+        ha = bool(online.high_availability)
+        encryption = None
+        identity = None
+        if online_store_key(spec):
+            cmk_identity = keys.identities[REDIS_PURPOSE]
+            identity = redisenterprise.ManagedServiceIdentityArgs(
+                type=redisenterprise.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[cmk_identity.id])
+            encryption = redisenterprise.ClusterPropertiesEncryptionArgs(
+                customer_managed_key_encryption=redisenterprise.ClusterPropertiesCustomerManagedKeyEncryptionArgs(
+                    key_encryption_key_identity=redisenterprise.ClusterPropertiesKeyEncryptionKeyIdentityArgs(
+                        identity_type=redisenterprise.CmkIdentityType.USER_ASSIGNED_IDENTITY,
+                        user_assigned_identity_resource_id=cmk_identity.id),
+                    # "Key encryption key Url, versioned only" (azure-native): the version never expires
+                    # (keys.py PINNED_VERSION_KEYS).
+                    key_encryption_key_url=keys.keys[REDIS_PURPOSE].key_uri_with_version))
+        cluster = redisenterprise.RedisEnterprise(
+            f"{name}-redis",
+            redisenterprise.RedisEnterpriseArgs(
+                resource_group_name=rg, location=spec.region,
+                sku=redisenterprise.SkuArgs(name=REDIS_SKU[online.size]),
+                # "To make a cache zone-redundant, you must deploy it into a supported region and enable high
+                # availability configuration [...] it automatically includes zone redundancy by default. There's
+                # no need for you to perform any more configuration." (Microsoft, *Reliability in Azure Managed
+                # Redis*): no `zones`; a region without zones still gets two nodes.
+                high_availability=redisenterprise.HighAvailability.ENABLED if ha
+                else redisenterprise.HighAvailability.DISABLED,
+                minimum_tls_version=redisenterprise.TlsVersion.TLS_VERSION_1_2,
+                public_network_access=redisenterprise.PublicNetworkAccess.DISABLED if private
+                else redisenterprise.PublicNetworkAccess.ENABLED,
+                identity=identity,
+                encryption=encryption,
+                tags=tags(spec),
+            ),
+            stateful(spec, self, depends_on=keys.ready),
+        )
+        database = redisenterprise.Database(
+            f"{name}-redis-db",
+            redisenterprise.DatabaseArgs(
+                resource_group_name=rg, cluster_name=cluster.name,
+                # Azure Managed Redis "supports only a single database" (Microsoft, *Understand the differences -
+                # Basic, Standard, and Premium tiers versus Azure Managed Redis*); Microsoft's Bicep quickstart
+                # names it `default`.
+                database_name="default",
+                client_protocol=redisenterprise.Protocol.ENCRYPTED,
+                port=REDIS_PORT,
+                # "The Enterprise clustering policy is a simpler configuration that utilizes a single endpoint for
+                # all client connections [...] Redis client libraries don't need to support Redis Clustering"
+                # (Microsoft, *Azure Managed Redis architecture*): Feast's `redis_type: redis` builds a plain
+                # `redis.Redis`, whose single-key HMGET/HSET pipelines (`transaction=False`) need no cross-slot
+                # command. OSSCluster "requires all clients to support redis clustering" (azure-native enum).
+                clustering_policy=redisenterprise.ClusteringPolicy.ENTERPRISE_CLUSTER,
+                # Every Feast key carries a TTL (`key_ttl_seconds`), so the default VolatileLRU would silently evict
+                # features under memory pressure; with NoEviction a full store refuses writes instead, and the
+                # `redis-memory` alert fires at 90% (foundation.py).
+                eviction_policy=redisenterprise.EvictionPolicy.NO_EVICTION,
+                # Feast 0.49's Redis store can send only a static password (docs/azure.md, "Redis keeps
+                # access-key authentication"); the packs flag this (`azure-redis-entra-only`).
+                access_keys_authentication=redisenterprise.AccessKeysAuthentication.ENABLED,
+            ),
+            stateful(spec, self),
+        )
+        return cluster, database
 
     @staticmethod
     def _offline_outbound_rules(st: Storage) -> dict[str, pulumi.Input[ml.PrivateEndpointOutboundRuleArgs]]:

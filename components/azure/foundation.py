@@ -196,8 +196,14 @@ class AzureFoundation(pulumi.ComponentResource):
                 category_groups=("allLogs",), all_metrics=False))
         if self.feature_store is not None:
             targets.append(DiagnosticTarget("features", self.feature_store.workspace.id, category_groups=("allLogs",)))
-            if self.feature_store.cache is not None:
-                targets.append(DiagnosticTarget("redis", self.feature_store.cache.id, category_groups=("allLogs",)))
+            if self.feature_store.database is not None:
+                # Azure Managed Redis logs its connection audit events (`ConnectionEvents`) on the database
+                # (`.../redisEnterprise/<cache>/databases/default`), not the cluster, and a setting may choose
+                # "either the specific _Category_ or _Category groups_" (Microsoft, *Monitor Azure Managed Redis data
+                # using diagnostic settings*): `allLogs`, as for the other targets. The cluster's metrics stay in
+                # Azure Monitor for the alerts below.
+                targets.append(DiagnosticTarget("redis", self.feature_store.database.id,
+                                                category_groups=("allLogs",), all_metrics=False))
         return targets
 
     def _alerts(self) -> list[MetricAlertRule]:
@@ -212,11 +218,15 @@ class AzureFoundation(pulumi.ComponentResource):
                             0, "warning", description="Pods the autoscaler cannot place (GPU quota or pool max?)."),
         ]
         if self.feature_store is not None and self.feature_store.cache is not None:
+            # `usedmemorypercentage` and `serverLoad` are metrics of `Microsoft.Cache/redisEnterprise` (Microsoft,
+            # *Supported metrics for Microsoft.Cache/redisEnterprise*); "keep server load under 80%" (Microsoft,
+            # *Manage Server Load for Azure Managed Redis*). With `NoEviction` a full store refuses writes.
             redis_id = self.feature_store.cache.id
+            redis_ns = "Microsoft.Cache/redisEnterprise"
             alerts += [
-                MetricAlertRule("redis-memory", redis_id, "Microsoft.Cache/redis", "usedmemorypercentage", 90,
+                MetricAlertRule("redis-memory", redis_id, redis_ns, "usedmemorypercentage", 90,
                                 "critical", aggregation="Maximum", description="Online store memory above 90%."),
-                MetricAlertRule("redis-server-load", redis_id, "Microsoft.Cache/redis", "serverLoad", 80, "warning",
+                MetricAlertRule("redis-server-load", redis_id, redis_ns, "serverLoad", 80, "warning",
                                 description="Online store server load above 80%."),
             ]
         return alerts

@@ -25,6 +25,11 @@ from components.propagation import propagation_wait
 KEY_PURPOSES = ("storage", "registry", "disks", "ml")
 # Services that reach their key through a user-assigned identity (disk encryption sets use their own).
 IDENTITY_PURPOSES = ("storage", "registry", "ml")
+# The online store's key, made only when the spec has an online store (`online_store_key`). Azure Managed Redis
+# reaches it through a user-assigned identity: "Only user assigned managed identity is supported to connect to
+# Azure Key Vault. System assigned managed identity is not supported." (Microsoft, *Configure disk encryption for
+# Azure Managed Redis instances using customer managed keys*).
+REDIS_PURPOSE = "redis"
 _NOTIFY_BEFORE_EXPIRY_DAYS = 30
 # Microsoft, *Troubleshoot Azure RBAC* ("Symptom - Role assignment changes are not being detected"): "When you
 # assign roles or remove role assignments, it can take up to 10 minutes for changes to take effect." Services
@@ -35,7 +40,9 @@ RBAC_PROPAGATION_SECONDS = 600
 # [...] resource to use the new key URI" (Microsoft, *Customer-managed keys for Azure AI Foundry*, "Encryption Key
 # Rotation"; the workspace REST API updates only `encryption.keyVaultProperties.keyIdentifier`): a version that
 # expires while a workspace still names it would cut the workspace off, so these versions never expire.
-PINNED_VERSION_KEYS = frozenset({"ml-cmk"})
+# Azure Managed Redis takes a versioned key URL too ("Key encryption key Url, versioned only", azure-native
+# redisenterprise `ClusterPropertiesCustomerManagedKeyEncryptionArgs.key_encryption_key_url`).
+PINNED_VERSION_KEYS = frozenset({"ml-cmk", "redis-cmk"})
 
 
 def rotation_policy(rotate_days: int, *, expire: bool) -> keyvault.RotationPolicyArgs:
@@ -65,6 +72,12 @@ def rotation_policy(rotate_days: int, *, expire: bool) -> keyvault.RotationPolic
 # `getClientConfig` reports for a user. Any other client id is an application or managed identity.
 _USER_CLIENT_IDS = frozenset({"04b07795-8ddb-461a-bbee-02f9e1bf7b46",   # Azure CLI
                               "1950a258-227b-4e31-a9cf-717495945fc2"})  # Azure PowerShell
+
+
+def online_store_key(spec: StackSpec) -> bool:
+    """Whether the spec's online store (Azure Managed Redis) gets its own customer-managed key."""
+    fs = spec.feature_store
+    return spec.security.encryption == "customer_managed" and fs.enabled and fs.online_store.enabled
 
 
 def deployer_principal_type(client_id: str | None) -> str:
@@ -170,8 +183,19 @@ class Keys(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self),
                 )
                 self.identities[purpose] = identity
-            for purpose in ("storage", "ml"):
-                # Wrap/unwrap on this one key only, not the vault.
+            if online_store_key(spec):
+                self.keys[REDIS_PURPOSE] = self._key(f"{name}-{REDIS_PURPOSE}", spec, rg, self.vault,
+                                                     f"{REDIS_PURPOSE}-cmk", deployer_ready)
+                self.identities[REDIS_PURPOSE] = managedidentity.UserAssignedIdentity(
+                    f"{name}-{REDIS_PURPOSE}-cmk-id",
+                    managedidentity.UserAssignedIdentityArgs(resource_group_name=rg, location=spec.region,
+                                                             tags=tags(spec)),
+                    pulumi.ResourceOptions(parent=self),
+                )
+            for purpose in ("storage", "ml", *([REDIS_PURPOSE] if online_store_key(spec) else [])):
+                # Wrap/unwrap on this one key only, not the vault ("Get, Unwrap Key, and Wrap Key [...] A
+                # recommended built-in role definition with the least privileges needed for this scenario is
+                # called KeyVault Crypto Service Encryption User", ibid. for Azure Managed Redis).
                 self.grants.append(assign_role(
                     f"{name}-{purpose}-cmk-grant", parent=self, subscription_id=subscription,
                     role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=self.identities[purpose].principal_id,
@@ -189,8 +213,8 @@ class Keys(pulumi.ComponentResource):
                     f"{name}-ml-cmk-cosmos-db", parent=self, subscription_id=subscription,
                     role_id=ROLE_KV_CRYPTO_SERVICE_ENCRYPTION_USER, principal_id=cosmos,
                     scope=self.keys["ml"].id))
-            # The storage accounts, the registry and both ML workspaces check their key when they are created:
-            # they wait for this one Sleep after all the key grants.
+            # The storage accounts, the registry, both ML workspaces and the online store check their key when they
+            # are created: they wait for this one Sleep after all the key grants.
             self.ready = propagation_wait(f"{name}-cmk-grants-wait", self.grants, seconds=RBAC_PROPAGATION_SECONDS,
                                           parent=self)
         self.register_outputs({

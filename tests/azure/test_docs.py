@@ -10,9 +10,10 @@ from tests.plans import planned
 ROOT = Path(__file__).resolve().parents[2]
 # azure-native modules whose resources belong to a resource provider of another name (their ARM types:
 # Microsoft.Insights/components, /actionGroups, /diagnosticSettings, Microsoft.Network/privateDnsZones,
-# Microsoft.Cache/redis).
+# Microsoft.Cache/redis, Microsoft.Cache/redisEnterprise).
 NAMESPACE_OF = {"applicationinsights": "Microsoft.Insights", "monitor": "Microsoft.Insights",
-                "privatedns": "Microsoft.Network", "redis": "Microsoft.Cache"}
+                "privatedns": "Microsoft.Network", "redis": "Microsoft.Cache",
+                "redisenterprise": "Microsoft.Cache"}
 # Registered in every subscription (Microsoft, "Resource providers for Azure services": "registered by default").
 ALWAYS_REGISTERED = {"resources", "authorization"}
 

@@ -52,7 +52,7 @@ def test_every_taggable_resource_carries_the_environment_tags(prod):
                   "storage:BlobServiceProperties", "storage:ManagementPolicy", "monitor:DiagnosticSetting",
                   "managedidentity:FederatedIdentityCredential", "consumption:Budget",
                   "machinelearningservices:WorkspaceConnection", "machinelearningservices:FeaturestoreEntityContainerEntity",
-                  "redis:AccessPolicyAssignment", "monitor:DataCollectionRuleAssociation",
+                  "redis:AccessPolicyAssignment", "redisenterprise:Database", "monitor:DataCollectionRuleAssociation",
                   "containerregistry:CacheRule", "containerregistry:CredentialSet"}
     for r in plan.resources:
         if not r.custom or not r.type.startswith(T) or r.type[len(T):] in untaggable:
@@ -114,7 +114,8 @@ def test_private_dns_zones_are_linked_to_the_vnet(prod):
     plan, _ = prod
     zones = {z.inputs["privateZoneName"] for z in of(plan, "privatedns:PrivateZone")}
     assert {"privatelink.blob.core.windows.net", "privatelink.vaultcore.azure.net", "privatelink.azurecr.io",
-            "privatelink.api.azureml.ms", "privatelink.redis.cache.windows.net"} <= zones
+            "privatelink.api.azureml.ms", "privatelink.redis.azure.net"} <= zones
+    assert "privatelink.redis.cache.windows.net" not in zones  # Azure Cache for Redis' zone: nothing uses it
     links = of(plan, "privatedns:VirtualNetworkLink")
     assert len(links) == len(zones) and all(link.inputs["registrationEnabled"] is False for link in links)
 
@@ -146,13 +147,14 @@ def test_keys_per_purpose_rotate_and_expire(prod):
     plan, _ = prod
     keys = of(plan, "keyvault:Key")
     # registry-cmk twice: in the registry's own vault (the key it is created with) and in the main vault.
-    assert sorted(k.inputs["keyName"] for k in keys) == ["disks-cmk", "ml-cmk", "registry-cmk", "registry-cmk",
-                                                         "storage-cmk"]
+    # redis-cmk: prod-azure has an online store (Azure Managed Redis).
+    assert sorted(k.inputs["keyName"] for k in keys) == ["disks-cmk", "ml-cmk", "redis-cmk", "registry-cmk",
+                                                         "registry-cmk", "storage-cmk"]
     for key in keys:
         policy = key.inputs["properties"]["rotationPolicy"]
         rotate = [a for a in policy["lifetimeActions"] if a["action"]["type"] == "rotate"]
         assert rotate[0]["trigger"]["timeAfterCreate"] == "P90D"
-        if key.inputs["keyName"] != "ml-cmk":  # Azure ML pins a version: see test_open_findings
+        if key.inputs["keyName"] not in ("ml-cmk", "redis-cmk"):  # both pin a version: see test_open_findings
             assert policy["attributes"]["expiryTime"] == "P120D"  # 90-day rotation + 30 days notice
         assert key.protect
 
@@ -162,9 +164,9 @@ def test_cmk_identities_can_only_use_their_own_key(prod):
     key_ids = {k.name: k.id for k in of(plan, "keyvault:Key")}
     grants = [g for g in of(plan, "authorization:RoleAssignment")
               if g.inputs["roleDefinitionId"].endswith("e147488a-f6f5-4113-8e2d-b22465e65bf6")]
-    # storage, registry, ml identities, the disk encryption set, the registry's system identity (the rotation
-    # target) and the tenant's Azure Cosmos DB principal (Azure ML).
-    assert len(grants) == 6
+    # storage, registry, ml and redis identities, the disk encryption set, the registry's system identity (the
+    # rotation target) and the tenant's Azure Cosmos DB principal (Azure ML).
+    assert len(grants) == 7
     assert all(g.inputs["scope"] in key_ids.values() for g in grants)
 
 
@@ -243,17 +245,62 @@ def test_feature_store_offline_store_and_materialization_identity(prod):
     assert entities == ["customer_id"]
 
 
-def test_redis_online_store_is_tls_only_private_and_ha(prod):
+def test_online_store_is_azure_managed_redis_tls_only_private_and_ha(prod):
     plan, holder = prod
-    cache = one(plan, "redis:Redis")
-    i = cache.inputs
-    assert i["enableNonSslPort"] is False and i["minimumTlsVersion"] == "1.2"
-    assert i["publicNetworkAccess"] == "Disabled"
-    assert i["sku"] == {"name": "Premium", "family": "P", "capacity": 2}  # medium, HA in prod
-    # one node per zone: a primary and a replica in each of the two other zones
-    assert len(i["zones"]) == 3 and i["replicasPerPrimary"] + 1 == len(i["zones"]) and cache.protect
+    assert not of(plan, "redis:Redis")  # Azure Cache for Redis: creation blocked for new customers (A11)
+    cluster = one(plan, "redisenterprise:RedisEnterprise")
+    i = cluster.inputs
+    assert i["sku"] == {"name": "Balanced_B10"}  # medium: 12 GB
+    assert i["highAvailability"] == "Enabled" and "zones" not in i  # zone-redundant by default with HA
+    assert i["minimumTlsVersion"] == "1.2" and i["publicNetworkAccess"] == "Disabled"
+    assert cluster.protect and cluster.retain_on_delete
+    db = one(plan, "redisenterprise:Database")
+    d = db.inputs
+    assert d["clusterName"] == cluster.outputs["name"]
+    assert d["databaseName"] == "default" and d["port"] == 10000 and d["clientProtocol"] == "Encrypted"
+    assert d["clusteringPolicy"] == "EnterpriseCluster"  # one endpoint for Feast's plain redis client
+    assert d["evictionPolicy"] == "NoEviction"  # Feast keys carry TTLs: VolatileLRU would evict features
+    assert db.protect
+    pe = one(plan, "network:PrivateEndpoint", "-redis-pe")
+    (conn,) = pe.inputs["privateLinkServiceConnections"]
+    assert conn["groupIds"] == ["redisEnterprise"] and conn["privateLinkServiceId"] == cluster.id
     online = holder["foundation"].outputs.online_store
-    assert online is not None and online.port == 6380 and online.tls
+    assert online is not None and online.port == 10000 and online.tls
+
+
+@pytest.mark.parametrize("size, sku", [("small", "Balanced_B5"), ("large", "Balanced_B20")])
+def test_online_store_size_maps_to_a_balanced_sku_and_ha_off_is_single_node(size, sku):
+    def edit(spec) -> None:
+        spec.feature_store.online_store.size = size
+        spec.feature_store.online_store.high_availability = False
+
+    cluster = one(plan_foundation(variant(edit)), "redisenterprise:RedisEnterprise")
+    assert cluster.inputs["sku"] == {"name": sku} and cluster.inputs["highAvailability"] == "Disabled"
+
+
+def test_online_store_encrypts_with_its_own_key_through_a_user_assigned_identity(prod):
+    plan, _ = prod
+    cluster = one(plan, "redisenterprise:RedisEnterprise")
+    cmk = cluster.inputs["encryption"]["customerManagedKeyEncryption"]
+    key = one(plan, "keyvault:Key", "-keys-redis")
+    identity = one(plan, "managedidentity:UserAssignedIdentity", "-keys-redis-cmk-id")
+    assert key.inputs["keyName"] == "redis-cmk"
+    assert cmk["keyEncryptionKeyUrl"] == key.outputs["keyUriWithVersion"]  # versioned only
+    assert cmk["keyEncryptionKeyIdentity"] == {"identityType": "userAssignedIdentity",
+                                               "userAssignedIdentityResourceId": identity.id}
+    assert cluster.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity.id]}
+    # the version Redis names never expires; the identity wraps with this one key only
+    assert "attributes" not in key.inputs["properties"]["rotationPolicy"]
+    grant = one(plan, "authorization:RoleAssignment", "-keys-redis-cmk-grant")
+    assert grant.inputs["scope"] == key.id and grant.inputs["principalId"] == identity.outputs["principalId"]
+    assert any(dep.endswith("cmk-grants-wait") for dep in cluster.dependencies)
+
+
+def test_online_store_without_customer_managed_keys_has_no_key_or_identity(insecure):
+    cluster = one(insecure, "redisenterprise:RedisEnterprise")
+    assert "encryption" not in cluster.inputs and "identity" not in cluster.inputs
+    assert cluster.inputs["publicNetworkAccess"] == "Enabled"  # network.private_endpoints: false (flagged)
+    assert not [k for k in of(insecure, "keyvault:Key") if k.name.endswith("-redis")]
 
 
 # --- cluster ----------------------------------------------------------------------------------------------
@@ -387,6 +434,9 @@ def test_diagnostic_settings_cover_aks_audit_vault_storage_acr_ml_and_redis(prod
     assert "kube-audit" in aks_categories
     workspace = one(plan, "operationalinsights:Workspace").id
     assert all(s["workspaceId"] == workspace for s in settings.values())
+    # Azure Managed Redis logs connections on its database, not the cluster
+    assert settings["redis-diag"]["resourceUri"] == one(plan, "redisenterprise:Database").id
+    assert settings["redis-diag"]["logs"] == [{"categoryGroup": "allLogs", "enabled": True}]
 
 
 def test_alerts_route_by_severity_to_the_spec_routes(prod):
@@ -396,6 +446,12 @@ def test_alerts_route_by_severity_to_the_spec_routes(prod):
     alerts = {a.name.split("-audit-", 1)[1]: a.inputs for a in of(plan, "monitor:MetricAlert")}
     assert set(alerts) == {"node-cpu", "node-memory", "unschedulable-pods", "redis-memory", "redis-server-load"}
     assert len(alerts["redis-memory"]["actions"]) == 2  # both routes take critical and warning
+    cluster = one(plan, "redisenterprise:RedisEnterprise").id
+    for name, metric in (("redis-memory", "usedmemorypercentage"), ("redis-server-load", "serverLoad")):
+        assert alerts[name]["scopes"] == [cluster]
+        (criterion,) = alerts[name]["criteria"]["allOf"]
+        assert criterion["metricNamespace"] == "Microsoft.Cache/redisEnterprise"
+        assert criterion["metricName"] == metric
 
 
 def test_budget_on_the_resource_group_with_the_spec_thresholds(prod):
@@ -464,7 +520,8 @@ def test_audit_logs_off_drops_diagnostic_settings(insecure):
 
 def test_deletion_protection_and_lock_off(insecure):
     assert not of(insecure, "authorization:ManagementLockAtResourceGroupLevel")
-    for type_ in ("keyvault:Vault", "containerregistry:Registry", "redis:Redis", "storage:StorageAccount"):
+    for type_ in ("keyvault:Vault", "containerregistry:Registry", "redisenterprise:RedisEnterprise",
+                  "redisenterprise:Database", "storage:StorageAccount"):
         assert not any(r.protect or r.retain_on_delete for r in of(insecure, type_)), type_
 
 

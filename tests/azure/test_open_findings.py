@@ -28,6 +28,7 @@ CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
 STACK_FILE = "Pulumi.prod-azure.yaml"
 REGISTRY_VAULT = "prod-azure-keys-registry-vault"
 ML_KEY = "prod-azure-keys-ml"
+REDIS_KEY = "prod-azure-keys-redis"  # Azure Managed Redis takes a versioned key URL too (A11)
 
 
 def of(plan: Plan, type_: str) -> list:
@@ -132,7 +133,7 @@ def test_provider_managed_encryption_builds_no_registry_key_vault():
     assert [v.name for v in of(plan, "keyvault:Vault")] == ["prod-azure-keys-vault"]
 
 
-# --- the waivers: exactly the two accepted findings of prod-azure, nothing else ---------------------------------
+# --- the waivers: exactly the three accepted findings of prod-azure, nothing else -------------------------------
 
 def checked(document: dict[str, Any]) -> CheckResult:
     spec = loaded(STACK_FILE).spec
@@ -147,7 +148,8 @@ def test_waiver_file_is_valid_and_names_known_policies():
     assert path == ROOT / "aienv-waivers.yaml"
     items = waivers.load_waivers(path)
     waivers.check_known_policies(items, waivers.known_policies())
-    assert {w.policies for w in items} == {("azure-keyvault-private",), ("azure-keyvault-key-expiry",)}
+    assert sorted(w.policies for w in items) == [("azure-keyvault-key-expiry",), ("azure-keyvault-key-expiry",),
+                                                 ("azure-keyvault-private",)]
     now = datetime.now(UTC)
     for w in items:
         assert not w.expired(now), w.label
@@ -161,7 +163,8 @@ def test_prod_azure_passes_with_exactly_the_waived_findings_suppressed(view: str
     result = checked(planned(STACK_FILE, view).to_document())
     assert [v.as_dict() for v in result.mandatory] == []
     suppressed = {(s.violation.policy, s.violation.name) for s in waivers.suppressed_of(result)}
-    assert suppressed == {("azure-keyvault-private", REGISTRY_VAULT), ("azure-keyvault-key-expiry", ML_KEY)}
+    assert suppressed == {("azure-keyvault-private", REGISTRY_VAULT), ("azure-keyvault-key-expiry", ML_KEY),
+                          ("azure-keyvault-key-expiry", REDIS_KEY)}
 
 
 def _edit(document: dict[str, Any], name: str, change) -> dict[str, Any]:
@@ -184,17 +187,18 @@ def test_the_same_findings_on_any_other_vault_or_key_are_still_violations():
     failing = {(v.policy, v.name) for v in checked(doc).mandatory}
     assert ("azure-keyvault-private", "prod-azure-keys-vault") in failing
     assert ("azure-keyvault-key-expiry", "prod-azure-keys-storage") in failing
-    assert not {n for p, n in failing if n in (REGISTRY_VAULT, ML_KEY)}
+    assert not {n for p, n in failing if n in (REGISTRY_VAULT, ML_KEY, REDIS_KEY)}
 
 
 def test_another_stack_gets_no_waiver_for_its_registry_key_vault():
     text = json.dumps(planned(STACK_FILE).to_export()).replace("urn:pulumi:prod-azure::", "urn:pulumi:test-azure::")
     failing = {(v.policy, v.name) for v in checked(json.loads(text)).mandatory}
-    assert {("azure-keyvault-private", REGISTRY_VAULT), ("azure-keyvault-key-expiry", ML_KEY)} <= failing
+    assert {("azure-keyvault-private", REGISTRY_VAULT), ("azure-keyvault-key-expiry", ML_KEY),
+            ("azure-keyvault-key-expiry", REDIS_KEY)} <= failing
 
 
 @pytest.mark.parametrize("pack", ["aienv-security", "gdpr", "soc2"])
-def test_the_crossguard_packs_of_this_checkout_waive_the_same_two_findings(pack: str, monkeypatch):
+def test_the_crossguard_packs_of_this_checkout_waive_the_same_three_findings(pack: str, monkeypatch):
     """`pulumi preview --policy-pack policies/<pack>` from this checkout: the waived findings are advisory notes,
     and the pack's own waiver check finds nothing expired or unmatched."""
     from aienv.check.runner import run_policies
@@ -206,7 +210,7 @@ def test_the_crossguard_packs_of_this_checkout_waive_the_same_two_findings(pack:
     violations, _ = run_policies(from_export(planned(STACK_FILE).to_export()), pack, kwargs["policies"],
                                  pack_config=pack_config(pack))
     notes = {(v.urn.rsplit("::", 1)[1], v.enforcement) for v in violations if v.policy == APPLIED}
-    assert notes == {(REGISTRY_VAULT, "advisory"), (ML_KEY, "advisory")}
+    assert notes == {(REGISTRY_VAULT, "advisory"), (ML_KEY, "advisory"), (REDIS_KEY, "advisory")}
     assert not [v for v in violations if v.policy in ("azure-keyvault-private", "azure-keyvault-key-expiry")]
     assert not [v for v in violations if v.policy == VALID]
 
@@ -216,9 +220,10 @@ def test_the_crossguard_packs_of_this_checkout_waive_the_same_two_findings(pack:
 def test_ml_key_rotates_without_expiring_versions_and_the_others_still_expire(prod):
     plan, _ = prod
     policies = {k.name: k.inputs["properties"]["rotationPolicy"] for k in of(plan, "keyvault:Key")}
-    ml = policies.pop(ML_KEY)
-    assert "attributes" not in ml  # no expiryTime: no version of ml-cmk expires
-    assert ml["lifetimeActions"] == [{"action": {"type": "rotate"}, "trigger": {"timeAfterCreate": "P90D"}}]
+    for pinned in (ML_KEY, REDIS_KEY):  # both services name a key version
+        policy = policies.pop(pinned)
+        assert "attributes" not in policy, pinned  # no expiryTime: no version expires
+        assert policy["lifetimeActions"] == [{"action": {"type": "rotate"}, "trigger": {"timeAfterCreate": "P90D"}}]
     for name, policy in policies.items():
         assert policy["attributes"]["expiryTime"] == "P120D", name
         assert {a["action"]["type"] for a in policy["lifetimeActions"]} == {"rotate", "notify"}, name
@@ -259,9 +264,8 @@ def test_customer_managed_keys_on_azure_need_the_cosmos_db_principal(tmp_path: P
 
 def test_redis_key_reaches_only_the_feature_server_secret():
     plan = planned(STACK_FILE)
-    (cache,) = of(plan, "redis:Redis")
-    assert cache.inputs["disableAccessKeyAuthentication"] is False  # explicit: Feast sends a static password
-    assert cache.inputs["redisConfiguration"]["aadEnabled"] == "true"
+    (db,) = of(plan, "redisenterprise:Database")
+    assert db.inputs["accessKeysAuthentication"] == "Enabled"  # explicit: Feast sends a static password
     (secret,) = [r for r in plan.resources if r.type == "kubernetes:core/v1:Secret" and r.name.endswith("-redis")]
     wrapped = secret.inputs["stringData"]
     assert wrapped["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a Pulumi secret
@@ -273,7 +277,7 @@ def test_redis_key_reaches_only_the_feature_server_secret():
 def test_packs_flag_redis_key_authentication_as_advisory_only():
     result = checked(planned(STACK_FILE).to_document())
     hits = [v for v in result.violations if v.policy == "azure-redis-entra-only"]
-    assert hits and {v.name for v in hits} == {"prod-azure-features-redis"}
+    assert hits and {v.name for v in hits} == {"prod-azure-features-redis-db"}
     assert {v.enforcement for v in hits} == {"advisory"}
 
 

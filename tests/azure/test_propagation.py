@@ -43,10 +43,11 @@ def test_customer_managed_key_users_wait_after_every_key_grant(prod):
     # after their own resource exists.
     key_grants = {g.urn for g in role(plan, CRYPTO_SERVICE_USER) if g.inputs["scope"] in keys
                   and g.name.startswith("prod-azure-keys-")}
-    assert len(key_grants) == 4  # storage, ml, registry (its own vault), Cosmos DB
+    assert len(key_grants) == 5  # storage, ml, redis, registry (its own vault), Cosmos DB
     users = [*of(plan, "storage:StorageAccount"), *of(plan, "containerregistry:Registry"),
-             *of(plan, "machinelearningservices:Workspace")]
-    assert len(users) == 5  # the `data` and `lake` accounts, the ACR, the ML workspace and the feature store
+             *of(plan, "machinelearningservices:Workspace"), *of(plan, "redisenterprise:RedisEnterprise")]
+    # the `data` and `lake` accounts, the ACR, the ML workspace, the feature store and the online store
+    assert len(users) == 6
     the_wait = None
     for user in users:
         wait = wait_of(plan, user)

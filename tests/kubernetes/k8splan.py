@@ -48,7 +48,7 @@ MODEL_BUCKET = {"aws": "s3://test-models", "azure": "https://testsa.blob.core.wi
                 "gcp": "gs://test-models"}
 DATA_BUCKET = {"aws": "s3://test-data", "azure": "https://testsa.blob.core.windows.net/data",
                "gcp": "gs://test-data"}
-REDIS_PORT = {"aws": 6379, "azure": 6380, "gcp": 6378}
+REDIS_PORT = {"aws": 6379, "azure": 10000, "gcp": 6378}
 OFFLINE = {"aws": ("s3", "s3://test-data/offline/"), "azure": ("adls", "abfss://offline@testsa.dfs.core.windows.net/"),
            "gcp": ("bigquery", "acme-ml-prod.features")}
 REGISTRY_FILE = {"aws": "s3://test-offline/feast/registry.db",
