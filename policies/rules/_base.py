@@ -124,6 +124,8 @@ NOUNS: dict[str, str] = {
     "azure-native:machinelearningservices:Workspace": "Azure ML workspace",
     "azure-native:machinelearningservices:Compute": "Azure ML compute",
     "azure-native:redis:Redis": "Azure Cache for Redis",
+    "azure-native:redisenterprise:RedisEnterprise": "Azure Managed Redis cluster",
+    "azure-native:redisenterprise:Database": "Azure Managed Redis database",
     "azure-native:monitor:DiagnosticSetting": "diagnostic setting",
     "azure-native:insights:DiagnosticSetting": "diagnostic setting",
     "azure-native:authorization:RoleAssignment": "role assignment",

@@ -29,12 +29,15 @@ STORAGE = "azure-native:storage:StorageAccount"
 VAULT = "azure-native:keyvault:Vault"
 VAULT_KEY = "azure-native:keyvault:Key"
 KEYS = frozenset({VAULT_KEY})  # what a customer-managed key reference may point at
+IDENTITIES = frozenset({"azure-native:managedidentity:UserAssignedIdentity"})
 ACR = "azure-native:containerregistry:Registry"
 AKS = "azure-native:containerservice:ManagedCluster"
 AKS_POOL = "azure-native:containerservice:AgentPool"
 ML_WORKSPACE = "azure-native:machinelearningservices:Workspace"
 ML_COMPUTE = "azure-native:machinelearningservices:Compute"
-REDIS = "azure-native:redis:Redis"
+REDIS = "azure-native:redis:Redis"  # Azure Cache for Redis: creation blocked for new customers since 2026-04-01
+REDIS_ENTERPRISE = "azure-native:redisenterprise:RedisEnterprise"  # Azure Managed Redis: the cluster
+REDIS_ENTERPRISE_DB = "azure-native:redisenterprise:Database"  # ... and its database (port, protocol, keys)
 DIAGNOSTIC_TYPES = frozenset({"azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting"})
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 # Built-in roles that read or change data (blobs, keys, secrets, images, ML assets), by role definition id.
@@ -255,13 +258,22 @@ def storage_cmk(args: ResourceValidationArgs) -> Iterator[str]:
 # --- Redis ----------------------------------------------------------------------------------------------------
 @resource_rule(RuleMeta(
     name="azure-redis-secure",
-    description="Turn off the non-TLS port, require TLS 1.2 and block public access on Azure Cache for Redis.",
+    description="Require TLS 1.2 and block public access on Azure Redis: no non-TLS port on Azure Cache for Redis, "
+                "TLS-only databases on Azure Managed Redis.",
     severity="high", area="azure", controls=m.merge(m.ENCRYPTION_IN_TRANSIT, m.NETWORK_EXPOSURE),
     checks=("CKV_AZURE_91", "CKV_AZURE_148", "CKV_AZURE_89"),
-    remediation="Set enableNonSslPort false, minimumTlsVersion `1.2` and publicNetworkAccess `Disabled`.",
-), with_previous([REDIS]))
+    remediation="Azure Cache for Redis: set enableNonSslPort false, minimumTlsVersion `1.2` and publicNetworkAccess "
+                "`Disabled`. Azure Managed Redis: minimumTlsVersion `1.2` and publicNetworkAccess `Disabled` on the "
+                "cluster, clientProtocol `Encrypted` on the database (\"Specifies whether redis clients can connect "
+                "using TLS-encrypted or plaintext redis protocols. Default is TLS-encrypted.\", azure-native "
+                "redisenterprise.Database).",
+), with_previous([REDIS, REDIS_ENTERPRISE, REDIS_ENTERPRISE_DB]))
 def redis_secure(args: ResourceValidationArgs) -> Iterator[str]:
-    if get(args.props, "enableNonSslPort") is True:
+    if args.resource_type == REDIS_ENTERPRISE_DB:
+        if get(args.props, "clientProtocol") == "Plaintext":
+            yield f"{_s(args)} must accept TLS connections only (`clientProtocol: Encrypted`)."
+        return
+    if args.resource_type != REDIS_ENTERPRISE and get(args.props, "enableNonSslPort") is True:
         yield f"{_s(args)} must disable the non-TLS port."
     if TLS_ORDER.get(str(get(args.props, "minimumTlsVersion")), -1) < 2:
         yield f"{_s(args)} must require TLS 1.2 or newer."
@@ -269,7 +281,24 @@ def redis_secure(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{_s(args)} must disable public network access."
 
 
-REDIS_ENTERPRISE_DB = "azure-native:redisenterprise:Database"
+@resource_rule(RuleMeta(
+    name="azure-redis-cmk",
+    description="Encrypt Azure Managed Redis disks (persistence, export, OS) with a customer-managed key.",
+    severity="medium", area="azure", controls=m.ENCRYPTION_AT_REST,
+    remediation="Set encryption.customerManagedKeyEncryption with keyEncryptionKeyUrl (a versioned Key Vault key "
+                "URL) and keyEncryptionKeyIdentity (identityType `userAssignedIdentity`, "
+                "userAssignedIdentityResourceId): \"Only user assigned managed identity is supported to connect to "
+                "Azure Key Vault\" (Microsoft, *Configure disk encryption for Azure Managed Redis instances using "
+                "customer managed keys*).",
+), with_previous([REDIS_ENTERPRISE]))
+def redis_cmk(args: ResourceValidationArgs) -> Iterator[str]:
+    cmk = "encryption.customerManagedKeyEncryption"
+    if (not ref(args, f"{cmk}.keyEncryptionKeyUrl", KEYS)
+            or not ref(args, f"{cmk}.keyEncryptionKeyIdentity.userAssignedIdentityResourceId", IDENTITIES)):
+        yield (f"{_s(args)} must encrypt with a customer-managed key (`{cmk}.keyEncryptionKeyUrl` and a "
+               "user-assigned `keyEncryptionKeyIdentity`).")
+
+
 # Hardening rather than a control failure: a key delivered only to its workload, over TLS through a private
 # endpoint, still authenticates the client. Not mapped to GDPR or HIPAA, whose packs make every mapped policy
 # mandatory; Feast's Redis store, for one, takes only a static password (docs/azure.md).
@@ -405,7 +434,7 @@ def vnet_flow_logs(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
 
 RULES = (
     ml_private, ml_cmk, ml_compute_local_auth, ml_compute_idle, aks_api, aks_rbac, aks_netpol, aks_disks, acr,
-    kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, redis_entra_only,
+    kv_recoverable, kv_private, kv_key_expiry, storage_secure, storage_cmk, redis_secure, redis_cmk, redis_entra_only,
     data_roles_scoped,
     diagnostics,
     audited_have_diagnostics, vnet_flow_logs,

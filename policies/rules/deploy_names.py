@@ -113,6 +113,10 @@ NAME_RULES: dict[str, NameRule] = {
     "azure-native:redis:Redis": NameRule("name", 1, 63, "azure", "Azure naming rules: Azure Cache for Redis "
                                          "1-63 alphanumerics and hyphens, no consecutive hyphens",
                                          pattern=r"^[a-zA-Z0-9](?!.*--)([a-zA-Z0-9-]*[a-zA-Z0-9])?$"),
+    "azure-native:redisenterprise:RedisEnterprise": NameRule(
+        "clusterName", 1, 60, "azure", "azure-native redisenterprise.RedisEnterprise: \"Name must be 1-60 "
+        "characters long. Allowed characters(A-Z, a-z, 0-9) and hyphen(-). There can be no leading nor trailing "
+        "nor consecutive hyphens\"", pattern=r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$"),
     "azure-native:operationalinsights:Workspace": NameRule("workspaceName", 4, 63, "azure", "Azure naming "
                                                            "rules: Log Analytics workspace 4-63 characters"),
     "azure-native:compute:DiskEncryptionSet": NameRule("diskEncryptionSetName", 1, 80, "azure", "Azure naming "

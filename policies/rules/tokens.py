@@ -22,6 +22,7 @@ PREVIOUS: dict[str, tuple[str, ...]] = {
     "aws:elb/loadBalancer:LoadBalancer": ("aws:elasticloadbalancing/loadBalancer:LoadBalancer",),
     "azure-native:redis:Redis": ("azure-native:cache:Redis",),
     "azure-native:redisenterprise:Database": ("azure-native:cache:Database",),
+    "azure-native:redisenterprise:RedisEnterprise": ("azure-native:cache:RedisEnterprise",),
     "azure-native:cosmosdb:DatabaseAccount": ("azure-native:documentdb:DatabaseAccount",),
     "aws:lb/loadBalancer:LoadBalancer": ("aws:elasticloadbalancingv2/loadBalancer:LoadBalancer",),
     "aws:lb/targetGroup:TargetGroup": ("aws:elasticloadbalancingv2/targetGroup:TargetGroup",),

@@ -103,6 +103,7 @@ CHOICES = (
                 Expect("stores-encrypted-with-stack-keys", "aws:ecr/repository:Repository")),
         "azure": (Expect("azure-storage-cmk", "azure-native:storage:StorageAccount"),
                   Expect("azure-ml-workspace-cmk", "azure-native:machinelearningservices:Workspace"),
+                  Expect("azure-redis-cmk", "azure-native:redisenterprise:RedisEnterprise"),
                   Expect("stores-encrypted-with-stack-keys", "azure-native:storage:StorageAccount")),
         "gcp": (Expect("gcp-gcs-cmek", "gcp:storage/bucket:Bucket", "training"),
                 Expect("gcp-gke-secrets-encryption", "gcp:container/cluster:Cluster"),
@@ -148,7 +149,7 @@ CHOICES = (
         "aws": (Expect("aws-vpc-private-service-endpoints", "aws:ec2/vpc:Vpc"),),
         "azure": (Expect("azure-ml-workspace-private", "azure-native:machinelearningservices:Workspace"),
                   Expect("azure-acr-locked-down", "azure-native:containerregistry:Registry"),
-                  Expect("azure-redis-secure", "azure-native:redis:Redis")),
+                  Expect("azure-redis-secure", "azure-native:redisenterprise:RedisEnterprise")),
         "gcp": (Expect("gcp-vpc-private-google-apis", "gcp:compute/network:Network"),),
     }),
     Choice("no-audit-logs", setting("security.audit_logs", False), {

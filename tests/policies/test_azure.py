@@ -23,7 +23,7 @@ def _secure() -> None:
     vault = az.keyvault.Vault("vault", resource_group_name=RG, properties={
         "tenant_id": "t", "sku": {"family": "A", "name": "standard"}, "enable_purge_protection": True,
         "enable_soft_delete": True, "public_network_access": "Disabled"}, opts=PROTECT)
-    az.keyvault.Key("key", resource_group_name=RG, vault_name=vault.name, properties={
+    key = az.keyvault.Key("key", resource_group_name=RG, vault_name=vault.name, properties={
         "kty": "RSA", "attributes": {"expires": 1900000000}}, opts=PROTECT)
     storage = az.storage.StorageAccount("data", resource_group_name=RG, kind="StorageV2", sku={"name": "Standard_LRS"},
                                         allow_blob_public_access=False, enable_https_traffic_only=True,
@@ -52,8 +52,16 @@ def _secure() -> None:
     az.redis.Redis("cache", resource_group_name=RG, sku={"name": "Premium", "family": "P", "capacity": 1},
                    enable_non_ssl_port=False, minimum_tls_version="1.2", public_network_access="Disabled",
                    disable_access_key_authentication=True, opts=PROTECT)
-    az.redisenterprise.Database("amr-db", resource_group_name=RG, cluster_name="amr",
-                                access_keys_authentication="Disabled")
+    amr_id = az.managedidentity.UserAssignedIdentity("amr-cmk-id", resource_group_name=RG)
+    amr = az.redisenterprise.RedisEnterprise(
+        "amr", resource_group_name=RG, sku={"name": "Balanced_B5"}, minimum_tls_version="1.2",
+        public_network_access="Disabled", identity={"type": "UserAssigned", "user_assigned_identities": [amr_id.id]},
+        encryption={"customer_managed_key_encryption": {
+            "key_encryption_key_url": key.key_uri_with_version,
+            "key_encryption_key_identity": {"identity_type": "userAssignedIdentity",
+                                            "user_assigned_identity_resource_id": amr_id.id}}}, opts=PROTECT)
+    az.redisenterprise.Database("amr-db", resource_group_name=RG, cluster_name=amr.name, client_protocol="Encrypted",
+                                access_keys_authentication="Disabled", opts=PROTECT)
     for name, target in (("vault", vault), ("data", storage), ("acr", acr), ("aks", aks), ("ml", ws)):
         az.monitor.DiagnosticSetting(f"{name}-diag", resource_uri=target.id, workspace_id="/subscriptions/0/law",
                                      logs=[{"category_group": "audit", "enabled": True}])
@@ -82,8 +90,10 @@ def _insecure() -> None:
         "compute_type": "AmlCompute", "properties": {"scale_settings": {"min_node_count": 2, "max_node_count": 4}}})
     az.redis.Redis("bad-redis", resource_group_name=RG, sku={"name": "Basic", "family": "C", "capacity": 0},
                    enable_non_ssl_port=True)
-    az.redisenterprise.Database("bad-amr-db", resource_group_name=RG, cluster_name="amr",
-                                access_keys_authentication="Enabled")
+    az.redisenterprise.RedisEnterprise("bad-amr", resource_group_name=RG, sku={"name": "Balanced_B0"},
+                                       minimum_tls_version="1.0", public_network_access="Enabled")
+    az.redisenterprise.Database("bad-amr-db", resource_group_name=RG, cluster_name="bad-amr",
+                                client_protocol="Plaintext", access_keys_authentication="Enabled")
     az.authorization.RoleAssignment("bad-rg-reader", principal_id="p", principal_type="ServicePrincipal",
                                     role_definition_id=f"/subscriptions/0/providers/Microsoft.Authorization/"
                                                        f"roleDefinitions/{BLOB_READER}",
@@ -118,7 +128,8 @@ FAILING = {
     "azure-keyvault-key-expiry": {"bad-key"},
     "azure-storage-secure": {"bad-storage"},
     "azure-storage-cmk": {"bad-storage"},
-    "azure-redis-secure": {"bad-redis"},
+    "azure-redis-secure": {"bad-redis", "bad-amr", "bad-amr-db"},
+    "azure-redis-cmk": {"bad-amr"},
     "azure-redis-entra-only": {"bad-redis", "bad-amr-db"},
     "azure-data-roles-resource-scoped": {"bad-rg-reader"},
     "azure-diagnostics-to-log-analytics": {"bad-diag"},

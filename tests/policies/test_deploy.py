@@ -157,6 +157,10 @@ def _common_azure(good: bool) -> None:
     azure.redis.Redis("cache", resource_group_name=rg.name, name="cache-env",
                       sku={"name": "Premium", "family": "P", "capacity": 1},
                       zones=["1", "2"] if good else ["1", "2", "3"], replicas_per_primary=1)
+    # Azure Managed Redis: "Name must be 1-60 characters long" (azure-native redisenterprise.RedisEnterprise)
+    azure.redisenterprise.RedisEnterprise("online", resource_group_name=rg.name, sku={"name": "Balanced_B5"},
+                                          public_network_access="Disabled",
+                                          cluster_name="env-online" if good else "env-" + "o" * 57)
     azure.machinelearningservices.Workspace("features-workspace-of-this-env", resource_group_name=rg.name,
                                             workspace_name="env-features" if good else None)
     azure.keyvault.Key("ml", resource_group_name=rg.name, vault_name="env-kv", key_name="ml", properties={
@@ -208,7 +212,7 @@ def bad() -> dict:
 FAILING = {
     "deploy-pod-fits-node": {"llm"},
     "deploy-node-disk-fits-local-data": {"scratch"},
-    "deploy-physical-name-limits": {"worker", "features-workspace-of-this-env"},
+    "deploy-physical-name-limits": {"worker", "features-workspace-of-this-env", "online"},
     "deploy-key-rotation-range": {"data", "ml", "storage"},
     "deploy-budget-notification-limits": {"monthly"},
     "deploy-redis-zones-within-nodes": {"cache"},

@@ -63,6 +63,36 @@ def test_data_residency_flags_resources_outside_the_allowed_regions(secure: dict
     assert failing_names(secure, "data-residency") == set()  # no list configured: any region
 
 
+def _managed_redis(secure: bool) -> None:
+    import pulumi
+    import pulumi_azure_native as az
+
+    from aienv.conventions import MANAGED_BY, TAG_ENVIRONMENT, TAG_MANAGED_BY
+
+    tags = {TAG_ENVIRONMENT: "env", TAG_MANAGED_BY: MANAGED_BY}
+    key = az.keyvault.Key("key", resource_group_name="rg", vault_name="kv", properties={"kty": "RSA"},
+                          opts=pulumi.ResourceOptions(protect=True), tags=tags)
+    identity = az.managedidentity.UserAssignedIdentity("cmk-id", resource_group_name="rg")
+    cmk = {"customer_managed_key_encryption": {
+        "key_encryption_key_url": key.key_uri_with_version,
+        "key_encryption_key_identity": {"identity_type": "userAssignedIdentity",
+                                        "user_assigned_identity_resource_id": identity.id}}}
+    opts = pulumi.ResourceOptions(protect=secure)
+    cluster = az.redisenterprise.RedisEnterprise(
+        "amr", resource_group_name="rg", sku={"name": "Balanced_B5"}, public_network_access="Disabled",
+        encryption=cmk if secure else None, tags=tags if secure else None, opts=opts)
+    az.redisenterprise.Database("amr-db", resource_group_name="rg", cluster_name=cluster.name, opts=opts)
+
+
+def test_azure_managed_redis_is_stateful_tagged_and_encrypted_with_a_stack_key() -> None:
+    good, bad = plan(lambda: _managed_redis(True)), plan(lambda: _managed_redis(False))
+    for name in ("stateful-resources-protected", "stores-encrypted-with-stack-keys", "cloud-resources-tagged"):
+        assert failing_names(good, name) == set(), name
+    assert failing_names(bad, "stateful-resources-protected") == {"amr", "amr-db"}
+    assert failing_names(bad, "stores-encrypted-with-stack-keys") == {"amr"}
+    assert failing_names(bad, "cloud-resources-tagged") == {"amr"}
+
+
 def test_retain_on_delete_counts_as_protection() -> None:
     import pulumi
 
