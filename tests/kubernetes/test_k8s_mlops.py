@@ -473,7 +473,7 @@ def test_dev_endpoints_scale_to_zero_through_keda() -> None:
                                                                               c.TRACK_LABEL: "stable"}}}
     assert spec.cluster.gpu_pools[0].min_nodes == 0  # nothing holds a GPU node when idle
     releases = {plain(r.inputs)["name"]: plain(r.inputs) for r in of_type(plan, RELEASE)}
-    assert releases["keda"]["version"] == "2.19.0"  # dev-aws runs 1.32: KEDA 2.19 is tested on 1.32 to 1.34
+    assert releases["keda"]["version"] == "2.20.2"  # dev-aws runs 1.35: KEDA 2.20 is tested on 1.33 to 1.35
     assert releases["keda"]["values"]["service"]["portHttpsTarget"] == c.CONTROL_PLANE_POD_PORTS[0]
 
 
@@ -560,3 +560,10 @@ def test_weight_cache_none_keeps_the_scratch_volume() -> None:
     volumes = {v["name"]: v for v in _pod(one(plan, DEPLOYMENT, "prod-gcp-k8s-fraud-stable-deployment"))["volumes"]}
     assert "ephemeral" in volumes["model"]
     assert not [r for r in of_type(plan, PV) if r.name.endswith("fraud-volume")]
+
+
+def test_keda_follows_the_cluster_minor_it_is_tested_on() -> None:
+    from components.kubernetes.scaling import keda_chart
+
+    assert keda_chart("1.32").version == "2.19.0"  # "v2.19 | v1.32 - v1.34"
+    assert {keda_chart(f"1.{m}").version for m in (33, 34, 35)} == {"2.20.2"}  # "v2.20 | v1.33 - v1.35"

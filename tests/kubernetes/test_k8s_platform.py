@@ -70,7 +70,7 @@ def test_cluster_autoscaler_on_eks(aws: Plan) -> None:
     assert values["namespace"] == "kube-system"
     assert values["values"]["autoDiscovery"]["clusterName"] == "prod-aws-cluster"
     assert values["values"]["rbac"]["serviceAccount"] == {"create": False, "name": "cluster-autoscaler"}
-    assert values["values"]["image"]["tag"] == "v1.32.0"
+    assert values["values"]["image"]["tag"] == "v1.35.0"
     sa = one(aws, "kubernetes:core/v1:ServiceAccount", "prod-aws-k8s-autoscaler-service-account")
     assert plain(sa.inputs)["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "identity-cluster-autoscaler"}
     layer = next(r for r in aws.resources if r.type == "aienv:kubernetes:ClusterAutoscaler")
