@@ -216,7 +216,8 @@ def run_all(works: Sequence[Callable[[], T]], limit: int, crash: Callable[[int],
                 running[fd] = (index, pid, bytearray())
                 selector.register(fd, selectors.EVENT_READ)
                 if shared is not None:
-                    shared, warm = None, shared
+                    warm: Callable[[], object] = shared
+                    shared = None
                     warm()
             for key, _ in selector.select():
                 chunk = os.read(key.fd, 1 << 20)
