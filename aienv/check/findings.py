@@ -77,6 +77,11 @@ class Finding:
 Locator = Callable[[str], Location | None]
 
 
+def nowhere(_urn: str) -> Location | None:
+    """The locator of a target that was not planned (a function of the module, so a `Checked` pickles)."""
+    return None
+
+
 @dataclass
 class Checked:
     """One target of `aienv check` and what came of it."""
@@ -90,7 +95,7 @@ class Checked:
     frameworks: list[str] | None = None  # a spec's compliance.frameworks (None: not a spec)
     clouds: set[str] = field(default_factory=set)  # the clouds the plan's resources belong to
     resource_count: int | None = None  # resources as `aienv plan` counts them (default providers excluded)
-    locate: Locator = field(default=lambda _urn: None, repr=False)
+    locate: Locator = field(default=nowhere, repr=False)
     _findings: list[Finding] | None = field(default=None, repr=False)
 
     @property

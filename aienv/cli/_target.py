@@ -165,13 +165,24 @@ class SpecProgram:
     def abstract(self) -> bool:
         return bool(self.loaded is not None and self.loaded.abstract)
 
+    @property
+    def default_packs(self) -> list[str]:
+        """The spec's `compliance.packs`."""
+        if self.loaded is None or self.abstract:
+            return []
+        return [str(getattr(p, "value", p)) for p in self.loaded.spec.compliance.packs]
+
+    @property
+    def cloud(self) -> str:
+        """The spec's cloud (`aws`, `azure`, `gcp`): the provider SDK its plan imports."""
+        return str(self.loaded.spec.cloud.provider) if self.loaded is not None and not self.abstract else ""
+
     def preload(self) -> None:
         """Import the provider SDK modules the spec's components use (`aienv.engine.preload`), before a fork."""
         from aienv.engine.preload import preload
 
         if self.loaded is not None and not self.abstract:
-            cloud = str(self.loaded.spec.cloud.provider)
-            preload(["components.environment", f"components.{cloud}", "components.kubernetes"])
+            preload(["components.environment", f"components.{self.cloud}", "components.kubernetes"])
 
 
 def load_spec_program(ref: str, variables: dict[str, str], vars_file: str | None, *,
@@ -206,7 +217,7 @@ def plan_spec_program(spec: SpecProgram, progress: ProgressFn | None = None,
     if loaded is not None:
         source = Path(loaded.path)
         compliance = loaded.spec.compliance
-        packs = [str(getattr(p, "value", p)) for p in compliance.packs]
+        packs = spec.default_packs
         frameworks = [str(f) for f in compliance.frameworks]
         if compliance.allowed_regions:
             policy_config["data-residency"] = {"allowedRegions": list(compliance.allowed_regions)}
@@ -216,11 +227,19 @@ def plan_spec_program(spec: SpecProgram, progress: ProgressFn | None = None,
 
 def print_diagnostics(plan: Plan) -> None:
     """The plan's warnings and errors (SDK logs, unresolved stack references...) on stderr."""
+    for line in diagnostic_lines(plan):
+        print(line, file=sys.stderr)
+
+
+def diagnostic_lines(plan: Plan) -> list[str]:
+    """The lines `print_diagnostics` prints."""
+    lines: list[str] = []
     stack_refs = False
     for level, message in plan.diagnostics:
         if level in ("warning", "error"):
-            print(f"{level}: {message}", file=sys.stderr)
+            lines.append(f"{level}: {message}")
             stack_refs = stack_refs or message.startswith("stack reference `")
     if stack_refs:
-        print('hint: give referenced stacks\' outputs with --stack-outputs FILE '
-              '({"org/project/stack": {"outputName": value}})', file=sys.stderr)
+        lines.append('hint: give referenced stacks\' outputs with --stack-outputs FILE '
+                     '({"org/project/stack": {"outputName": value}})')
+    return lines

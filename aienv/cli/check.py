@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +28,11 @@ from aienv.cli._target import (
     Target,
     add_target_arguments,
     check_spec_options,
+    diagnostic_lines,
     load_spec_program,
     parse_vars,
     plan_spec_program,
     plan_target,
-    print_diagnostics,
     stack_outputs_of,
 )
 from aienv.cli.plan import STACK_PLACEHOLDER, Progress, per_target_path
@@ -143,12 +145,12 @@ def collect(args: argparse.Namespace, user_config: Mapping[str, Mapping[str, Any
 
 
 def _collect_specs(args: argparse.Namespace, config: _ConfigSplit, worker: Worker) -> list[Checked]:
-    """Every spec in order; a spec's first-preview view may still run in the worker while the next one plans."""
+    """Every spec in order. With a worker, specs of several clouds are checked in one forked group per cloud
+    (`_check_groups`); else here, a spec's first-preview view running in the worker while the next one plans."""
     check_spec_options(args)
     refs = expand(args.spec)
     variables = parse_vars(args.var)
-    stack_outputs = stack_outputs_of(args)
-    slots: list[Checked | tuple[SpecRef, Checked, Pending[CheckResult | None]]] = []
+    slots: list[Checked | SpecProgram] = []
     for ref in refs:
         try:
             loaded = load_spec_program(ref.ref, variables, args.vars, allow_abstract=ref.from_folder)
@@ -158,32 +160,137 @@ def _collect_specs(args: argparse.Namespace, config: _ConfigSplit, worker: Worke
         if loaded.abstract:
             slots.append(Checked(ref.ref, "spec", skipped="an abstract base (only extended, never planned)"))
             continue
+        slots.append(loaded)
+    run = _SpecRun(args, config, stack_outputs_of(args), several=len(refs) > 1)
+    todo = [(ref, slot) for ref, slot in zip(refs, slots, strict=True) if isinstance(slot, SpecProgram)]
+    if worker.parallel and len({loaded.cloud for _, loaded in todo}) > 1:
+        done = _check_groups(todo, run)
+    else:
+        done = run.check_all(todo, worker)
+    checked = iter(done)
+    return [next(checked) if isinstance(slot, SpecProgram) else slot for slot in slots]
 
-        def spec(view: View, ref: SpecRef = ref, loaded: SpecProgram = loaded) -> Target:
-            label = " ".join(p for p in (ref.ref if len(refs) > 1 else "",
-                                         "(first preview)" if view == "preview" else "") if p)
-            progress = Progress(sys.stderr, label)
+
+class _SpecRun:
+    """Checks loaded specs in order: each spec's known view here, its first-preview view in the worker."""
+
+    def __init__(self, args: argparse.Namespace, config: _ConfigSplit,
+                 stack_outputs: dict[str, dict[str, Any]] | None, *, several: bool):
+        self.args = args
+        self.config = config
+        self.stack_outputs = stack_outputs
+        self.several = several
+        # The known view's warnings of the spec at each position, when kept instead of printed.
+        self.warnings: dict[int, list[str]] | None = None
+        # Fork the first-preview child before the known plan (its SDK modules preloaded), so both plans run at
+        # once; a group worker forks it after, from a process the known plan warmed (other groups use the CPUs).
+        self.fork_first = True
+
+    def check_all(self, specs: list[tuple[SpecRef, SpecProgram]], worker: Worker) -> list[Checked]:
+        slots: list[Checked | tuple[SpecRef, Checked, Pending[CheckResult | None]]] = []
+        preloaded: set[str] = set()
+        fork_first = worker.parallel and self.fork_first
+        for index, (ref, loaded) in enumerate(specs):
+            if fork_first and loaded.cloud not in preloaded:
+                loaded.preload()  # both plans at once: the SDK modules both need are imported before the fork
+                preloaded.add(loaded.cloud)
             try:
-                planned = plan_spec_program(loaded, progress, stack_outputs, view=view)
-            finally:
-                progress.done()
-            if view == "known":
-                print_diagnostics(planned.plan)
-            return planned
+                started = _start_views(partial(self._plan, index, ref, loaded), self.args, self.config, worker,
+                                       fork_first=fork_first)
+            except AienvError as exc:
+                slots.append(_spec_errors(ref, exc))
+                continue
+            assert started is not None
+            if worker.parallel:
+                slots.append((ref, *started))
+            else:  # one plan in memory at a time: the first-preview view now
+                slots.append(_finish_spec(ref, *started))
+        return [slot if isinstance(slot, Checked) else _finish_spec(*slot) for slot in slots]
 
-        if worker.parallel:  # both plans at once: the SDK modules both need are imported before the fork
-            loaded.preload()
+    def _plan(self, index: int, ref: SpecRef, loaded: SpecProgram, view: View) -> Target:
+        label = " ".join(p for p in (ref.ref if self.several else "",
+                                     "(first preview)" if view == "preview" else "") if p)
+        progress = Progress(sys.stderr, label)
         try:
-            started = _start_views(spec, args, config, worker, fork_first=worker.parallel)
+            planned = plan_spec_program(loaded, progress, self.stack_outputs, view=view)
+        finally:
+            progress.done()
+        if view == "known":
+            lines = diagnostic_lines(planned.plan)
+            if self.warnings is not None:
+                self.warnings[index] = lines
+            else:
+                _print_lines(lines)
+        return planned
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+@dataclass
+class _GroupResult:
+    """What a group worker sends back: its specs' entries (in its order), their known views' warnings (by
+    position) and the policy names the packs it ran selected and used (for `_ConfigSplit.raise_unused`)."""
+
+    checked: list[Checked]
+    warnings: dict[int, list[str]]
+    used: set[str]
+    selected: set[str]
+
+
+def _check_groups(specs: list[tuple[SpecRef, SpecProgram]], run: _SpecRun) -> list[Checked]:
+    """Specs of several clouds: one forked worker per cloud (at most one per CPU at a time, the clouds with the
+    most specs first) checks that cloud's specs as `check_all` does, with a first-preview child of its own, so
+    each cloud's provider SDK is imported once, in its group, while another group plans on the other CPU. The
+    Pulumi SDK and the packs are imported before the first fork; the Kubernetes layer's modules, which every
+    group uses, here while the first group runs, so the later groups find them imported.
+
+    A group sends back a `_GroupResult`; the warnings are printed here in the order of the specs. A group that
+    crashes is an input error of each of its specs. Returns the `Checked` in the order of `specs`."""
+    from aienv.cli._fork import Worker, run_all, usable_cpus
+    from aienv.engine.preload import preload
+
+    groups: dict[str, list[int]] = {}
+    for position, (_, loaded) in enumerate(specs):
+        groups.setdefault(loaded.cloud, []).append(position)
+    members = sorted(groups.values(), key=len, reverse=True)  # the most specs first: the shortest tail
+
+    def group_work(positions: list[int]) -> Callable[[], _GroupResult]:
+        def work() -> _GroupResult:
+            run.warnings = {}
+            run.fork_first = False
+            with Worker(parallel=True) as worker:
+                checked = run.check_all([specs[p] for p in positions], worker)
+            return _GroupResult(checked, run.warnings, run.config.used, run.config.selected)
+        return work
+
+    def crash(index: int) -> str:
+        names = ", ".join(specs[p][0].ref for p in members[index])
+        return (f"the worker process checking {names} ended with exit code {{code}}; run again with AIENV_JOBS=1 "
+                "to check every spec in this process")
+
+    def shared() -> None:  # imported by the first group itself, and here for the others meanwhile
+        preload(["components.environment", "components.kubernetes"])
+
+    outcomes = run_all([group_work(g) for g in members], usable_cpus(), crash, shared)
+    done: dict[int, tuple[Checked, list[str]]] = {}
+    for positions, outcome in zip(members, outcomes, strict=True):
+        try:
+            result = outcome.result()
         except AienvError as exc:
-            slots.append(_spec_errors(ref, exc))
+            done.update((p, (_spec_errors(specs[p][0], exc), [])) for p in positions)
+            for p in positions:  # what its packs select still counts for the --policy-config check
+                run.config.for_packs(_packs(run.args, specs[p][1].default_packs))
             continue
-        assert started is not None
-        if worker.parallel:
-            slots.append((ref, *started))
-        else:  # one plan in memory at a time: the first-preview view now
-            slots.append(_finish_spec(ref, *started))
-    return [slot if isinstance(slot, Checked) else _finish_spec(*slot) for slot in slots]
+        run.config.used |= result.used
+        run.config.selected |= result.selected
+        for i, (p, checked) in enumerate(zip(positions, result.checked, strict=True)):
+            done[p] = (checked, result.warnings.get(i, []))
+    for p in range(len(specs)):
+        _print_lines(done[p][1])
+    return [done[p][0] for p in range(len(specs))]
 
 
 def _finish_spec(ref: SpecRef, checked: Checked, preview: Pending[CheckResult | None]) -> Checked:
@@ -280,17 +387,57 @@ def _finish_views(checked: Checked, preview: Pending[CheckResult | None]) -> Che
 
 def _checked(result: CheckResult, target: Target) -> Checked:
     """The target's entry, from its known view: where findings are and what the stack holds."""
-    from aienv.check.findings import program_locator, spec_locator
-
     summary = target.plan.summary()
+    locate: Callable[[str], Any]
     if target.kind == "spec" and target.loaded is not None:
-        locate = spec_locator(target.plan.resources, target.loaded)
+        locate = _SpecLocate(target.plan.resources, target.loaded)
     else:
+        from aienv.check.findings import program_locator
+
         locate = program_locator(target.source, target.plan.resources)
     return Checked(source=_shown_path(target.source), kind=target.kind, stack=target.stack,
                    frameworks=target.frameworks if target.kind == "spec" else None,
                    clouds=set(summary["by_cloud"]), resource_count=summary["resources"], locate=locate,
                    result=result)
+
+
+class _SpecLocate:
+    """`spec_locator` of a planned spec, kept as the little it reads (each resource's URN, type, parent and spec
+    field; the spec's path and key locations), so a `Checked` made in a group worker pickles back."""
+
+    def __init__(self, records: Any, loaded: Any):
+        self._records = [_Located(r.urn, r.type, r.parent, r.spec_field, r.custom) for r in records]
+        self._spec = _SpecPlaces(loaded.path, loaded.locations)
+        self._locate: Callable[[str], Any] | None = None
+
+    def __call__(self, urn: str) -> Any:
+        if self._locate is None:
+            from aienv.check.findings import spec_locator
+
+            self._locate = spec_locator(self._records, self._spec)
+        return self._locate(urn)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_locate": None}  # a closure: built again where it is used
+
+
+@dataclass(frozen=True)
+class _Located:
+    """What `spec_locator` reads of a `RecordedResource`."""
+
+    urn: str
+    type: str
+    parent: str | None
+    spec_field: str | None
+    custom: bool
+
+
+@dataclass(frozen=True)
+class _SpecPlaces:
+    """What `spec_locator` reads of a `LoadedSpec`."""
+
+    path: Any
+    locations: dict[tuple[str | int, ...], tuple[str, int]]
 
 
 def _check_plan_file(path: str, args: argparse.Namespace, config: _ConfigSplit) -> Checked:

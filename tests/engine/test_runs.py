@@ -125,3 +125,30 @@ def test_mermaid_graph(small_plan):
     assert text.startswith("flowchart")
     assert re.search(r"c\d+ -->\|\d+\| c\d+", text)
     assert text.count("subgraph") == text.count("\n  end") + text.count("\n    end")
+
+
+def test_registrations_carry_the_sdk_stack_trace_frame_for_frame(monkeypatch):
+    """`aienv.engine.runner._stack_trace` replaces the SDK's `_get_stack_trace` during a plan (the cost of
+    `traceback.extract_stack` without its source reads): the same frames for every registration, and the
+    source position the monitor records is the program's line."""
+    from pulumi.runtime import resource as sdk_resource
+
+    from aienv.engine import runner
+
+    sdk = sdk_resource._get_stack_trace
+    cheap = runner._stack_trace
+    compared = []
+
+    def both():
+        ours, theirs = cheap(), sdk()
+        assert ours == theirs
+        compared.append(len(theirs.frames))
+        return ours
+
+    monkeypatch.setattr(runner, "_stack_trace", both)
+    plan = plan_program(small_program, stack="test", config={"aws:region": "eu-west-1"})
+    assert compared and max(compared) > 3
+    assert sdk_resource._get_stack_trace is sdk  # put back after the plan
+    positions = {r.name: r.source_position for r in plan.resources}
+    uri, line = positions["data-key"]
+    assert uri.endswith("/tests/engine/programs.py") and line == 17  # `key = aws.kms.Key("data-key", ...)`
