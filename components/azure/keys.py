@@ -170,29 +170,20 @@ class Keys(pulumi.ComponentResource):
                                                      self.registry_vault)
             deployer_ready = propagation_wait(f"{name}-deployer-grants-wait", [self.deployer_grant, registry_deployer],
                                               seconds=RBAC_PROPAGATION_SECONDS, parent=self)
-            for purpose in KEY_PURPOSES:
+            online = [REDIS_PURPOSE] if online_store_key(spec) else []
+            for purpose in (*KEY_PURPOSES, *online):
                 self.keys[purpose] = self._key(f"{name}-{purpose}", spec, rg, self.vault, f"{purpose}-cmk",
                                                deployer_ready)
             self.registry_key = self._key(f"{name}-registry-vault-key", spec, rg, self.registry_vault,
                                           "registry-cmk", deployer_ready)
-            for purpose in IDENTITY_PURPOSES:
-                identity = managedidentity.UserAssignedIdentity(
+            for purpose in (*IDENTITY_PURPOSES, *online):
+                self.identities[purpose] = managedidentity.UserAssignedIdentity(
                     f"{name}-{purpose}-cmk-id",
                     managedidentity.UserAssignedIdentityArgs(resource_group_name=rg, location=spec.region,
                                                              tags=tags(spec)),
                     pulumi.ResourceOptions(parent=self),
                 )
-                self.identities[purpose] = identity
-            if online_store_key(spec):
-                self.keys[REDIS_PURPOSE] = self._key(f"{name}-{REDIS_PURPOSE}", spec, rg, self.vault,
-                                                     f"{REDIS_PURPOSE}-cmk", deployer_ready)
-                self.identities[REDIS_PURPOSE] = managedidentity.UserAssignedIdentity(
-                    f"{name}-{REDIS_PURPOSE}-cmk-id",
-                    managedidentity.UserAssignedIdentityArgs(resource_group_name=rg, location=spec.region,
-                                                             tags=tags(spec)),
-                    pulumi.ResourceOptions(parent=self),
-                )
-            for purpose in ("storage", "ml", *([REDIS_PURPOSE] if online_store_key(spec) else [])):
+            for purpose in ("storage", "ml", *online):
                 # Wrap/unwrap on this one key only, not the vault ("Get, Unwrap Key, and Wrap Key [...] A
                 # recommended built-in role definition with the least privileges needed for this scenario is
                 # called KeyVault Crypto Service Encryption User", ibid. for Azure Managed Redis).
