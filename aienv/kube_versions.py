@@ -10,7 +10,8 @@ validate` and the `deploy-kubernetes-version-supported` rule compare the version
 
 The dates are the clouds' published calendars as read on `CALENDAR_READ`; a minor the calendar does not list
 for a cloud and newer than its newest entry is not refused (`aienv validate` cannot know a release newer than
-the calendar); one older than its oldest entry is. `AIENV_TODAY=YYYY-MM-DD` checks against another day, e.g. the planned deploy day.
+the calendar); one older than its oldest entry is. `AIENV_TODAY=YYYY-MM-DD` checks against another day, e.g.
+the planned deploy day.
 """
 
 from __future__ import annotations

@@ -227,7 +227,12 @@ def plan_spec_program(spec: SpecProgram, progress: ProgressFn | None = None,
 
 def print_diagnostics(plan: Plan) -> None:
     """The plan's warnings and errors (SDK logs, unresolved stack references...) on stderr."""
-    for line in diagnostic_lines(plan):
+    print_lines(diagnostic_lines(plan))
+
+
+def print_lines(lines: list[str]) -> None:
+    """`lines` on stderr, where diagnostics go."""
+    for line in lines:
         print(line, file=sys.stderr)
 
 

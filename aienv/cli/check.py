@@ -33,6 +33,7 @@ from aienv.cli._target import (
     parse_vars,
     plan_spec_program,
     plan_target,
+    print_lines,
     stack_outputs_of,
 )
 from aienv.cli.plan import STACK_PLACEHOLDER, Progress, per_target_path
@@ -220,13 +221,8 @@ class _SpecRun:
             if self.warnings is not None:
                 self.warnings[index] = lines
             else:
-                _print_lines(lines)
+                print_lines(lines)
         return planned
-
-
-def _print_lines(lines: list[str]) -> None:
-    for line in lines:
-        print(line, file=sys.stderr)
 
 
 @dataclass
@@ -289,7 +285,7 @@ def _check_groups(specs: list[tuple[SpecRef, SpecProgram]], run: _SpecRun) -> li
         for i, (p, checked) in enumerate(zip(positions, result.checked, strict=True)):
             done[p] = (checked, result.warnings.get(i, []))
     for p in range(len(specs)):
-        _print_lines(done[p][1])
+        print_lines(done[p][1])
     return [done[p][0] for p in range(len(specs))]
 
 
