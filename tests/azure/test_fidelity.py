@@ -9,6 +9,7 @@ import pytest
 from aienv.engine import Plan
 from aienv.naming import azure_feature_store, azure_ml_registry, azure_ml_workspace, azure_name_problems
 from tests.azure.conftest import plan_foundation, reference_spec, variant
+from tests.plans import ancestors
 
 T = "azure-native:"
 SUB = "00000000-1111-2222-3333-444444444444"
@@ -22,19 +23,6 @@ def one(plan: Plan, type_: str, suffix: str = ""):
     found = [r for r in of(plan, type_) if r.name.endswith(suffix)]
     assert len(found) == 1, [r.name for r in of(plan, type_)]
     return found[0]
-
-
-def ancestors(plan: Plan, urn: str) -> set[str]:
-    """Every resource `urn` waits for, directly or through others."""
-    by_urn = {r.urn: r for r in plan.resources}
-    seen: set[str] = set()
-    todo = list(by_urn[urn].dependencies)
-    while todo:
-        u = todo.pop()
-        if u not in seen and u in by_urn:
-            seen.add(u)
-            todo.extend(by_urn[u].dependencies)
-    return seen
 
 
 def role(plan: Plan, role_id: str) -> list:

@@ -17,8 +17,7 @@ from aienv.errors import SpecError
 from aienv.naming import AZURE_RULES, azure_registry_key_vault
 from aienv.spec import load_spec
 from tests.azure.conftest import plan_foundation, variant
-from tests.azure.test_fidelity import ancestors
-from tests.plans import loaded, planned
+from tests.plans import ancestors, loaded, planned
 
 T = "azure-native:"
 ROOT = Path(__file__).resolve().parents[2]

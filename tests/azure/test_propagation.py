@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aienv.check import from_export, run_packs
 from aienv.engine import Plan
-from tests.azure.test_fidelity import ancestors, of, one, role
-from tests.plans import planned
+from tests.azure.test_fidelity import of, one, role
+from tests.plans import ancestors, planned
 
 SLEEP = "time:index/sleep:Sleep"
 CRYPTO_SERVICE_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aienv.spec.model import UpstreamRegistry
 from components.gcp.common import IAM_PROPAGATION_SECONDS
 from tests.gcp.gcpplan import GcpPlan, inputs, plan_gcp, variant
+from tests.plans import ancestors
 
 SLEEP = "time:index/sleep:Sleep"
 KEY = "gcp:kms/cryptoKey:CryptoKey"
@@ -18,20 +19,6 @@ CMEK_USERS = {
     "gcp:bigquery/table:Table", "gcp:redis/instance:Instance", "gcp:container/cluster:Cluster",
     "gcp:container/nodePool:NodePool",
 }
-
-
-def ancestors(plan: GcpPlan, urn: str) -> set[str]:
-    by_urn = {r.urn: r for r in plan.resources}
-    seen: set[str] = set()
-    stack = [urn]
-    while stack:
-        r = by_urn.get(stack.pop())
-        if r is None:
-            continue
-        for dep in {*r.dependencies, *(d for ds in r.property_dependencies.values() for d in ds)} - seen:
-            seen.add(dep)
-            stack.append(dep)
-    return seen
 
 
 def sleeps_in(plan: GcpPlan, component: str) -> list:

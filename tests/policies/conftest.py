@@ -3,7 +3,9 @@ produced from real provider resources (`mockplan.plan`)."""
 
 from __future__ import annotations
 
+import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +34,14 @@ def deferrals(export: dict, name: str, config: dict[str, Any] | None = None) -> 
     run_policies(from_export(export), "test", [build_policy(RULES_BY_NAME[name])],
                  user_config={name: config} if config else None, deferrals=found)
     return found
+
+
+def edited(export: dict, name: str, edit: Callable[[dict], object]) -> dict:
+    """A copy of `export` with `edit` applied to the inputs and outputs of the resource named `name`."""
+    export = copy.deepcopy(export)
+    for r in export["deployment"]["resources"]:
+        if r["urn"].endswith(f"::{name}"):
+            for key in ("inputs", "outputs"):
+                edit(r[key])
+            return export
+    raise AssertionError(name)

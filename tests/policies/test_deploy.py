@@ -4,7 +4,6 @@ on the resource that breaks it."""
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pulumi
@@ -13,7 +12,7 @@ import pulumi_azure_native as azure
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
-from conftest import deferrals, failing_names
+from conftest import deferrals, edited, failing_names
 from mockplan import plan
 
 from aienv.conventions import GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TYPE_LABEL
@@ -252,23 +251,13 @@ def test_fails_on_the_resource_that_breaks_it(bad: dict, name: str) -> None:
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
-def _edited(export: dict, name: str, edit) -> dict:  # noqa: ANN001
-    export = copy.deepcopy(export)
-    for r in export["deployment"]["resources"]:
-        if r["urn"].endswith(f"::{name}"):
-            for key in ("inputs", "outputs"):
-                edit(r[key])
-            return export
-    raise AssertionError(name)
-
-
 def test_gateway_certificate_defers_on_a_secret_name_unknown_at_preview(bad: dict) -> None:
-    export = _edited(bad, "edge-tls", lambda p: p["metadata"].__setitem__("name", UNKNOWN))
+    export = edited(bad, "edge-tls", lambda p: p["metadata"].__setitem__("name", UNKNOWN))
     assert failing_names(export, "deploy-gateway-certificate") == set()  # not a finding...
     assert {d.name for d in deferrals(export, "deploy-gateway-certificate")} == {"edge", "api"}  # ...deferred
 
 
 def test_gateway_certificate_accepts_a_cert_manager_annotated_gateway(bad: dict) -> None:
-    export = _edited(bad, "api", lambda p: p["metadata"].__setitem__(
+    export = edited(bad, "api", lambda p: p["metadata"].__setitem__(
         "annotations", {"cert-manager.io/cluster-issuer": "letsencrypt"}))
     assert failing_names(export, "deploy-gateway-certificate") == set()

@@ -8,7 +8,7 @@ import re
 
 import pulumi_aws as aws
 import pytest
-from conftest import deferrals, failing_names, run_policy
+from conftest import deferrals, edited, failing_names, run_policy
 from mockplan import plan
 from test_aws import _secure as aws_secure
 
@@ -104,18 +104,8 @@ def test_retain_on_delete_counts_as_protection() -> None:
 
 
 # --- Unknown values at preview defer to the update, never pass silently ----------------------------------
-def _with(export: dict, name: str, mutate) -> dict:  # noqa: ANN001
-    export = copy.deepcopy(export)
-    for r in export["deployment"]["resources"]:
-        if r["urn"].endswith(f"::{name}"):
-            for key in ("inputs", "outputs"):
-                mutate(r[key])
-            return export
-    raise AssertionError(name)
-
-
 def test_unknown_security_setting_defers_a_mandatory_resource_policy(secure: dict) -> None:
-    export = _with(secure, "data-pab", lambda p: p.__setitem__("blockPublicAcls", UNKNOWN))
+    export = edited(secure, "data-pab", lambda p: p.__setitem__("blockPublicAcls", UNKNOWN))
     assert run_policy(export, "aws-s3-block-public-access") == []  # not a violation...
     (deferral,) = deferrals(export, "aws-s3-block-public-access")  # ...and not a pass: deferred, with the why
     assert (deferral.name, deferral.path, deferral.enforcement) == ("data-pab", "blockPublicAcls", "mandatory")
@@ -146,7 +136,7 @@ def test_crossguard_sees_the_unknown_as_the_analyzer_expects(secure: dict) -> No
 
 
 def test_unknown_nested_value_names_its_path(secure: dict) -> None:
-    export = _with(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
+    export = edited(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
     for r in export["deployment"]["resources"]:
         if r["urn"].endswith("::eks"):
             r.get("propertyDependencies", {}).pop("encryptionConfig", None)  # not wired to a key of the stack
@@ -156,7 +146,7 @@ def test_unknown_nested_value_names_its_path(secure: dict) -> None:
 
 
 def test_unknown_key_reference_to_a_stack_key_is_resolved_not_deferred(secure: dict) -> None:
-    export = _with(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
+    export = edited(secure, "eks", lambda p: p["encryptionConfig"]["provider"].__setitem__("keyArn", UNKNOWN))
     eks = next(r for r in export["deployment"]["resources"] if r["urn"].endswith("::eks"))
     assert any("aws:kms/key:Key" in u for u in eks["propertyDependencies"]["encryptionConfig"])
     assert run_policy(export, "aws-eks-secrets-encryption") == []
@@ -167,7 +157,7 @@ def test_unknown_key_reference_passes_only_when_wired_to_a_stack_key(secure: dic
     def unknown_key(p: dict) -> None:
         p["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = UNKNOWN
 
-    wired = _with(secure, "data-sse", unknown_key)
+    wired = edited(secure, "data-sse", unknown_key)
     assert failing_names(wired, "stores-encrypted-with-stack-keys") == set()
     assert deferrals(wired, "stores-encrypted-with-stack-keys") == []
     unwired = copy.deepcopy(wired)
@@ -179,7 +169,7 @@ def test_unknown_key_reference_passes_only_when_wired_to_a_stack_key(secure: dic
 
 
 def test_unknown_in_one_resource_does_not_hide_others(insecure: dict) -> None:
-    export = _with(insecure, "bad-cache", lambda p: p.__setitem__("kmsKeyId", UNKNOWN))
+    export = edited(insecure, "bad-cache", lambda p: p.__setitem__("kmsKeyId", UNKNOWN))
     assert "bad-sse" in failing_names(export, "stores-encrypted-with-stack-keys")
     assert "bad-cache" in {d.name for d in deferrals(export, "stores-encrypted-with-stack-keys")}
 
