@@ -8,10 +8,10 @@ the child starts from this process's memory, with the provider SDK modules the k
 back only its pickled result, while this process runs the packs on the known view and plans the next spec's
 known view. One child at a time: the process and its child share two CPUs.
 
-`run_all` runs several pieces of work in forked children at once (at most one per usable CPU), each with the
+`run_all` runs several pieces of work in forked children at once (at most `limit` at a time), each with the
 command's stderr (its progress lines) and its result pickled back; `aienv check` gives it one group of specs per
-cloud, forked before this process imports any cloud's provider SDK, so each cloud's SDK is imported once, in
-its group, while the other groups plan on the other CPU.
+cloud, all at once, forked before this process imports any cloud's provider SDK, so each cloud's SDK is imported
+once, in its group, while the other groups import theirs and plan.
 
 Every child is killed with its parent (`PR_SET_PDEATHSIG`): a group's own first-preview child does not outlive
 a group killed by Ctrl-C.

@@ -24,8 +24,10 @@ from types import FrameType, TracebackType
 from typing import Any
 
 import pulumi
+from pulumi import resource as pulumi_resource_module
 from pulumi.runtime import config as pulumi_config
 from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc as pulumi_rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.mocks import set_mocks
@@ -114,11 +116,8 @@ def _attributed_applies() -> Iterator[None]:
 
         return original(self, tagged, run_with_unknowns)
 
-    pulumi.Output.apply = apply  # type: ignore[method-assign]
-    try:
+    with _swapped(pulumi.Output, apply=apply):
         yield
-    finally:
-        pulumi.Output.apply = original  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -189,14 +188,22 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def _linear_wait() -> Iterator[None]:
-    """Run the SDK's end-of-program wait as `_wait_for_rpcs` for the duration of a plan."""
-    original = pulumi_stack.wait_for_rpcs
-    pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+def _swapped(owner: Any, **replacements: Any) -> Iterator[None]:
+    """Set attributes of `owner` (an SDK module or class) for the duration of a plan, and put the originals back
+    after it, however it ends."""
+    originals = {name: getattr(owner, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        pulumi_stack.wait_for_rpcs = original
+        for name, value in originals.items():
+            setattr(owner, name, value)
+
+
+def _linear_wait() -> contextlib.AbstractContextManager[None]:
+    """Run the SDK's end-of-program wait as `_wait_for_rpcs` for the duration of a plan."""
+    return _swapped(pulumi_stack, wait_for_rpcs=_wait_for_rpcs)
 
 
 def _stack_trace() -> source_pb2.StackTrace:
@@ -250,15 +257,119 @@ def _file_uri(filename: str) -> str | None:
 def _cheap_stack_traces() -> Iterator[None]:
     """Build registrations' stack traces with `_stack_trace` for the duration of a plan (not when
     `sys.tracebacklimit` is set: `extract_stack` would cut the stack)."""
-    original = pulumi_resource._get_stack_trace
     if hasattr(sys, "tracebacklimit"):
         yield
         return
-    pulumi_resource._get_stack_trace = _stack_trace
-    try:
+    with _swapped(pulumi_resource, _get_stack_trace=_stack_trace):
         yield
-    finally:
-        pulumi_resource._get_stack_trace = original
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _contains_unknowns(val: Any) -> bool:
+    """`pulumi.runtime.rpc.contains_unknowns`, answer for answer, without its per-call closure and set for the
+    scalars most output values are (a scalar is never `Unknown`; the SDK visits containers once each by id)."""
+    if type(val) in _SCALARS:
+        return False
+    return _unknown_inside(val, set())
+
+
+def _unknown_inside(val: Any, seen: set[int]) -> bool:
+    if isinstance(val, pulumi.output.Unknown):
+        return True
+    if id(val) in seen:
+        return False
+    seen.add(id(val))
+    if isinstance(val, dict):  # by key, as the SDK: output types are dicts with properties named `values`
+        for key in val:
+            item = val[key]
+            if type(item) not in _SCALARS and _unknown_inside(item, seen):
+                return True
+    elif isinstance(val, list):
+        for item in val:
+            if type(item) not in _SCALARS and _unknown_inside(item, seen):
+                return True
+    return False
+
+
+@contextlib.contextmanager
+def _cheap_output_tracking(outputs: set[Any]) -> Iterator[None]:
+    """The SDK's `Output._track`/`_untrack` on the plan's own set of outstanding outputs.
+
+    Every `Output` adds its future to `SETTINGS.outputs` (so the end-of-program wait sees it) and removes it when
+    it succeeds, each time reading the context-variable-backed `SETTINGS.outputs` and `SETTINGS.lock` again: about
+    a tenth of a plan. A plan runs on one thread in one context, whose set is `outputs`; the set's contents over
+    the plan are the same."""
+    def track(self: pulumi.Output[Any]) -> None:
+        data = self._data
+        outputs.add(data)
+        data.add_done_callback(forget)
+
+    def forget(fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled() and fut.exception() is None:  # a failed one stays for the wait to raise
+            outputs.discard(fut)
+
+    def untrack(self: pulumi.Output[Any]) -> None:
+        outputs.discard(self._data)
+
+    with _swapped(pulumi.Output, _track=track, _untrack=untrack):
+        yield
+
+
+class _UnreadAlias:
+    """What a resource keeps in `_aliases` during a plan, in place of an alias URN nothing reads."""
+
+
+_UNREAD_ALIAS = _UnreadAlias()
+
+
+def _alias_urns_unused(*_args: Any) -> Any:
+    raise AssertionError("the SDK computes alias URNs itself only for a monitor without alias specs; the engine's "
+                         "monitor has them (aienv/engine/monitor.py derives the alias URNs)")
+
+
+@contextlib.contextmanager
+def _no_unread_alias_urns() -> Iterator[None]:
+    """Skip the alias URNs `Resource.__init__` builds that nothing reads.
+
+    The constructor collapses each alias to a URN through Output chains (`collapse_alias_to_urn`: five outputs
+    and an `Output.all` each) into `resource._aliases`, which only `all_aliases` reads: the SDK's path for a
+    monitor that does not support alias specs. The engine's monitor supports them (the SDK sends the specs and
+    the monitor derives the URNs as strings), so those chains are dead work: azure-native types carry a dozen
+    API-version aliases each, half of an Azure plan. `all_aliases` raises during the plan, should the SDK
+    ever take that path."""
+    with _swapped(pulumi_resource_module, collapse_alias_to_urn=lambda *_args: _UNREAD_ALIAS), \
+            _swapped(pulumi_resource, all_aliases=_alias_urns_unused):
+        yield
+
+
+_DEPENDENCIES = "_direct_computed_dependencies"  # pulumi.runtime.resource_cycle_breaker's attribute
+
+
+def _declare_dependency(from_resource: pulumi.Resource, to_resource: pulumi.Resource) -> bool:
+    """`pulumi.runtime.resource_cycle_breaker.declare_dependency`, answer for answer: record that `from_resource`
+    depends on `to_resource` unless `to_resource` already reaches it. The SDK searches with recursive generators
+    (a frame per resource per search, every dependency of every registration); this walks the same graph with
+    a list."""
+    seen = {to_resource}
+    todo = [to_resource]
+    while todo:
+        resource = todo.pop()
+        if resource == from_resource:
+            return False
+        for dependency in getattr(resource, _DEPENDENCIES, ()):
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    setattr(from_resource, _DEPENDENCIES, getattr(from_resource, _DEPENDENCIES, set()) | {to_resource})
+    return True
+
+
+def _fast_unknown_checks() -> contextlib.AbstractContextManager[None]:
+    """`_contains_unknowns` and `_declare_dependency` in the SDK's place (both are looked up on `rpc` at each call)
+    for the duration of a plan."""
+    return _swapped(pulumi_rpc, contains_unknowns=_contains_unknowns, declare_dependency=_declare_dependency)
 
 
 def plan_program(
@@ -287,7 +398,8 @@ def plan_program(
     monitor = RecordingMonitor(EngineMocks(context), progress, preview=view == "preview")
     diagnostics = _Diagnostics()
     ctx = contextvars.Context()
-    with _attributed_applies(), _frozen_heap(), _linear_wait(), _cheap_stack_traces():
+    with _attributed_applies(), _frozen_heap(), _linear_wait(), _cheap_stack_traces(), _fast_unknown_checks(), \
+            _no_unread_alias_urns():
         error = ctx.run(_run, program, monitor, context, secret_keys or (), diagnostics,
                         root_directory or os.getcwd(), view == "preview")
     if error is not None:
@@ -364,7 +476,8 @@ def _run(program: Callable[[], None], monitor: RecordingMonitor, context: MockCo
         pulumi_settings.ROOT.set(None)
         pulumi_config.set_all_config(dict(context.config), list(secret_keys))
         try:
-            loop.run_until_complete(run_in_stack(program))
+            with _cheap_output_tracking(settings.outputs):
+                loop.run_until_complete(run_in_stack(program))
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - converted to ProgramError by the caller

@@ -3,7 +3,10 @@ first-preview worker does not import them a second time)."""
 
 from __future__ import annotations
 
+import dis
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 
@@ -47,3 +50,47 @@ def test_without_preload_the_plan_imports_them_itself() -> None:
     """The probe can fail: a plan does import lazy provider modules when nothing loaded them first."""
     seen = probe("dev-aws", "none")
     assert seen["preloaded"] == [] and "pulumi_aws.ec2" in seen["during_plan"]
+
+
+@pytest.mark.parametrize("spec", ["prod-aws", "prod-azure"])
+def test_the_preload_loads_only_what_the_plan_imports(spec: str) -> None:
+    """Chains of attribute loads on provider modules, not attribute names: `self.security` does not load
+    `pulumi_azure_native.security`. Every branch of these specs' components is taken, so the sets are equal."""
+    preloaded = set(probe(spec, "preload")["preloaded"])
+    assert preloaded == set(probe(spec, "none")["during_plan"])
+
+
+def _chains_by_dis(code):
+    chain: list[str] = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            if len(chain) > 1:
+                yield chain
+            chain = [ins.argval]
+        elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and chain:
+            chain.append(ins.argval)
+        else:
+            if len(chain) > 1:
+                yield chain
+            chain = []
+    if len(chain) > 1:
+        yield chain
+
+
+def test_the_raw_bytecode_reading_agrees_with_dis() -> None:
+    """`_attribute_chains` decodes `co_code` itself; `dis.get_instructions` is the reference."""
+    from aienv.engine import preload
+
+    codes = []
+    for name in ("components.environment", "components.aws", "components.azure", "components.gcp",
+                 "components.kubernetes"):
+        package = importlib.import_module(name)
+        modules = [package, *(importlib.import_module(i.name)
+                              for i in pkgutil.walk_packages(getattr(package, "__path__", []), f"{name}."))]
+        for module in modules:
+            for value in list(vars(module).values()):
+                if getattr(value, "__module__", None) == module.__name__:
+                    codes.extend(preload._code_objects(value))
+    ours = [chain for code in codes for chain in preload._attribute_chains(code)]
+    assert ours == [chain for code in codes for chain in _chains_by_dis(code)]
+    assert ["aws", "ec2", "Vpc"] in ours and ["k8s", "core", "v1", "Namespace"] in ours
