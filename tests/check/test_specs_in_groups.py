@@ -54,11 +54,20 @@ def test_groups_give_the_same_json_as_one_process(monkeypatch: pytest.MonkeyPatc
         groups.append(len({loaded.cloud for _, loaded in specs}))
         return original(specs, run)
 
+    started: list[tuple[int, int]] = []
+
+    def spy_run_all(works: Any, limit: int, crash: Any, shared: Any = None) -> Any:
+        started.append((len(works), limit))
+        return run_all(works, limit, crash, shared)
+
     monkeypatch.setattr(check, "_check_groups", spy)
+    monkeypatch.setattr("aienv.cli._fork.run_all", spy_run_all)
+    monkeypatch.setattr("aienv.cli._fork.usable_cpus", lambda: 1)
     monkeypatch.delenv("AIENV_JOBS", raising=False)
     monkeypatch.setattr("aienv.cli._fork.parallel_allowed", lambda: True)
     grouped = _check_json(argv, capsys)
     assert groups == [2], "the specs were not checked in one group per cloud"
+    assert started == [(2, 2)], "the groups start together, however many CPUs (their SDK imports overlap)"
     monkeypatch.setenv("AIENV_JOBS", "1")
     monkeypatch.setattr("aienv.cli._fork.parallel_allowed", lambda: False)
     alone = _check_json(argv, capsys)
