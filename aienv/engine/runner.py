@@ -190,7 +190,11 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
 @contextlib.contextmanager
 def _swapped(owner: Any, **replacements: Any) -> Iterator[None]:
     """Set attributes of `owner` (an SDK module or class) for the duration of a plan, and put the originals back
-    after it, however it ends."""
+    after it, however it ends. An SDK release without one of them (these are internals; `pyproject.toml` allows
+    any pulumi 3) keeps all of them: its own code runs, only slower."""
+    if not all(hasattr(owner, name) for name in replacements):
+        yield
+        return
     originals = {name: getattr(owner, name) for name in replacements}
     for name, value in replacements.items():
         setattr(owner, name, value)

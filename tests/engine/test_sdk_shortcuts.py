@@ -122,3 +122,15 @@ def test_alias_urns_are_left_to_the_monitor_and_the_sdk_path_would_fail_loudly(m
     monkeypatch.setattr(monitor, "_UNSUPPORTED_FEATURES", {resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS})
     with pytest.raises(ProgramError, match="alias specs"):
         plan_program(_aliased_program, stack="dev", project="proj")
+
+
+def test_a_swap_the_sdk_has_no_attribute_for_leaves_everything_as_it_is():
+    """An older or newer SDK without one of the internals: none of that group is swapped (its own code runs)."""
+    class Sdk:
+        present = "original"
+
+    with runner._swapped(Sdk, present="ours", absent="ours"):
+        assert Sdk.present == "original" and not hasattr(Sdk, "absent")
+    with runner._swapped(Sdk, present="ours"):
+        assert Sdk.present == "ours"
+    assert Sdk.present == "original"
